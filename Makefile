@@ -1,0 +1,42 @@
+# Replyboard: `make run` serves the dashboard on the sample data; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DB     ?= data/replyboard.duckdb
+SIZE   ?= 1000000
+PORT   ?= 8501
+
+.PHONY: install run sample-db test lint bench lock clean
+
+install: $(STAMP)  ## idempotent: a venv with exactly the locked packages
+
+$(STAMP): requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@touch $(STAMP)
+
+sample-db: install  ## build the sample warehouse if it is missing
+	@test -f $(DB) || $(BIN)/python -m etl load --db $(DB) sample_data/demo
+
+run: sample-db  ## the dashboard on http://localhost:$(PORT)
+	REPLYBOARD_DB=$(DB) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
+		--browser.gatherUsageStats false
+
+test: install  ## lint, then every test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install  ## make bench [SIZE=10000000]
+	$(BIN)/python -m benchmarks.run --size $(SIZE)
+
+lock:  ## re-pin requirements.lock from a fresh venv of pyproject's dependencies
+	rm -rf /tmp/replyboard-lock && $(PYTHON) -m venv /tmp/replyboard-lock
+	/tmp/replyboard-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/replyboard-lock/bin/pip freeze --exclude-editable | grep -v '^replyboard' > requirements.lock
+
+clean:
+	rm -rf $(VENV) data/*.duckdb

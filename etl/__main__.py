@@ -1,0 +1,111 @@
+"""python -m etl load --db DB [--settings FILE] [--json] [--source KIND] [--mapping FILE] PATH..."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from etl.load import LoadReport, run_load, stderr_progress
+from etl.sources.base import SourceError
+from replyboard.settings import SettingsError, load_settings
+from replyboard.warehouse import DEFAULT_DB, WarehouseError
+
+EXIT_USAGE = 2
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    """Files as given; a folder stands for the files directly inside it."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+        else:
+            out.append(path)
+    return out
+
+
+def _table(report: LoadReport) -> str:
+    head = ("file", "kind", "read", "loaded", "updated", "rejected", "duplicate")
+    rows = [
+        (Path(f.path).name, f.kind, f.rows_read, f.rows_loaded, f.rows_updated, f.rows_rejected, f.rows_duplicate)
+        for f in report.files
+    ]
+    rows.append(
+        (
+            "total",
+            "",
+            *(report.total(k) for k in ("rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate")),
+        )
+    )
+    cells = [[f"{c:,}" if isinstance(c, int) else str(c) for c in r] for r in [head, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    lines = []
+    for n, r in enumerate(cells):
+        lines.append(
+            "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
+        if n == 0 or n == len(cells) - 2:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m etl", description="Load message logs and surveys.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    load = sub.add_parser("load", help="load files into the warehouse (idempotent; atomic)")
+    load.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders of files, to load")
+    load.add_argument("--db", default=str(DEFAULT_DB), help=f"warehouse file (default {DEFAULT_DB})")
+    load.add_argument("--settings", help="settings YAML (default: settings.yaml in the repo)")
+    load.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    load.add_argument(
+        "--source",
+        help="skip detection: messages, surveys, agents, lines, openphone_api, "
+        "openphone_webhook, twilio_api, twilio_csv, sms_backup_xml, mapped_csv",
+    )
+    load.add_argument("--mapping", help="YAML column mapping for --source mapped_csv")
+    load.add_argument("--no-wait", action="store_true", help="fail instead of waiting when another load runs")
+    load.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings(args.settings)
+        paths = _expand(args.paths)
+        if not paths:
+            raise SourceError(f"{', '.join(args.paths)}: no files to load")
+        report = run_load(
+            Path(args.db),
+            paths,
+            settings,
+            source=args.source,
+            mapping=Path(args.mapping) if args.mapping else None,
+            progress=(lambda _: None) if args.quiet or args.json else stderr_progress,
+            wait=not args.no_wait,
+        )
+    except (SettingsError, SourceError, WarehouseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: the warehouse was not changed", file=sys.stderr)
+        return 130
+
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print(_table(report))
+        print(f"run {report.run_id} in {report.seconds:.1f} s; warehouse {args.db}")
+        rejected = report.total("rows_rejected")
+        if rejected:
+            print(
+                f"{rejected:,} rows rejected: see the Data health page, or "
+                f"SELECT * FROM rejected_rows WHERE run_id = {report.run_id}"
+            )
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return EXIT_USAGE if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""Facts derived at load time, so every page and metric is an aggregate over materialised rows.
+
+For each (line, contact) pair touched by a load, all of that pair's messages are re-derived: kind
+(inquiry, human reply, automated, survey prompt/answer, opt-out), conversation, inquiry blocks with
+their first human reply, calendar and business seconds, the same-business-day deadline, survey
+answers with their parsed score and the agent they rate. Pairs not touched are left as they are,
+so a daily load never rebuilds history. Definitions: README "Metric definitions".
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import polars as pl
+
+from replyboard.business_time import f_of_t_sql, register_calendar
+from replyboard.sensitive import CARD_CANDIDATE_REGEX, SSN_REGEX, find_sensitive
+from replyboard.settings import Settings
+from replyboard.survey_parse import parse_scores_frame
+from replyboard.warehouse import frame, one
+
+FAILED_STATUSES = ("failed", "undelivered", "canceled")
+
+
+def _any_regex(patterns: list[str]) -> str:
+    return "|".join(f"(?:{p})" for p in patterns) if patterns else "(?!)"
+
+
+def _sql_list(values: list[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values) or "NULL"
+
+
+def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, affected: str) -> None:
+    """Re-derive every pair in temp table `affected` from messages, with `changed` rows replacing theirs."""
+    tz = settings.timezone
+    gap_seconds = settings.session_gap_hours * 3600
+    window_seconds = settings.survey_prompts.reply_window_hours * 3600
+    opt_outs = _sql_list([k.upper() for k in settings.opt_out_keywords])
+    automation_lines = _sql_list(settings.automation_numbers)
+    params = {
+        "csat_re": _any_regex(settings.survey_prompts.csat),
+        "nps_re": _any_regex(settings.survey_prompts.nps),
+        "auto_re": _any_regex(settings.auto_reply_templates),
+        "tz": tz,
+    }
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_pairs AS SELECT DISTINCT line_number, contact_number FROM {affected};
+        CREATE OR REPLACE TEMP TABLE rb_base AS
+            SELECT * EXCLUDE (conversation_id, kind, survey, is_opt_out, created_local, sensitive)
+            FROM messages m
+            WHERE (m.line_number, m.contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)
+              AND m.message_id NOT IN (SELECT message_id FROM {changed})
+            UNION ALL BY NAME
+            SELECT * EXCLUDE (source_line) FROM {changed};
+        """
+    )
+    # Step 1: what each message is, before conversations (automation by flag, template or line).
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_k AS
+        SELECT *,
+            direction = 'outbound' AND (is_automated OR line_number IN ({automation_lines})
+                OR regexp_matches(coalesce(body, ''), $auto_re, 'i')) AS automated,
+            direction = 'inbound' AND upper(regexp_replace(trim(coalesce(body, '')), '[[:punct:][:space:]]+$', ''))
+                IN ({opt_outs}) AS is_opt_out,
+            timezone($tz, created_at) AS created_local
+        FROM rb_base
+        """,
+        {k: params[k] for k in ("auto_re", "tz")},
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE rb_p AS
+        SELECT *,
+            CASE WHEN automated AND regexp_matches(coalesce(body, ''), $csat_re, 'i') THEN 'csat'
+                 WHEN automated AND regexp_matches(coalesce(body, ''), $nps_re, 'i') THEN 'nps' END AS prompt_survey
+        FROM rb_k
+        """,
+        {k: params[k] for k in ("csat_re", "nps_re")},
+    )
+    # Step 2: ordering within the pair: sessions, the last survey prompt and the previous inbound.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE rb_w AS
+        SELECT *,
+            epoch(created_at) - epoch(lag(created_at) OVER w) AS gap,
+            last_value(CASE WHEN prompt_survey IS NOT NULL THEN created_at END IGNORE NULLS) OVER wb AS prompt_at,
+            last_value(prompt_survey IGNORE NULLS) OVER wb AS prompt_kind,
+            last_value(CASE WHEN prompt_survey IS NOT NULL THEN message_id END IGNORE NULLS) OVER wb AS prompt_id,
+            last_value(CASE WHEN direction = 'inbound' THEN created_at END IGNORE NULLS) OVER wb AS prev_inbound_at,
+            coalesce(source_conversation_id,
+                     last_value(source_conversation_id IGNORE NULLS) OVER wb,
+                     first_value(source_conversation_id IGNORE NULLS) OVER wf) AS src_conv
+        FROM rb_p
+        WINDOW w AS (PARTITION BY line_number, contact_number ORDER BY created_at, message_id),
+               wb AS (PARTITION BY line_number, contact_number ORDER BY created_at, message_id
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+               wf AS (PARTITION BY line_number, contact_number ORDER BY created_at, message_id
+                      ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
+        """
+    )
+    # Step 3: kind, which depends only on the pair's order, not on conversations.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_kind AS
+        SELECT *,
+            CASE
+                WHEN direction = 'inbound' AND prompt_at IS NOT NULL
+                     AND (prev_inbound_at IS NULL OR prev_inbound_at < prompt_at)
+                     AND epoch(created_at) - epoch(prompt_at) <= {window_seconds} THEN 'survey_answer'
+                WHEN direction = 'inbound' AND is_opt_out THEN 'opt_out'
+                WHEN direction = 'inbound' THEN 'inquiry'
+                WHEN prompt_survey IS NOT NULL THEN 'survey_prompt'
+                WHEN automated THEN 'automated'
+                WHEN status IN ({_sql_list(list(FAILED_STATUSES))}) THEN 'failed_reply'
+                ELSE 'human_reply'
+            END AS kind
+        FROM rb_w
+        """
+    )
+    # Step 4: conversations. A gap over session_gap_hours starts a new one, except that a human reply
+    # to a customer still waiting (Friday evening's text answered on Monday) answers, not restarts.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_c AS
+        SELECT * EXCLUDE (session_no, waiting),
+            coalesce('s:' || src_conv,
+                     'c_' || left(md5(line_number || '|' || contact_number || '|' ||
+                        CAST(min(created_at) OVER (PARTITION BY line_number, contact_number, session_no) AS VARCHAR)),
+                        16)) AS conversation_id
+        FROM (
+            SELECT *, sum(CASE WHEN gap IS NULL OR (gap > {gap_seconds} AND NOT (kind = 'human_reply' AND waiting))
+                               THEN 1 ELSE 0 END) OVER (
+                PARTITION BY line_number, contact_number ORDER BY created_at, message_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session_no
+            FROM (
+                SELECT *, coalesce(
+                    last_value(CASE WHEN kind = 'inquiry' THEN created_at END IGNORE NULLS) OVER wb
+                    > coalesce(last_value(CASE WHEN kind = 'human_reply' THEN created_at END IGNORE NULLS) OVER wb,
+                               TIMESTAMPTZ '1970-01-01 00:00:00+00'), false) AS waiting
+                FROM rb_kind
+                WINDOW wb AS (PARTITION BY line_number, contact_number ORDER BY created_at, message_id
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)))
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE rb_d AS
+        SELECT *,
+            coalesce(sum(CASE WHEN kind = 'human_reply' THEN 1 ELSE 0 END) OVER (
+                PARTITION BY conversation_id ORDER BY created_at, message_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS human_before,
+            last_value(CASE WHEN kind = 'human_reply' THEN agent_id END IGNORE NULLS) OVER (
+                PARTITION BY line_number, contact_number ORDER BY created_at, message_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_human_agent
+        FROM rb_c
+        """
+    )
+    _sensitive(con)
+    _publish_messages(con)
+    _conversations(con)
+    _blocks(con, settings)
+    _message_surveys(con, settings)
+    _contacts(con)
+
+
+def _sensitive(con: duckdb.DuckDBPyConnection) -> None:
+    """Regex prefilter in SQL, then the Luhn / SSN rules in Python on the few candidates."""
+    candidates = con.execute(
+        "SELECT DISTINCT body FROM rb_d WHERE regexp_matches(body, ?) OR regexp_matches(body, ?)",
+        [CARD_CANDIDATE_REGEX, SSN_REGEX],
+    ).fetchall()
+    bodies = [b for (b,) in candidates]
+    found = [",".join(sorted(set(find_sensitive(b)))) or None for b in bodies]
+    hits = pl.DataFrame(  # noqa: F841 - scanned by DuckDB
+        {"body": bodies, "sensitive": found}, schema={"body": pl.String, "sensitive": pl.String}
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE rb_sensitive AS SELECT * FROM hits WHERE sensitive IS NOT NULL")
+
+
+def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        DELETE FROM messages
+        WHERE (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs);
+        INSERT INTO messages BY NAME
+        SELECT d.message_id, d.source, d.created_at, d.direction, d.line_number, d.contact_number, d.agent_id,
+               d.is_automated, d.body, d.channel, d.source_conversation_id, d.status, d.content_hash, d.run_id,
+               d.conversation_id, d.kind,
+               CASE WHEN d.kind IN ('survey_prompt') THEN d.prompt_survey
+                    WHEN d.kind = 'survey_answer' THEN d.prompt_kind END AS survey,
+               d.is_opt_out, d.created_local, s.sensitive
+        FROM rb_d d LEFT JOIN rb_sensitive s ON s.body = d.body;
+        """
+    )
+
+
+def _conversations(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        DELETE FROM conversations
+        WHERE (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs);
+        INSERT INTO conversations BY NAME
+        SELECT conversation_id, any_value(line_number) AS line_number, any_value(contact_number) AS contact_number,
+               mode(channel) AS channel, min(created_at) AS started_at, max(created_at) AS ended_at,
+               min(created_local) AS started_local, count(*) AS messages,
+               count(*) FILTER (WHERE direction = 'inbound') AS inbound,
+               count(*) FILTER (WHERE kind = 'human_reply') AS human_replies,
+               arg_min(agent_id, created_at) FILTER (WHERE kind = 'human_reply') AS first_agent_id
+        FROM rb_d GROUP BY conversation_id;
+        """
+    )
+
+
+def _blocks(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE rb_blocks AS
+        WITH b AS (
+            SELECT conversation_id, human_before,
+                   any_value(line_number) AS line_number, any_value(contact_number) AS contact_number,
+                   any_value(channel) AS channel, min(created_at) AS started_at, min(created_local) AS started_local,
+                   count(*) AS inquiries
+            FROM rb_d WHERE kind = 'inquiry' GROUP BY conversation_id, human_before
+        ), r AS (
+            SELECT conversation_id, human_before + 1 AS ordinal, message_id, created_at, agent_id
+            FROM rb_d WHERE kind = 'human_reply'
+        )
+        SELECT 'b_' || left(md5(b.conversation_id || '|' || b.human_before), 16) AS block_id,
+               b.conversation_id, b.line_number, b.contact_number, b.channel,
+               CAST(dense_rank() OVER (PARTITION BY b.conversation_id ORDER BY b.human_before) AS INTEGER)
+                   AS block_seq,
+               b.human_before > 0 AS is_follow_up, b.started_at, b.started_local, b.inquiries,
+               r.message_id AS reply_message_id, r.created_at AS replied_at, r.agent_id AS reply_agent_id,
+               epoch(r.created_at) - epoch(b.started_at) AS calendar_seconds
+        FROM b LEFT JOIN r ON r.conversation_id = b.conversation_id AND r.ordinal = b.human_before + 1
+        """
+    )
+    bounds = one(con, "SELECT min(started_at), max(coalesce(replied_at, started_at)) FROM rb_blocks")
+    if bounds[0] is not None:
+        zone = settings.zone
+        start = bounds[0].astimezone(zone).date() - timedelta(days=7)
+        end = bounds[1].astimezone(zone).date() + timedelta(days=40)  # room for a deadline after holidays
+        register_calendar(con, settings, start, end, table="rb_calendar", temporary=True)
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rb_calendar (window_start TIMESTAMPTZ, window_end TIMESTAMPTZ, "
+            "local_date DATE, day_close TIMESTAMPTZ, cum_open_before DOUBLE)"
+        )
+    con.execute(
+        f"""
+        DELETE FROM inquiry_blocks
+        WHERE (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs);
+        INSERT INTO inquiry_blocks BY NAME
+        WITH s AS (
+            SELECT b.*, {f_of_t_sql("b.started_at", "c")} AS f_start,
+                   b.started_at >= c.window_start AND b.started_at < c.window_end AS started_in_hours
+            FROM rb_blocks b ASOF LEFT JOIN rb_calendar c ON b.started_at >= c.window_start
+        ), e AS (
+            SELECT s.*, {f_of_t_sql("s.replied_at", "c")} AS f_end
+            FROM s ASOF LEFT JOIN rb_calendar c ON s.replied_at >= c.window_start
+        )
+        SELECT e.* EXCLUDE (f_start, f_end, started_in_hours),
+               CASE WHEN e.replied_at IS NOT NULL THEN greatest(e.f_end - e.f_start, 0) END AS business_seconds,
+               d.day_close AS deadline_at,
+               coalesce(e.started_in_hours, false) AS started_in_hours
+        FROM e ASOF LEFT JOIN rb_calendar d ON e.started_at < d.window_end
+        """
+    )
+
+
+def _message_surveys(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    answers = frame(
+        con,
+        """
+        SELECT message_id AS response_id, created_at AS received_at, created_local AS received_local,
+               contact_number, line_number, channel, prompt_kind AS survey, body AS reply_text,
+               conversation_id, last_human_agent AS agent_id, prompt_id AS prompt_message_id, run_id, content_hash
+        FROM rb_d WHERE kind = 'survey_answer'
+        """,
+    )
+    scored = score_replies(answers, settings)  # noqa: F841 - scanned by DuckDB
+    con.execute(
+        """
+        DELETE FROM survey_responses WHERE origin = 'message'
+          AND (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs);
+        INSERT INTO survey_responses BY NAME SELECT 'message' AS origin, * FROM scored;
+        """
+    )
+
+
+def score_replies(frame: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """Add score and parse_status, each survey on its own scale (CSAT from settings, NPS 0-10)."""
+    parts = []
+    for survey, (lo, hi) in {"csat": (settings.csat.min, settings.csat.max), "nps": (0, 10)}.items():
+        part = frame.filter(pl.col("survey") == survey)
+        parts.append(parse_scores_frame(part, "reply_text", lo, hi, settings.opt_out_keywords))
+    out = pl.concat(parts, how="vertical_relaxed") if parts else frame
+    return out.with_columns(pl.col("score").cast(pl.Int32))
+
+
+def link_file_surveys(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Score file-origin survey replies and link each to the conversation and agent it rates."""
+    stored = frame(con, "SELECT * EXCLUDE (score, parse_status) FROM survey_responses WHERE origin = 'file'")
+    if stored.is_empty():
+        return
+    scored = score_replies(stored, settings).with_columns(  # noqa: F841 - scanned by DuckDB
+        pl.col("received_at").dt.convert_time_zone(settings.timezone).dt.replace_time_zone(None).alias("received_local")
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE rb_fs AS
+        WITH hr AS (
+            SELECT contact_number, created_at, conversation_id, agent_id
+            FROM messages WHERE kind = 'human_reply'
+        )
+        SELECT s.* EXCLUDE (conversation_id, agent_id), hr.conversation_id, hr.agent_id
+        FROM scored s ASOF LEFT JOIN hr
+          ON s.contact_number = hr.contact_number AND s.received_at >= hr.created_at;
+        DELETE FROM survey_responses WHERE origin = 'file';
+        INSERT INTO survey_responses BY NAME SELECT * FROM rb_fs;
+        """
+    )
+
+
+def _contacts(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        DELETE FROM contacts WHERE contact_number IN (SELECT contact_number FROM rb_pairs);
+        INSERT INTO contacts BY NAME
+        SELECT contact_number, min(started_at) AS first_seen_at, max(ended_at) AS last_seen_at,
+               count(*) AS conversations
+        FROM conversations WHERE contact_number IN (SELECT contact_number FROM rb_pairs)
+        GROUP BY contact_number;
+        """
+    )

@@ -1,0 +1,326 @@
+"""A load run: detect each file's kind, stage, validate, merge, derive, record; publish atomically."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from etl import canonical, derive, merge, validate
+from etl.sources.base import Reject, SourceError, SourceFrame
+from replyboard import warehouse
+from replyboard.settings import Settings
+from replyboard.warehouse import one
+
+MESSAGE_STAGE = "rb_stage"
+VALID = "rb_valid"
+
+
+@dataclass
+class FileReport:
+    path: str
+    kind: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_updated: int = 0
+    rows_rejected: int = 0
+    rows_duplicate: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadReport:
+    run_id: int | None = None
+    files: list[FileReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def total(self, key: str) -> int:
+        return sum(getattr(f, key) for f in self.files)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f.error for f in self.files if f.error]
+
+    def as_json(self) -> dict:
+        keys = ("rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate")
+        return {
+            "run_id": self.run_id,
+            **{k: self.total(k) for k in keys},
+            "seconds": round(self.seconds, 3),
+            "errors": self.errors,
+            "files": [asdict(f) for f in self.files],
+        }
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def detect_kind(path: Path) -> str:
+    """The kind of file: a canonical CSV by its header, else a real export recognised by its content."""
+    if not path.exists():
+        raise SourceError(f"{path}: file not found")
+    if path.is_dir():
+        raise SourceError(f"{path}: is a folder; pass the files inside it")
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path}: file is empty")
+    from etl.sources import detect  # the adapters are optional at import time of this module
+
+    kind = detect.detect_kind(path)
+    if kind:
+        return kind
+    header = canonical.read_header(path)
+    kind = canonical.detect_canonical(header)
+    if kind:
+        return kind
+    raise SourceError(
+        f"{path}: not a format Replyboard knows (expected a canonical messages/surveys/agents/lines CSV, "
+        "an OpenPhone or Twilio export, an SMS Backup & Restore XML, or --source mapped_csv --mapping FILE)"
+    )
+
+
+def run_load(
+    db: Path,
+    paths: list[Path],
+    settings: Settings,
+    *,
+    source: str | None = None,
+    mapping: Path | None = None,
+    progress: Progress = _quiet,
+    wait: bool = True,
+) -> LoadReport:
+    report = LoadReport()
+    started = time.perf_counter()
+    with warehouse.writer(db, wait=wait) as con:
+        (run_id,) = one(con, "SELECT nextval('etl_run_seq')")
+        report.run_id = run_id
+        con.execute(
+            "INSERT INTO etl_runs (run_id, started_at, status, settings_key) VALUES (?, now(), 'running', ?)",
+            [run_id, settings.derivation_key()],
+        )
+        merge.start_batch(con)
+        surveys_changed = False
+        for n, path in enumerate(paths, 1):
+            label = f"[{n}/{len(paths)}] {path.name}"
+            file_report = FileReport(path=str(path), kind=source or "?")
+            report.files.append(file_report)
+            try:
+                kind = source or detect_kind(path)
+                file_report.kind = kind
+                progress(f"{label}: reading as {kind}")
+                t0 = time.perf_counter()
+                surveys_changed |= _load_file(con, path, kind, settings, run_id, file_report, mapping)
+                progress(
+                    f"{label}: {file_report.rows_read:,} rows read, {file_report.rows_loaded:,} new, "
+                    f"{file_report.rows_updated:,} updated, {file_report.rows_rejected:,} rejected, "
+                    f"{file_report.rows_duplicate:,} duplicate ({time.perf_counter() - t0:.1f} s)"
+                )
+            except SourceError as exc:
+                file_report.error = str(exc)
+                progress(f"{label}: skipped: {exc}")
+        _fill_reference(con, settings)
+        rederive_all = _settings_changed(con, settings)
+        if rederive_all:
+            progress("settings changed since the last load: re-deriving every conversation")
+            con.execute(f"INSERT INTO {merge.AFFECTED} SELECT DISTINCT line_number, contact_number FROM messages")
+        if not merge._exists(con, merge.CHANGED):
+            con.execute(
+                f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT *, 0 AS run_id FROM {VALID} LIMIT 0"
+                if merge._exists(con, VALID)
+                else f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE (conversation_id, kind, survey, "
+                "is_opt_out, created_local, sensitive), 0::BIGINT AS source_line FROM messages LIMIT 0"
+            )
+        (pairs,) = one(con, f"SELECT count(DISTINCT (line_number, contact_number)) FROM {merge.AFFECTED}")
+        if pairs:
+            t0 = time.perf_counter()
+            progress(f"deriving conversations and reply times for {pairs:,} line/contact pairs")
+            derive.derive(con, settings, merge.CHANGED, merge.AFFECTED)
+            progress(f"derived in {time.perf_counter() - t0:.1f} s")
+        if pairs or surveys_changed or rederive_all:
+            derive.link_file_surveys(con, settings)
+        _record(con, report, settings)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    kind: str,
+    settings: Settings,
+    run_id: int,
+    fr: FileReport,
+    mapping: Path | None,
+) -> bool:
+    """Load one file; returns True when survey rows changed."""
+    rejects: list[Reject] = []
+    if kind in canonical.CANONICAL:
+        staged = canonical.stage_csv(con, path, kind, MESSAGE_STAGE)
+        fr.rows_read = staged.rows_read
+        fr.notes.extend(staged.notes)
+        rejects.extend(staged.rejects)
+        table_kind = kind
+    else:
+        frame = _adapter_frame(path, kind, settings, mapping)
+        fr.rows_read = frame.rows_read
+        rejects.extend(frame.rejects)
+        if frame.calls is not None and frame.calls.height:
+            _insert_calls(con, frame.calls, kind, run_id, settings)
+        messages = (
+            frame.messages
+            if frame.messages is not None
+            else pl.DataFrame(
+                schema={**dict.fromkeys(canonical.CANONICAL["messages"][0], pl.String), "source_line": pl.Int64}
+            )
+        )
+        canonical.stage_frame(con, MESSAGE_STAGE, canonical.CANONICAL["messages"][0], messages)
+        table_kind = "messages"
+    if table_kind == "messages":
+        rejects.extend(validate.validate_messages(con, MESSAGE_STAGE, settings, kind, VALID))
+        counts = merge.merge_messages(con, VALID, run_id)
+    elif table_kind == "surveys":
+        rejects.extend(validate.validate_surveys(con, MESSAGE_STAGE, settings, VALID))
+        counts = merge.merge_surveys(con, VALID, run_id)
+    else:
+        rejects.extend(validate.validate_reference(con, MESSAGE_STAGE, table_kind, settings, VALID))
+        counts = merge.merge_reference(con, VALID, table_kind)
+    fr.rows_rejected = len(rejects)
+    fr.rows_loaded = counts.loaded + counts.updated
+    fr.rows_updated = counts.updated
+    # Whatever was read and neither loaded nor rejected is a duplicate: of a stored row (counts.duplicate),
+    # of a later row for the same id in this file, or another event of the same message (webhooks).
+    fr.rows_duplicate = fr.rows_read - fr.rows_rejected - fr.rows_loaded
+    _store_rejects(con, run_id, path, kind, rejects)
+    con.execute(
+        "INSERT INTO etl_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+        [run_id, str(path), kind, fr.rows_read, fr.rows_loaded, fr.rows_updated, fr.rows_rejected, fr.rows_duplicate],
+    )
+    if table_kind == "messages":
+        con.execute(
+            f"UPDATE etl_files SET first_at = (SELECT min(created_at) FROM {VALID}), "
+            f"last_at = (SELECT max(created_at) FROM {VALID}) WHERE run_id = ? AND path = ?",
+            [run_id, str(path)],
+        )
+    return table_kind == "surveys" and (counts.loaded + counts.updated) > 0
+
+
+def _adapter_frame(path: Path, kind: str, settings: Settings, mapping: Path | None) -> SourceFrame:
+    from etl.sources import detect
+
+    reader = detect.ADAPTERS.get(kind)
+    if reader is None:
+        known = ", ".join(sorted([*canonical.CANONICAL, *detect.ADAPTERS]))
+        raise SourceError(f"{path}: unknown --source {kind!r}; known kinds: {known}")
+    if kind == "mapped_csv":
+        if mapping is None:
+            raise SourceError(f"{path}: --source mapped_csv needs --mapping FILE (a YAML column mapping)")
+        return reader(path, settings, mapping=mapping)
+    return reader(path, settings)
+
+
+def _insert_calls(
+    con: duckdb.DuckDBPyConnection, calls: pl.DataFrame, kind: str, run_id: int, settings: Settings
+) -> None:
+    frame = calls  # noqa: F841 - scanned by DuckDB
+    con.execute(
+        """
+        DELETE FROM calls WHERE call_id IN (SELECT call_id FROM frame);
+        INSERT INTO calls BY NAME
+        SELECT call_id, ? AS source, CAST(created_at AS TIMESTAMPTZ) AS created_at,
+               timezone(?, CAST(created_at AS TIMESTAMPTZ)) AS created_local, direction, line_number,
+               contact_number, agent_id, status, CAST(duration_seconds AS DOUBLE) AS duration_seconds, ? AS run_id
+        FROM frame WHERE TRY_CAST(created_at AS TIMESTAMPTZ) IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY source_line DESC) = 1
+        """,
+        [kind, settings.timezone, run_id],
+    )
+
+
+def _store_rejects(con: duckdb.DuckDBPyConnection, run_id: int, path: Path, kind: str, rejects: list[Reject]) -> None:
+    if not rejects:
+        return
+    frame = pl.DataFrame(  # noqa: F841 - scanned by DuckDB
+        {
+            "line": [r.line for r in rejects],
+            "reason": [r.reason for r in rejects],
+            "raw": [r.raw for r in rejects],
+        },
+        schema={"line": pl.Int64, "reason": pl.String, "raw": pl.String},
+    )
+    con.execute("INSERT INTO rejected_rows SELECT ?, ?, ?, line, reason, raw FROM frame", [run_id, str(path), kind])
+
+
+def _fill_reference(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Every line and agent seen in messages exists in its table (unknown agents load unnamed)."""
+    con.execute(
+        f"""
+        INSERT INTO lines (line_number)
+        SELECT DISTINCT line_number FROM {merge.CHANGED} WHERE line_number NOT IN (SELECT line_number FROM lines)
+        """
+        if merge._exists(con, merge.CHANGED)
+        else "SELECT 1"
+    )
+    con.execute(
+        f"""
+        INSERT INTO agents (agent_id)
+        SELECT DISTINCT agent_id FROM {merge.CHANGED}
+        WHERE agent_id IS NOT NULL AND agent_id NOT IN (SELECT agent_id FROM agents)
+        """
+        if merge._exists(con, merge.CHANGED)
+        else "SELECT 1"
+    )
+    for line in settings.lines:
+        con.execute(
+            """
+            INSERT INTO lines (line_number, name, source_id) VALUES (?, ?, ?)
+            ON CONFLICT (line_number) DO UPDATE SET name = coalesce(lines.name, excluded.name),
+                                                   source_id = coalesce(excluded.source_id, lines.source_id)
+            """,
+            [line.number, line.name, line.source_id],
+        )
+
+
+def _settings_changed(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
+    row = one(con, "SELECT value FROM meta WHERE key = 'derivation_key'")
+    key = settings.derivation_key()
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('derivation_key', ?), ('timezone', ?)", [key, settings.timezone])
+    return row is not None and row[0] != key
+
+
+def _record(con: duckdb.DuckDBPyConnection, report: LoadReport, settings: Settings) -> None:
+    con.execute(
+        """
+        UPDATE etl_runs SET finished_at = now(), status = ?, rows_read = ?, rows_loaded = ?, rows_updated = ?,
+               rows_rejected = ?, rows_duplicate = ?
+        WHERE run_id = ?
+        """,
+        [
+            "failed files" if report.errors else "ok",
+            report.total("rows_read"),
+            report.total("rows_loaded"),
+            report.total("rows_updated"),
+            report.total("rows_rejected"),
+            report.total("rows_duplicate"),
+            report.run_id,
+        ],
+    )
+    con.execute(
+        """
+        INSERT OR REPLACE INTO meta
+        SELECT 'data_end', CAST(max(created_at) AS VARCHAR) FROM messages
+        UNION ALL SELECT 'data_start', CAST(min(created_at) AS VARCHAR) FROM messages
+        """
+    )
+
+
+def stderr_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,134 @@
+"""How each table is written (dlt style): messages and surveys merge on their id, reference tables upsert.
+
+Merging keeps loads idempotent: a row already stored with the same content is a duplicate; one whose
+content changed (a delivery status, say) replaces the stored row; anything else is appended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from replyboard.warehouse import one
+
+CHANGED = "rb_changed"
+AFFECTED = "rb_affected"
+
+
+@dataclass
+class MergeCounts:
+    loaded: int = 0  # new rows
+    updated: int = 0  # stored rows whose content changed
+    duplicate: int = 0  # already stored, unchanged
+
+
+def start_batch(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp tables that collect a run's changed messages and the pairs whose facts must be re-derived."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {AFFECTED} (line_number VARCHAR, contact_number VARCHAR)")
+    con.execute(f"DROP TABLE IF EXISTS {CHANGED}")
+
+
+def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> MergeCounts:
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_merge AS
+        SELECT v.*, ? AS run_id,
+               coalesce(c.content_hash, m.content_hash) AS old_hash,
+               coalesce(c.line_number, m.line_number) AS old_line,
+               coalesce(c.contact_number, m.contact_number) AS old_contact
+        FROM {valid} v
+        LEFT JOIN messages m ON m.message_id = v.message_id
+        LEFT JOIN (SELECT message_id, content_hash, line_number, contact_number FROM {CHANGED}
+                   WHERE (SELECT count(*) FROM duckdb_tables() WHERE table_name = '{CHANGED}') > 0) c
+               ON c.message_id = v.message_id
+        """
+        if _exists(con, CHANGED)
+        else f"""
+        CREATE OR REPLACE TEMP TABLE rb_merge AS
+        SELECT v.*, ? AS run_id, m.content_hash AS old_hash, m.line_number AS old_line,
+               m.contact_number AS old_contact
+        FROM {valid} v LEFT JOIN messages m ON m.message_id = v.message_id
+        """,
+        [run_id],
+    )
+    loaded, updated, duplicate = one(
+        con,
+        """
+        SELECT count(*) FILTER (WHERE old_hash IS NULL),
+               count(*) FILTER (WHERE old_hash IS NOT NULL AND old_hash <> content_hash),
+               count(*) FILTER (WHERE old_hash = content_hash)
+        FROM rb_merge
+        """,
+    )
+    con.execute(
+        f"""
+        INSERT INTO {AFFECTED}
+        SELECT line_number, contact_number FROM rb_merge WHERE old_hash IS DISTINCT FROM content_hash
+        UNION
+        SELECT old_line, old_contact FROM rb_merge WHERE old_hash IS NOT NULL AND old_hash <> content_hash
+        """
+    )
+    fresh = (
+        "SELECT * EXCLUDE (old_hash, old_line, old_contact) FROM rb_merge WHERE old_hash IS DISTINCT FROM content_hash"
+    )
+    if _exists(con, CHANGED):
+        con.execute(
+            f"DELETE FROM {CHANGED} WHERE message_id IN "
+            "(SELECT message_id FROM rb_merge WHERE old_hash IS DISTINCT FROM content_hash)"
+        )
+        con.execute(f"INSERT INTO {CHANGED} BY NAME {fresh}")
+    else:
+        con.execute(f"CREATE TEMP TABLE {CHANGED} AS {fresh}")
+    return MergeCounts(loaded, updated, duplicate)
+
+
+def merge_surveys(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> MergeCounts:
+    loaded, updated, duplicate = one(
+        con,
+        f"""
+        SELECT count(*) FILTER (WHERE s.response_id IS NULL),
+               count(*) FILTER (WHERE s.response_id IS NOT NULL AND s.content_hash <> v.content_hash),
+               count(*) FILTER (WHERE s.content_hash = v.content_hash)
+        FROM {valid} v LEFT JOIN survey_responses s ON s.response_id = v.response_id AND s.origin = 'file'
+        """,
+    )
+    con.execute(
+        f"""
+        DELETE FROM survey_responses WHERE origin = 'file' AND response_id IN (SELECT response_id FROM {valid});
+        INSERT INTO survey_responses BY NAME
+        SELECT response_id, 'file' AS origin, received_at, contact_number, line_number, channel, survey,
+               reply_text, 'empty' AS parse_status, ? AS run_id, content_hash
+        FROM {valid};
+        """,
+        [run_id],
+    )
+    return MergeCounts(loaded, updated, duplicate)
+
+
+def merge_reference(con: duckdb.DuckDBPyConnection, valid: str, kind: str) -> MergeCounts:
+    table, key = ("agents", "agent_id") if kind == "agents" else ("lines", "line_number")
+    loaded, updated, duplicate = one(
+        con,
+        f"""
+        SELECT count(*) FILTER (WHERE t.{key} IS NULL),
+               count(*) FILTER (WHERE t.{key} IS NOT NULL AND t IS DISTINCT FROM v),
+               count(*) FILTER (WHERE t.{key} IS NOT NULL AND NOT (t IS DISTINCT FROM v))
+        FROM {valid} v LEFT JOIN (SELECT {"agent_id, name, team" if kind == "agents" else "line_number, name"}
+                                  FROM {table}) t USING ({key})
+        """,
+    )
+    if kind == "agents":
+        con.execute(f"INSERT OR REPLACE INTO agents (agent_id, name, team) SELECT agent_id, name, team FROM {valid}")
+    else:
+        con.execute(
+            f"""
+            INSERT INTO lines (line_number, name) SELECT line_number, name FROM {valid}
+            ON CONFLICT (line_number) DO UPDATE SET name = excluded.name
+            """
+        )
+    return MergeCounts(loaded, updated, duplicate)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(one(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [table])[0])

@@ -1,0 +1,52 @@
+"""What every source adapter returns: canonical message rows as text, plus rows it could not read.
+
+Adapters only reshape; validation (timestamps, directions, phone numbers) happens once, in
+etl.validate, for every source alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+# Canonical message columns, all text, exactly as in the canonical messages CSV.
+MESSAGE_COLUMNS = (
+    "message_id", "created_at", "direction", "line_number", "contact_number", "agent_id",
+    "is_automated", "body", "channel", "conversation_id", "status",
+)
+REQUIRED_MESSAGE_COLUMNS = ("message_id", "created_at", "direction", "line_number", "contact_number")
+SURVEY_COLUMNS = ("response_id", "received_at", "contact_number", "survey", "reply_text", "line_number")
+AGENT_COLUMNS = ("agent_id", "name", "team")
+LINE_COLUMNS = ("line_number", "name")
+
+
+class SourceError(Exception):
+    """A whole file cannot be loaded (wrong kind, unreadable, missing column): one line for the user."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    line: int | None  # 1-based line (or record number for JSON/XML) in the file
+    reason: str
+    raw: str
+
+
+@dataclass
+class SourceFrame:
+    """One file read by an adapter.
+
+    messages: MESSAGE_COLUMNS as pl.String plus `source_line` (pl.Int64), one row per message.
+    surveys/agents/lines: canonical text columns when the file holds those instead.
+    calls: call events (issue 3) with call_id, created_at, direction, line_number, contact_number,
+    agent_id, status, duration_seconds, source_line.
+    """
+
+    kind: str
+    messages: pl.DataFrame | None = None
+    surveys: pl.DataFrame | None = None
+    agents: pl.DataFrame | None = None
+    lines: pl.DataFrame | None = None
+    calls: pl.DataFrame | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    rows_read: int = 0

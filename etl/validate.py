@@ -1,0 +1,225 @@
+"""One validation for every source: a stage table of text columns in, typed valid rows and reasons out.
+
+Each rule is a SQL CASE branch, so a reader can see every reason a row can be rejected in one place;
+the first failing rule is the reason recorded.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from etl.sources.base import Reject
+from replyboard.phones import E164_SQL_REGEX, normalize_many
+from replyboard.settings import Settings
+
+# Instants outside this range are typos or epoch-zero defaults, not messages.
+PLAUSIBLE_FROM = "2000-01-01"
+PLAUSIBLE_TO = "2100-01-01"
+_OFFSET_RE = r"([Zz]|[+-]\d{2}(:?\d{2})?)$"
+_TRUE = ("true", "t", "1", "yes", "y")
+_FALSE = ("false", "f", "0", "no", "n", "")
+
+
+def _register_numbers(con: duckdb.DuckDBPyConnection, stage: str, columns: list[str], settings: Settings) -> None:
+    """Map every distinct raw number that is not already E.164 through the phone normaliser."""
+    union = " UNION ".join(f'SELECT DISTINCT "{c}" AS raw FROM {stage}' for c in columns)
+    raws = [
+        r[0]
+        for r in con.execute(
+            f"SELECT raw FROM ({union}) WHERE raw IS NOT NULL AND NOT regexp_full_match(raw, ?)",
+            [E164_SQL_REGEX],
+        ).fetchall()
+    ]
+    mapped = normalize_many(raws, settings.default_region)
+    numbers = pl.DataFrame(  # noqa: F841 - scanned by DuckDB
+        {
+            "raw": raws,
+            "normalized": [mapped[r][0] for r in raws],
+            "channel": [mapped[r][1] for r in raws],
+            "error": [mapped[r][2] for r in raws],
+        },
+        schema={"raw": pl.String, "normalized": pl.String, "channel": pl.String, "error": pl.String},
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE rb_numbers AS SELECT * FROM numbers")
+
+
+def _quote(expr: str) -> str:
+    # Show a value inside a reason, shortened, with quotes escaped for SQL string building in CASE.
+    return f"'''' || left(coalesce({expr}, ''), 60) || ''''"
+
+
+def _ts_rule(col: str, label: str) -> str:
+    val = f'trim("{col}")'
+    return f"""
+        WHEN "{col}" IS NULL OR {val} = '' THEN 'missing {label}'
+        WHEN NOT regexp_matches({val}, '{_OFFSET_RE}')
+            THEN '{label} ' || {_quote(val)} || ' has no UTC offset (write ISO 8601 with Z or +hh:mm)'
+        WHEN TRY_CAST({val} AS TIMESTAMPTZ) IS NULL
+            THEN '{label} ' || {_quote(val)} || ' is not an ISO 8601 timestamp'
+        WHEN TRY_CAST({val} AS TIMESTAMPTZ) < TIMESTAMPTZ '{PLAUSIBLE_FROM} 00:00:00+00'
+          OR TRY_CAST({val} AS TIMESTAMPTZ) >= TIMESTAMPTZ '{PLAUSIBLE_TO} 00:00:00+00'
+            THEN '{label} ' || {_quote(val)} || ' is outside {PLAUSIBLE_FROM[:4]}-{PLAUSIBLE_TO[:4]}'"""
+
+
+def _number_rule(alias: str, col: str, required: bool) -> str:
+    missing = f"WHEN \"{col}\" IS NULL OR trim(\"{col}\") = '' THEN 'missing {col}'" if required else ""
+    return f"""
+        {missing}
+        WHEN "{col}" IS NOT NULL AND trim("{col}") <> '' AND NOT regexp_full_match("{col}", '{E164_SQL_REGEX}')
+             AND {alias}.normalized IS NULL THEN '{col}: ' || coalesce({alias}.error, 'not a phone number')"""
+
+
+def _number_value(alias: str, col: str) -> str:
+    return f"""CASE WHEN "{col}" IS NULL OR trim("{col}") = '' THEN NULL
+                    WHEN regexp_full_match("{col}", '{E164_SQL_REGEX}') THEN "{col}"
+                    ELSE {alias}.normalized END"""
+
+
+def validate_messages(
+    con: duckdb.DuckDBPyConnection, stage: str, settings: Settings, source: str, out: str
+) -> list[Reject]:
+    """Typed, normalised rows of `stage` into temp table `out`; the rest returned as rejects."""
+    _register_numbers(con, stage, ["line_number", "contact_number"], settings)
+    true_list = ", ".join(f"'{v}'" for v in _TRUE)
+    false_list = ", ".join(f"'{v}'" for v in _FALSE)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_checked AS
+        SELECT s.*,
+            CASE
+                WHEN s.message_id IS NULL OR trim(s.message_id) = '' THEN 'missing message_id'
+                {_ts_rule("created_at", "created_at")}
+                WHEN s.direction IS NULL OR lower(trim(s.direction)) NOT IN ('inbound', 'outbound')
+                    THEN 'direction ' || {_quote("s.direction")} || ' is not inbound or outbound'
+                WHEN lower(trim(coalesce(s.is_automated, ''))) NOT IN ({true_list}, {false_list})
+                    THEN 'is_automated ' || {_quote("s.is_automated")} || ' is not true or false'
+                {_number_rule("ln", "line_number", True)}
+                {_number_rule("cn", "contact_number", True)}
+            END AS reason,
+            {_number_value("ln", "line_number")} AS line_e164,
+            {_number_value("cn", "contact_number")} AS contact_e164,
+            coalesce(nullif(lower(trim(s.channel)), ''),
+                     CASE WHEN cn.channel <> 'sms' THEN cn.channel END,
+                     CASE WHEN ln.channel <> 'sms' THEN ln.channel END, 'sms') AS channel_norm
+        FROM {stage} s
+        LEFT JOIN rb_numbers ln ON ln.raw = s.line_number
+        LEFT JOIN rb_numbers cn ON cn.raw = s.contact_number
+        """
+    )
+    rejects = _collect_rejects(con, stage)
+    # Within one file the last row for an id wins (a later status update); earlier ones are duplicates.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT
+            trim(message_id) AS message_id,
+            ? AS source,
+            CAST(trim(created_at) AS TIMESTAMPTZ) AS created_at,
+            lower(trim(direction)) AS direction,
+            line_e164 AS line_number,
+            contact_e164 AS contact_number,
+            nullif(trim(agent_id), '') AS agent_id,
+            lower(trim(coalesce(is_automated, ''))) IN ({true_list}) AS is_automated,
+            body,
+            channel_norm AS channel,
+            nullif(trim(conversation_id), '') AS source_conversation_id,
+            nullif(lower(trim(status)), '') AS status,
+            source_line
+        FROM rb_checked
+        WHERE reason IS NULL
+        QUALIFY row_number() OVER (PARTITION BY trim(message_id) ORDER BY source_line DESC) = 1
+        """,
+        [source],
+    )
+    con.execute(
+        f"""
+        ALTER TABLE {out} ADD COLUMN content_hash UBIGINT;
+        UPDATE {out} SET content_hash = hash(created_at, direction, line_number, contact_number, agent_id,
+                                             is_automated, body, channel, source_conversation_id, status);
+        """
+    )
+    return rejects
+
+
+def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Settings, out: str) -> list[Reject]:
+    _register_numbers(con, stage, ["line_number", "contact_number"], settings)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_checked AS
+        SELECT s.*,
+            CASE
+                WHEN s.response_id IS NULL OR trim(s.response_id) = '' THEN 'missing response_id'
+                {_ts_rule("received_at", "received_at")}
+                WHEN s.survey IS NULL OR lower(trim(s.survey)) NOT IN ('csat', 'nps')
+                    THEN 'survey ' || {_quote("s.survey")} || ' is not csat or nps'
+                {_number_rule("cn", "contact_number", True)}
+                {_number_rule("ln", "line_number", False)}
+            END AS reason,
+            {_number_value("ln", "line_number")} AS line_e164,
+            {_number_value("cn", "contact_number")} AS contact_e164,
+            coalesce(CASE WHEN cn.channel <> 'sms' THEN cn.channel END, 'sms') AS channel_norm
+        FROM {stage} s
+        LEFT JOIN rb_numbers ln ON ln.raw = s.line_number
+        LEFT JOIN rb_numbers cn ON cn.raw = s.contact_number
+        """
+    )
+    rejects = _collect_rejects(con, stage)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT trim(response_id) AS response_id,
+               CAST(trim(received_at) AS TIMESTAMPTZ) AS received_at,
+               contact_e164 AS contact_number, line_e164 AS line_number, channel_norm AS channel,
+               lower(trim(survey)) AS survey, reply_text, source_line,
+               hash(trim(received_at), contact_e164, line_e164, lower(trim(survey)), reply_text) AS content_hash
+        FROM rb_checked WHERE reason IS NULL
+        QUALIFY row_number() OVER (PARTITION BY trim(response_id) ORDER BY source_line DESC) = 1
+        """
+    )
+    return rejects
+
+
+def validate_reference(
+    con: duckdb.DuckDBPyConnection, stage: str, kind: str, settings: Settings, out: str
+) -> list[Reject]:
+    """agents and lines files: an id is required; lines need a number that normalises."""
+    if kind == "lines":
+        _register_numbers(con, stage, ["line_number"], settings)
+        rule = _number_rule("ln", "line_number", True)
+        join = "LEFT JOIN rb_numbers ln ON ln.raw = s.line_number"
+        select = f"{_number_value('ln', 'line_number')} AS line_number, nullif(trim(name), '') AS name"
+        key = "line_number"
+    else:
+        rule = "WHEN s.agent_id IS NULL OR trim(s.agent_id) = '' THEN 'missing agent_id'"
+        join = ""
+        select = "trim(agent_id) AS agent_id, nullif(trim(name), '') AS name, nullif(trim(team), '') AS team"
+        key = "agent_id"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE rb_checked AS SELECT s.*, CASE {rule} END AS reason FROM {stage} s {join}"
+    )
+    rejects = _collect_rejects(con, stage)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT * EXCLUDE (source_line) FROM (
+            SELECT {select}, source_line FROM rb_checked s {join} WHERE reason IS NULL)
+        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY source_line DESC) = 1
+        """
+    )
+    return rejects
+
+
+def _stage_cols(con: duckdb.DuckDBPyConnection, stage: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {stage}").fetchall() if r[0] != "source_line"]
+
+
+def _collect_rejects(con: duckdb.DuckDBPyConnection, stage: str) -> list[Reject]:
+    raw = ", ".join(f"coalesce(\"{c}\", '')" for c in _stage_cols(con, stage))
+    return [
+        Reject(line=line, reason=reason, raw=text)
+        for line, reason, text in con.execute(
+            f"SELECT source_line, reason, concat_ws(',', {raw}) FROM rb_checked "
+            "WHERE reason IS NOT NULL ORDER BY source_line"
+        ).fetchall()
+    ]

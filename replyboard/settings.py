@@ -1,0 +1,189 @@
+"""Team settings (settings.yaml): timezone, business hours, scales, survey prompts, opt-outs.
+
+Validated with Pydantic; unknown keys are rejected so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_SETTINGS_PATH = Path(__file__).resolve().parent.parent / "settings.yaml"
+_WINDOW_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class SettingsError(Exception):
+    """A settings file that cannot be used; the message names the file and key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    """'09:00-17:00' -> (09:00, 17:00); '24:00' is allowed as an end."""
+    m = _WINDOW_RE.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a window like '09:00-17:00'")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+        raise ValueError(f"{text!r} has an impossible time")
+    start = time(h1, m1)
+    end_minutes = h2 * 60 + m2
+    if end_minutes <= h1 * 60 + m1:
+        raise ValueError(f"{text!r} ends before it starts (windows cannot cross midnight; split them)")
+    end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
+    return start, end
+
+
+class CsatScale(Strict):
+    min: int = 1
+    max: int = 9
+    satisfied_at_least: int = 8
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CsatScale:
+        if not self.min < self.max:
+            raise ValueError("min must be below max")
+        if not self.min <= self.satisfied_at_least <= self.max:
+            raise ValueError("satisfied_at_least must lie between min and max")
+        return self
+
+
+class SurveyPrompts(Strict):
+    """Regexes (case-insensitive) that mark an automated outbound as a survey prompt."""
+
+    csat: list[str] = Field(
+        default_factory=lambda: [r"on a scale of 1\s*(?:-|to)\s*9", r"rate (?:your|our|the) .*1\s*(?:-|to)\s*9"]
+    )
+    nps: list[str] = Field(default_factory=lambda: [r"scale of 0\s*(?:-|to)\s*10", r"recommend .* 0\s*(?:-|to)\s*10"])
+    reply_window_hours: float = Field(24, gt=0)
+
+    @field_validator("csat", "nps")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"pattern {p!r} is not a valid regular expression: {exc}") from exc
+        return patterns
+
+
+class LineSetting(Strict):
+    number: str
+    name: str
+    source_id: str | None = None  # e.g. OpenPhone phoneNumberId (PN...)
+
+
+class Settings(Strict):
+    timezone: str = "America/New_York"
+    business_hours: dict[str, list[str]] = Field(default_factory=lambda: {d: ["09:00-17:00"] for d in WEEKDAYS[:5]})
+    holidays: list[date] = Field(default_factory=list)
+    holiday_country: str | None = None
+    session_gap_hours: float = Field(24, gt=0)
+    typing_allowance_seconds: int = Field(120, ge=0)
+    csat: CsatScale = Field(default_factory=CsatScale)
+    survey_prompts: SurveyPrompts = Field(default_factory=SurveyPrompts)
+    opt_out_keywords: list[str] = Field(
+        default_factory=lambda: ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"]
+    )
+    auto_reply_templates: list[str] = Field(
+        default_factory=lambda: [r"^Thanks for reaching out!", r"^We're closed right now"]
+    )
+    automation_numbers: list[str] = Field(default_factory=list)
+    default_region: str = "US"
+    lines: list[LineSetting] = Field(default_factory=list)
+    response_target_minutes: float = Field(120, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{tz!r} is not an IANA timezone such as 'America/New_York'") from exc
+        return tz
+
+    @field_validator("business_hours")
+    @classmethod
+    def _windows(cls, hours: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, windows in hours.items():
+            if day.lower() not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
+            parsed = sorted(parse_window(w) for w in windows)
+            for (_, end), (start, _) in zip(parsed, parsed[1:], strict=False):
+                if start < end:
+                    raise ValueError(f"windows on {day} overlap: {windows}")
+        return {d.lower(): w for d, w in hours.items()}
+
+    def windows_for(self, weekday: int) -> list[tuple[time, time]]:
+        """Opening windows for weekday 0=Monday, sorted."""
+        return sorted(parse_window(w) for w in self.business_hours.get(WEEKDAYS[weekday], []))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def derivation_key(self) -> str:
+        """What the materialised facts depend on; a change means the warehouse must be re-derived."""
+        return self.model_dump_json(
+            include={
+                "timezone",
+                "business_hours",
+                "holidays",
+                "holiday_country",
+                "session_gap_hours",
+                "typing_allowance_seconds",
+                "survey_prompts",
+                "opt_out_keywords",
+                "auto_reply_templates",
+                "automation_numbers",
+            }
+        )
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid settings"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = (
+                f"unknown key; valid keys here: {', '.join(sorted(Settings.model_fields))}"
+                if len(err["loc"]) == 1
+                else "unknown key"
+            )
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read settings.yaml (the repo's shipped file when path is None, defaults if that is missing)."""
+    if path is None:
+        if not DEFAULT_SETTINGS_PATH.exists():
+            return Settings()
+        path = DEFAULT_SETTINGS_PATH
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read settings ({exc})") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: settings must be a mapping of keys, got {type(raw).__name__}")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(_format_errors(path, exc)) from None

@@ -1,0 +1,202 @@
+"""The DuckDB warehouse file: opening it, migrating it, and publishing a new version atomically.
+
+A DuckDB file takes one writing process or many reading ones, never both. So a load never writes
+the published file: it copies it to a private temporary file next to it, loads and derives there,
+checkpoints, and renames the copy over the original (an atomic rename on POSIX). Readers that had
+the old file open keep reading it; new readers see the complete new one; a load that fails or is
+killed leaves only a temporary file behind, removed by the next load. A lock file serialises loads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+DEFAULT_DB = Path("data/replyboard.duckdb")
+# DuckDB storage files carry this magic at byte offset 8.
+_DUCKDB_MAGIC = b"DUCK"
+MEMORY_LIMIT = os.environ.get("REPLYBOARD_MEMORY_LIMIT", "2GB")
+
+
+class WarehouseError(Exception):
+    """The warehouse cannot be used as asked; the message says why and what to do."""
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> tuple | None:
+    """The first row of a query, or None. DuckDB 2 wants every result drained before the next statement."""
+    rows = con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    return rows[0] if rows else None
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:
+    """A query's result as a Polars frame (DuckDB 2: only relations from con.sql have .pl())."""
+    return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
+
+
+def check_is_warehouse(path: Path) -> None:
+    """Refuse a file that is not a DuckDB database, before anything can overwrite it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise WarehouseError(f"{path}: cannot read the warehouse ({exc.strerror})") from None
+    if len(head) < 12 or head[8:12] != _DUCKDB_MAGIC:
+        raise WarehouseError(
+            f"{path}: not a DuckDB warehouse (refusing to touch it). Pass --db with a new or existing "
+            "Replyboard warehouse file."
+        )
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    folder = resources.files("replyboard") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply each pending migration once, in its own transaction, and record it."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ DEFAULT now())"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, name, sql in _migrations():
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def configure(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+
+
+def connect_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published warehouse (the dashboard and the metric CLI)."""
+    path = Path(path)
+    if not path.exists():
+        raise WarehouseError(
+            f"{path}: no warehouse here yet. Load some data first: python -m etl load --db {path} FILE..."
+        )
+    check_is_warehouse(path)
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+    configure(con)
+    return con
+
+
+def data_version(path: str | Path) -> str:
+    """Changes whenever a load publishes a new file (the rename gives a new inode)."""
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        return "missing"
+    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+
+
+class _Lock:
+    def __init__(self, path: Path, wait: bool) -> None:
+        self.path = path
+        self.wait = wait
+        self.fh = None
+
+    def __enter__(self) -> _Lock:
+        self.fh = self.path.open("a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not self.wait:
+                self.fh.close()
+                raise WarehouseError(
+                    f"{self.path.with_suffix('')}: another load is running; try again when it ends"
+                ) from None
+            print("Another load is running on this warehouse; waiting for it to finish...", file=sys.stderr)
+            fcntl.flock(self.fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.fh is not None
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open a private copy of the warehouse for writing; publish it atomically if the block succeeds."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseError(f"{folder}: cannot create the warehouse folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise WarehouseError(f"{folder}: folder is not writable; the warehouse was not changed")
+    if path.exists():
+        check_is_warehouse(path)
+    lock_path = path.with_name(path.name + ".lock")
+    with _Lock(lock_path, wait):
+        for stale in folder.glob(path.name + ".tmp-*"):
+            stale.unlink(missing_ok=True)  # left by a load that was killed
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        con = None
+        try:
+            if path.exists():
+                shutil.copyfile(path, tmp)
+            con = duckdb.connect(str(tmp))
+            configure(con)
+            migrate(con)
+            yield con
+            con.execute("CHECKPOINT")
+            con.close()
+            con = None
+            with tmp.open("rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(folder)
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                raise WarehouseError(
+                    f"{folder}: disk full; the load was abandoned, the warehouse is unchanged"
+                ) from None
+            raise WarehouseError(f"{path}: could not write the warehouse ({exc}); it is unchanged") from None
+        except duckdb.IOException as exc:
+            raise WarehouseError(f"{path}: could not write the warehouse ({exc}); it is unchanged") from None
+        finally:
+            if con is not None:
+                with contextlib.suppress(Exception):
+                    con.close()
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
