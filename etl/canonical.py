@@ -33,13 +33,9 @@ CANONICAL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "agents": (AGENT_COLUMNS, ("agent_id",)),
     "lines": (LINE_COLUMNS, ("line_number",)),
 }
-# Header columns that identify each kind when sniffing.
-_SIGNATURES = {
-    "messages": {"message_id", "created_at", "direction"},
-    "surveys": {"response_id", "received_at", "survey"},
-    "agents": {"agent_id", "name"},
-    "lines": {"line_number", "name"},
-}
+# The id column that marks each canonical kind when sniffing a header; a file with the id but not the
+# other required columns is then reported as that kind with its missing columns named.
+_ID_COLUMNS = (("messages", "message_id"), ("surveys", "response_id"), ("agents", "agent_id"), ("lines", "line_number"))
 
 
 @dataclass
@@ -83,8 +79,8 @@ def read_header(path: Path) -> list[str]:
 
 def detect_canonical(header: list[str]) -> str | None:
     cols = set(header)
-    for kind in ("messages", "surveys", "agents", "lines"):
-        if _SIGNATURES[kind] <= cols:
+    for kind, id_column in _ID_COLUMNS:
+        if id_column in cols:
             return kind
     return None
 
@@ -171,7 +167,9 @@ def _renumber(con: duckdb.DuckDBPyConnection, table: str, rejected_lines: list[i
 
     With rejected lines r_0 < r_1 < ..., record k is past r_j exactly when k >= r_j - 1 - j.
     """
-    thresholds = pl.DataFrame({"t": [r - 1 - j for j, r in enumerate(rejected_lines)]}, schema={"t": pl.Int64})
+    thresholds = pl.DataFrame(  # noqa: F841 - scanned by DuckDB
+        {"t": [r - 1 - j for j, r in enumerate(rejected_lines)]}, schema={"t": pl.Int64}
+    )
     con.execute(
         f"UPDATE {table} SET source_line = source_line "
         "+ (SELECT count(*) FROM thresholds WHERE thresholds.t <= source_line - 1)"

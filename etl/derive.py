@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 
 from replyboard.business_time import f_of_t_sql, register_calendar
+from replyboard.faults import checkpoint
 from replyboard.sensitive import CARD_CANDIDATE_REGEX, SSN_REGEX, find_sensitive
 from replyboard.settings import Settings
 from replyboard.survey_parse import parse_scores_frame
@@ -160,6 +161,7 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
     )
     _sensitive(con)
     _publish_messages(con)
+    checkpoint("after_derive_messages")
     _conversations(con)
     _blocks(con, settings)
     _message_surveys(con, settings)

@@ -14,6 +14,7 @@ import polars as pl
 from etl import canonical, derive, merge, validate
 from etl.sources.base import Reject, SourceError, SourceFrame
 from replyboard import warehouse
+from replyboard.faults import checkpoint
 from replyboard.settings import Settings
 from replyboard.warehouse import one
 
@@ -144,10 +145,12 @@ def run_load(
             t0 = time.perf_counter()
             progress(f"deriving conversations and reply times for {pairs:,} line/contact pairs")
             derive.derive(con, settings, merge.CHANGED, merge.AFFECTED)
+            checkpoint("after_derive")
             progress(f"derived in {time.perf_counter() - t0:.1f} s")
         if pairs or surveys_changed or rederive_all:
             derive.link_file_surveys(con, settings)
         _record(con, report, settings)
+        checkpoint("after_record")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -165,6 +168,7 @@ def _load_file(
     rejects: list[Reject] = []
     if kind in canonical.CANONICAL:
         staged = canonical.stage_csv(con, path, kind, MESSAGE_STAGE)
+        checkpoint("after_stage")
         fr.rows_read = staged.rows_read
         fr.notes.extend(staged.notes)
         rejects.extend(staged.rejects)
@@ -193,6 +197,7 @@ def _load_file(
     else:
         rejects.extend(validate.validate_reference(con, MESSAGE_STAGE, table_kind, settings, VALID))
         counts = merge.merge_reference(con, VALID, table_kind)
+    checkpoint("after_validate")
     fr.rows_rejected = len(rejects)
     fr.rows_loaded = counts.loaded + counts.updated
     fr.rows_updated = counts.updated
@@ -200,6 +205,7 @@ def _load_file(
     # of a later row for the same id in this file, or another event of the same message (webhooks).
     fr.rows_duplicate = fr.rows_read - fr.rows_rejected - fr.rows_loaded
     _store_rejects(con, run_id, path, kind, rejects)
+    checkpoint("after_merge")
     con.execute(
         "INSERT INTO etl_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
         [run_id, str(path), kind, fr.rows_read, fr.rows_loaded, fr.rows_updated, fr.rows_rejected, fr.rows_duplicate],

@@ -95,11 +95,16 @@ def merge_surveys(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> Me
     )
     con.execute(
         f"""
-        DELETE FROM survey_responses WHERE origin = 'file' AND response_id IN (SELECT response_id FROM {valid});
+        CREATE OR REPLACE TEMP TABLE rb_survey_changes AS
+        SELECT v.* FROM {valid} v
+        LEFT JOIN survey_responses s ON s.response_id = v.response_id AND s.origin = 'file'
+        WHERE s.content_hash IS DISTINCT FROM v.content_hash;
+        DELETE FROM survey_responses
+        WHERE origin = 'file' AND response_id IN (SELECT response_id FROM rb_survey_changes);
         INSERT INTO survey_responses BY NAME
         SELECT response_id, 'file' AS origin, received_at, contact_number, line_number, channel, survey,
                reply_text, 'empty' AS parse_status, ? AS run_id, content_hash
-        FROM {valid};
+        FROM rb_survey_changes;
         """,
         [run_id],
     )

@@ -5,6 +5,7 @@ Validated with Pydantic; unknown keys are rejected so a typo never silently fall
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date, time
 from pathlib import Path
@@ -118,7 +119,7 @@ class Settings(Strict):
             if day.lower() not in WEEKDAYS:
                 raise ValueError(f"{day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
             parsed = sorted(parse_window(w) for w in windows)
-            for (_, end), (start, _) in zip(parsed, parsed[1:], strict=False):
+            for (_, end), (start, _) in itertools.pairwise(parsed):
                 if start < end:
                     raise ValueError(f"windows on {day} overlap: {windows}")
         return {d.lower(): w for d, w in hours.items()}

@@ -21,6 +21,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from replyboard.faults import checkpoint
+
 DEFAULT_DB = Path("data/replyboard.duckdb")
 # DuckDB storage files carry this magic at byte offset 8.
 _DUCKDB_MAGIC = b"DUCK"
@@ -94,6 +96,35 @@ def configure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
 
 
+def _version_alias(path: Path) -> Path:
+    """A hard link naming the current version of the file uniquely.
+
+    DuckDB shares one database instance per file path within a process, so a reader opened after a
+    load published would otherwise get the old version back while any old connection is open. A
+    per-version name gives each published version its own instance; old names are removed (open
+    connections keep their file until they close).
+    """
+    folder = path.parent / f".{path.name}.versions"
+    for _ in range(3):
+        st = path.stat()
+        alias = folder / f"{st.st_ino}-{st.st_mtime_ns}.duckdb"
+        try:
+            folder.mkdir(exist_ok=True)
+            if not alias.exists():
+                os.link(path, alias)
+        except FileExistsError:
+            pass
+        except OSError:
+            return path  # read-only folder or no hard links: share the instance, still correct data at start
+        if alias.stat().st_ino == st.st_ino:
+            for other in folder.glob("*.duckdb"):
+                if other != alias:
+                    other.unlink(missing_ok=True)
+            return alias
+        alias.unlink(missing_ok=True)  # the file was replaced between stat and link: try again
+    return path
+
+
 def connect_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published warehouse (the dashboard and the metric CLI)."""
     path = Path(path)
@@ -103,7 +134,7 @@ def connect_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
         )
     check_is_warehouse(path)
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(_version_alias(path)), read_only=True)
     except duckdb.Error as exc:
         raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
     configure(con)
@@ -175,15 +206,19 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
         try:
             if path.exists():
                 shutil.copyfile(path, tmp)
+            checkpoint("after_copy")
             con = duckdb.connect(str(tmp))
             configure(con)
             migrate(con)
             yield con
             con.execute("CHECKPOINT")
+            checkpoint("after_checkpoint")
             con.close()
             con = None
+            checkpoint("after_close")
             with tmp.open("rb+") as fh:
                 os.fsync(fh.fileno())
+            checkpoint("before_rename")
             os.replace(tmp, path)
             _fsync_dir(folder)
         except OSError as exc:

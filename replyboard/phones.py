@@ -1,0 +1,115 @@
+"""Normalise sender / recipient values from message logs: E.164 numbers, short codes, sender ids, channels.
+
+A log records what happened, so a number loads when it is *possible* (right length for its country), even if
+libphonenumber's metadata calls it invalid (+44 7700 900xxx fiction range, +1 555-01xx placeholders, some
+Austrian numbers). Short codes ("22395") and alphanumeric sender ids ("AMAZON") are real senders and are
+kept as written. Only values that cannot be any of these are rejected, with a reason.
+
+``normalize_number`` returns ``(normalized, channel, error)``:
+
+- channel: ``"sms"`` (default; also for ``sms:`` / ``tel:`` prefixes), ``"whatsapp"`` (``whatsapp:``),
+  ``"messenger"`` (``messenger:``). Prefixes are case-insensitive.
+- normalized: E.164 ("+15550100199"), the short code / sender id as written, the Messenger id, or None.
+- error: None, or a short sentence saying why the value was rejected (normalized is then None).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import phonenumbers
+
+MASK_CHAR = "•"
+CHANNELS: tuple[str, ...] = ("sms", "whatsapp", "messenger")
+
+# Already E.164: returned without touching phonenumbers (the ETL's hot path). Same pattern for DuckDB.
+E164_SQL_REGEX = r"^\+[1-9][0-9]{6,14}$"
+_E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")  # used with fullmatch: "$" would accept a trailing newline
+_SHORT_CODE_RE = re.compile(r"[0-9]{3,8}")
+# Alphanumeric sender ids (Twilio/GSM rules): up to 11 ASCII letters, digits or spaces, at least one letter.
+_SENDER_ID_RE = re.compile(r"(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+# Characters people and systems use when writing a phone number; letters (vanity numbers) are not accepted
+# because phonenumbers would turn any 3+ letter text into digits.
+_PHONE_CHARS_RE = re.compile(r"\+?[0-9 ()./\-]*[0-9][0-9 ()./\-]*")
+_PREFIXES: dict[str, str] = {"whatsapp:": "whatsapp", "messenger:": "messenger", "sms:": "sms", "tel:": "sms"}
+_MAX_SHOWN = 40
+
+
+def _describe(raw: str) -> str:
+    shown = raw if len(raw) <= _MAX_SHOWN else raw[: _MAX_SHOWN - 1] + "…"
+    return repr(shown)
+
+
+def _split_channel(text: str) -> tuple[str, str]:
+    lowered = text[:10].lower()
+    for prefix, channel in _PREFIXES.items():
+        if lowered.startswith(prefix):
+            return channel, text[len(prefix) :].strip()
+    return "sms", text
+
+
+def normalize_number(raw: str | None, default_region: str = "US") -> tuple[str | None, str, str | None]:
+    """Normalise one From/To value to ``(normalized, channel, error)``; never raises.
+
+    Order: strip whitespace; take a channel prefix off; Messenger ids are kept as the id; a value already in
+    E.164 is returned as is; 3-8 digits are a short code and 1-11 letters/digits/spaces with a letter a
+    sender id (both kept as written); anything else made of phone characters is parsed with ``phonenumbers``
+    (``default_region`` when there is no "+") and accepted as E.164 when ``is_possible_number`` (not
+    ``is_valid_number``); a number without "+" that is possible only locally (no area code) is rejected.
+    """
+    if raw is None:
+        return None, "sms", "empty value: no phone number, short code or sender id"
+    text = raw.strip()
+    channel, value = _split_channel(text)
+    if not value:
+        if text:
+            return None, channel, f"{_describe(text)} has a channel prefix but no number or id"
+        return None, channel, "empty value: no phone number, short code or sender id"
+    if channel == "messenger":
+        return value, channel, None  # page-scoped ids are opaque strings
+    if _E164_RE.fullmatch(value):
+        return value, channel, None
+    if _SHORT_CODE_RE.fullmatch(value) or _SENDER_ID_RE.fullmatch(value):
+        return value, channel, None
+    if _PHONE_CHARS_RE.fullmatch(value):
+        try:
+            parsed = phonenumbers.parse(value, default_region)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is not None and phonenumbers.is_possible_number(parsed):
+            reason = phonenumbers.is_possible_number_with_reason(parsed)
+            # "555-0199" is only dialable locally: turning it into "+15550199" would invent a number.
+            if reason != phonenumbers.ValidationResult.IS_POSSIBLE and not value.startswith("+"):
+                return None, channel, f"{_describe(text)} is a local number without an area code"
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            # Very short local numbers (Austria allows 4 digits) give "+430000": not a full E.164 number.
+            if _E164_RE.fullmatch(e164):
+                return e164, channel, None
+    return None, channel, f"{_describe(text)} is not a phone number, short code or sender id"
+
+
+def normalize_many(
+    values: Iterable[str | None], default_region: str = "US"
+) -> dict[str | None, tuple[str | None, str, str | None]]:
+    """``normalize_number`` for each distinct value, as {raw: result}; each distinct value is parsed once."""
+    results: dict[str | None, tuple[str | None, str, str | None]] = {}
+    for value in values:
+        if value not in results:
+            results[value] = normalize_number(value, default_region)
+    return results
+
+
+def mask_number(e164: str | None) -> str:
+    """Mask all but the last four digits: "+15550100199" -> "•••0199"; None or "" -> "".
+
+    The output is always three mask characters plus the last four digits, so the length does not reveal
+    the country. Values with four or fewer digits (sender ids such as "AMAZON", tiny short codes) are not
+    personal numbers and are returned unchanged.
+    """
+    if not e164:
+        return ""
+    digits = [ch for ch in e164 if "0" <= ch <= "9"]
+    if len(digits) <= 4:
+        return e164
+    return MASK_CHAR * 3 + "".join(digits[-4:])

@@ -1,0 +1,64 @@
+"""Shared fixtures: fixed team settings, hand-made warehouses, and the sample warehouse (built once)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from etl.load import run_load
+from replyboard.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SAMPLE = ROOT / "sample_data" / "demo"
+
+
+def team_settings(**overrides) -> Settings:
+    """The settings golden figures are worked out with (independent of the repo's settings.yaml)."""
+    base = dict(
+        timezone="America/New_York",
+        business_hours={d: ["09:00-12:00", "13:00-17:00"] for d in ("monday", "tuesday", "wednesday",
+                                                                    "thursday", "friday")},
+        holidays=[],
+    )
+    base.update(overrides)
+    return Settings.model_validate(base)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return team_settings()
+
+
+@pytest.fixture
+def load(tmp_path: Path, settings: Settings):
+    """load(*paths, db=None) -> (db_path, report): loads into a warehouse under tmp_path."""
+
+    def _load(*paths: Path, db: Path | None = None, settings_: Settings | None = None, **kw):
+        db = db or tmp_path / "w.duckdb"
+        report = run_load(db, [Path(p) for p in paths], settings_ or settings, **kw)
+        return db, report
+
+    return _load
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed sample data loaded once with the shipped settings (what `make run` shows)."""
+    if not SAMPLE.exists():
+        pytest.skip("sample_data/demo is missing: run python -m sample_data.generate (see README)")
+    from replyboard.settings import load_settings
+
+    db = tmp_path_factory.mktemp("sample") / "sample.duckdb"
+    run_load(db, sorted(SAMPLE.glob("*.csv")), load_settings())
+    return db
+
+
+@pytest.fixture
+def sample_copy(sample_warehouse: Path, tmp_path: Path) -> Path:
+    """A private copy of the sample warehouse a test may modify."""
+    target = tmp_path / "sample.duckdb"
+    shutil.copyfile(sample_warehouse, target)
+    return target
