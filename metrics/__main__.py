@@ -87,7 +87,18 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _list(_: argparse.Namespace, __: Settings) -> int:
+def metrics_markdown() -> str:
+    """The README's metric table, generated from the registry (a test keeps the README in sync)."""
+    lines = ["| metric | unit | aggregation | time anchor | better | definition |", "|---|---|---|---|---|---|"]
+    for m in METRICS.values():
+        lines.append(f"| `{m.name}` | {m.unit} | {m.aggregation} | {m.anchor} | {m.better or '–'} | {m.description} |")
+    return "\n".join(lines)
+
+
+def _list(args: argparse.Namespace, __: Settings) -> int:
+    if args.markdown:
+        print(metrics_markdown())
+        return 0
     for m in METRICS.values():
         print(f"{m.name:34} {m.unit:8} {m.aggregation:10} {m.description}")
     return 0
@@ -114,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.set_defaults(run=_report)
 
     lst = sub.add_parser("list", help="every metric with its definition")
+    lst.add_argument("--markdown", action="store_true", help="the README's metric table")
     lst.set_defaults(run=_list, settings=None)
 
     try:
