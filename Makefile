@@ -40,3 +40,6 @@ lock:  ## re-pin requirements.lock from a fresh venv of pyproject's dependencies
 
 clean:
 	rm -rf $(VENV) data/*.duckdb
+
+readme:  ## regenerate the README's metric table from the registry
+	$(BIN)/python -m metrics.readme

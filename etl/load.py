@@ -166,6 +166,7 @@ def _load_file(
 ) -> bool:
     """Load one file; returns True when survey rows changed."""
     rejects: list[Reject] = []
+    calls_loaded = 0
     if kind in canonical.CANONICAL:
         staged = canonical.stage_csv(con, path, kind, MESSAGE_STAGE)
         checkpoint("after_stage")
@@ -178,7 +179,7 @@ def _load_file(
         fr.rows_read = frame.rows_read
         rejects.extend(frame.rejects)
         if frame.calls is not None and frame.calls.height:
-            _insert_calls(con, frame.calls, kind, run_id, settings)
+            calls_loaded = _insert_calls(con, frame.calls, kind, run_id, settings)
         messages = (
             frame.messages
             if frame.messages is not None
@@ -199,7 +200,7 @@ def _load_file(
         counts = merge.merge_reference(con, VALID, table_kind)
     checkpoint("after_validate")
     fr.rows_rejected = len(rejects)
-    fr.rows_loaded = counts.loaded + counts.updated
+    fr.rows_loaded = counts.loaded + counts.updated + calls_loaded
     fr.rows_updated = counts.updated
     # Whatever was read and neither loaded nor rejected is a duplicate: of a stored row (counts.duplicate),
     # of a later row for the same id in this file, or another event of the same message (webhooks).
@@ -235,12 +236,12 @@ def _adapter_frame(path: Path, kind: str, settings: Settings, mapping: Path | No
 
 def _insert_calls(
     con: duckdb.DuckDBPyConnection, calls: pl.DataFrame, kind: str, run_id: int, settings: Settings
-) -> None:
+) -> int:
+    """Calls count per line and agent but are not messages; returns how many calls were new or changed."""
     frame = calls  # noqa: F841 - scanned by DuckDB
     con.execute(
         """
-        DELETE FROM calls WHERE call_id IN (SELECT call_id FROM frame);
-        INSERT INTO calls BY NAME
+        CREATE OR REPLACE TEMP TABLE rb_calls AS
         SELECT call_id, ? AS source, CAST(created_at AS TIMESTAMPTZ) AS created_at,
                timezone(?, CAST(created_at AS TIMESTAMPTZ)) AS created_local, direction, line_number,
                contact_number, agent_id, status, CAST(duration_seconds AS DOUBLE) AS duration_seconds, ? AS run_id
@@ -249,6 +250,17 @@ def _insert_calls(
         """,
         [kind, settings.timezone, run_id],
     )
+    (changed,) = one(
+        con,
+        """
+        SELECT count(*) FROM rb_calls n LEFT JOIN calls c USING (call_id)
+        WHERE c.call_id IS NULL OR (n.status, n.duration_seconds, n.agent_id)
+              IS DISTINCT FROM (c.status, c.duration_seconds, c.agent_id)
+        """,
+    )
+    con.execute("DELETE FROM calls WHERE call_id IN (SELECT call_id FROM rb_calls); "
+                "INSERT INTO calls BY NAME SELECT * FROM rb_calls")
+    return changed
 
 
 def _store_rejects(con: duckdb.DuckDBPyConnection, run_id: int, path: Path, kind: str, rejects: list[Reject]) -> None:

@@ -1,0 +1,316 @@
+"""`make bench [SIZE=N]`: ETL against DuckDB's floor, incremental load, metrics, OKRs, pandas, pages.
+
+Writes benchmarks/RESULTS.md (the table and the machine) and prints the same table. Timings are
+medians of several runs where a step is short. Data is generated with the sample generator into
+benchmarks/work/ (git-ignored). Targets (issue 7) are shown beside each figure; a miss is reported, not
+hidden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / "work"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+PY = sys.executable
+
+
+@dataclass
+class Row:
+    step: str
+    seconds: float | None
+    target: str = ""
+    ok: bool | None = None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    size: int
+    rows: list[Row] = field(default_factory=list)
+    curve: list[tuple[int, float, float, float]] = field(default_factory=list)  # size, etl s, floor s, metrics s
+
+    def add(self, step: str, seconds: float | None, target: str = "", ok: bool | None = None, note: str = "") -> None:
+        row = Row(step, seconds, target, ok, note)
+        self.rows.append(row)
+        mark = "" if ok is None else (" ok" if ok else " MISS")
+        shown = "–" if seconds is None else f"{seconds:.3f} s"
+        print(f"  {step:58} {shown:>11} {target:>14}{mark}  {note}", flush=True)
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def median_time(fn: Callable[[], object], runs: int = 3) -> float:
+    return statistics.median(timed(fn)[0] for _ in range(runs))
+
+
+def run_child(args: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (bytes, of this child alone) and stdout of a child process."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
+                                env={**os.environ, **(env or {})})
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(args)} failed ({code}): {err.read()[-2000:].decode(errors='replace')}")
+    return wall, usage.ru_maxrss * 1024, out.decode()
+
+
+def generate(size: int, seed: int = 11) -> Path:
+    folder = WORK / f"data-{size}"
+    marker = folder / ".done"
+    if marker.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    subprocess.run([PY, "-m", "sample_data.generate", "--messages", str(size), "--seed", str(seed),
+                    "--out", str(folder)], cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
+    marker.touch()
+    return folder
+
+
+def floor_seconds(csv: Path) -> float:
+    """DuckDB's own CREATE TABLE AS read_csv of the same file: the floor the ETL is measured against."""
+    def once() -> None:
+        target = WORK / "floor.duckdb"
+        target.unlink(missing_ok=True)
+        con = duckdb.connect(str(target))
+        con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [str(csv)])
+        con.close()
+        target.unlink(missing_ok=True)
+
+    return median_time(once, runs=3)
+
+
+def etl(db: Path, files: list[Path]) -> tuple[float, int, dict]:
+    db.unlink(missing_ok=True)
+    wall, rss, out = run_child([PY, "-m", "etl", "load", "--json", "--db", str(db), *map(str, files)])
+    return wall, rss, json.loads(out)
+
+
+def split_last_day(folder: Path) -> tuple[Path, Path]:
+    """messages.csv without its last local day, and that day alone (the 'daily load')."""
+    head, tail = folder / "history.csv", folder / "last_day.csv"
+    if head.exists() and tail.exists():
+        return head, tail
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    src = str(folder / "messages.csv")
+    (cut,) = con.execute(
+        "SELECT max(CAST(created_at AS TIMESTAMPTZ)) - INTERVAL 1 DAY FROM read_csv(?, all_varchar=true)", [src]
+    ).fetchall()[0]
+    for target, cond in ((head, "<="), (tail, ">")):
+        con.execute(
+            f"COPY (SELECT * FROM read_csv(?, all_varchar=true) WHERE CAST(created_at AS TIMESTAMPTZ) {cond} ?) "
+            f"TO '{target}' (HEADER)",
+            [src, cut],
+        )
+    con.close()
+    return head, tail
+
+
+def fingerprint(db: Path) -> dict[str, tuple]:
+    """Order-independent content of the derived tables, to prove incremental == full."""
+    con = duckdb.connect(str(db), read_only=True)
+    out = {}
+    for table, cols in (
+        ("messages", "message_id, kind, conversation_id, survey, sensitive"),
+        ("conversations", "conversation_id, messages, inbound, human_replies"),
+        ("inquiry_blocks", "block_id, reply_message_id, calendar_seconds, business_seconds, deadline_at"),
+        ("survey_responses", "response_id, score, parse_status, agent_id"),
+    ):
+        out[table] = con.execute(f"SELECT count(*), sum(hash({cols})) FROM {table}").fetchall()[0]
+    con.close()
+    return out
+
+
+def bench_metrics(db: Path) -> dict[str, float]:
+    from metrics.query import compute
+    from metrics.registry import METRICS
+    from replyboard.warehouse import connect_readonly
+
+    con = connect_readonly(db)
+    times = {}
+    for name in METRICS:
+        compute(con, [name])  # warm
+        times[name] = median_time(lambda n=name: compute(con, [n]), runs=3)
+    con.close()
+    return times
+
+
+def bench_okrs(db: Path) -> float | None:
+    try:
+        from metrics import okr
+    except ImportError:
+        return None
+    from replyboard.settings import load_settings
+    from replyboard.warehouse import connect_readonly
+
+    settings = load_settings()
+    periods, _ = okr.load_definitions(ROOT / "okr_definitions")
+    con = connect_readonly(db)
+    try:
+        def evaluate() -> None:
+            for period in periods:
+                okr.evaluate(con, period, settings, None)
+
+        evaluate()
+        return median_time(evaluate, runs=3)
+    finally:
+        con.close()
+
+
+def bench_pages(db: Path) -> list[tuple[str, float, float]]:
+    """First render and a filter change per page, through AppTest (what a user waits for)."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages.catalog import PAGE_FILES
+
+    os.environ["REPLYBOARD_DB"] = str(db)
+    out = []
+    for path in PAGE_FILES:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        t_first, _ = timed(lambda at=at, p=path: (at.switch_page(p), at.run()))
+        dates = at.session_state["dates"] if "dates" in at.session_state else None  # noqa: SIM401 - no .get() here
+        if dates:
+            start, end = dates
+            at.session_state["dates"] = (start + (end - start) / 2, end)
+        t_change, _ = timed(at.run)
+        out.append((path, t_first, t_change))
+    return out
+
+
+def bench_pandas(db: Path, files: list[Path]) -> tuple[float, float, bool, str] | None:
+    try:
+        from benchmarks import pandas_reference
+    except ImportError:
+        return None
+    return pandas_reference.compare(db, files)
+
+
+def machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import plotly
+    import streamlit
+
+    return (f"{os.cpu_count()} cores, {mem:.0f} GiB, {platform.platform()}, Python {platform.python_version()}, "
+            f"DuckDB {duckdb.__version__}, Polars {pl.__version__}, Streamlit {streamlit.__version__}, "
+            f"Plotly {plotly.__version__}")
+
+
+def write_results(report: Report) -> None:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`make bench SIZE={report.size}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "| step | time | target | met | note |",
+        "|---|---:|---|---|---|",
+    ]
+    for r in report.rows:
+        shown = "–" if r.seconds is None else f"{r.seconds:.3f} s"
+        met = "" if r.ok is None else ("yes" if r.ok else "**no**")
+        lines.append(f"| {r.step} | {shown} | {r.target} | {met} | {r.note} |")
+    if report.curve:
+        lines += ["", "## Scale curve", "", "| messages | ETL | floor | ETL / floor | all metrics (sum) |",
+                  "|---:|---:|---:|---:|---:|"]
+        for size, etl_s, floor_s, metrics_s in report.curve:
+            lines.append(f"| {size:,} | {etl_s:.1f} s | {floor_s:.1f} s | {etl_s / floor_s:.2f}x | {metrics_s:.2f} s |")
+    notes = ROOT / "benchmarks" / "NOTES.md"
+    if notes.exists():
+        lines += ["", notes.read_text()]
+    RESULTS.write_text("\n".join(lines) + "\n")
+
+
+def run(size: int, curve: bool) -> Report:
+    WORK.mkdir(parents=True, exist_ok=True)
+    report = Report(size)
+    sizes = [s for s in (1_000_000, 3_000_000) if s < size] + [size] if curve else [size]
+    for n in sizes:
+        print(f"\n== {n:,} messages", flush=True)
+        t_gen, folder = timed(lambda n=n: generate(n))
+        csv = folder / "messages.csv"
+        files = [csv, folder / "surveys.csv", folder / "agents.csv", folder / "lines.csv"]
+        floor = floor_seconds(csv)
+        db = WORK / f"full-{n}.duckdb"
+        etl_s, rss, out = etl(db, files)
+        metric_times = bench_metrics(db)
+        report.curve.append((n, etl_s, floor, sum(metric_times.values())))
+        if n != size:
+            continue
+        report.add("generate sample data (cached between runs)", t_gen, "<= 60 s (10M)")
+        report.add("floor: DuckDB CREATE TABLE AS read_csv", floor)
+        report.add(f"full ETL ({out['rows_loaded']:,} rows)", etl_s, "<= 3x floor", etl_s <= 3 * floor,
+                   f"{etl_s / floor:.2f}x floor")
+        report.add("ETL peak RSS (GB)", rss / 1e9, "<= 3 GB", rss <= 3e9, "process peak resident memory")
+        head, tail = split_last_day(folder)
+        base = WORK / f"history-{n}.duckdb"
+        etl(base, [head, *files[1:]])
+        inc_db = WORK / f"incremental-{n}.duckdb"
+        shutil.copyfile(base, inc_db)
+        inc_s, _, inc_out = run_child([PY, "-m", "etl", "load", "--json", "--db", str(inc_db), str(tail)])
+        same = fingerprint(inc_db) == fingerprint(db)
+        report.add(f"incremental load of the last day ({json.loads(inc_out)['rows_loaded']:,} rows)", inc_s,
+                   "<= 5 s", inc_s <= 5, "same warehouse as a full load" if same else "DIFFERS from a full load")
+        slowest = max(metric_times, key=metric_times.get)
+        report.add("each registry metric, warm (slowest)", metric_times[slowest], "<= 1 s each",
+                   all(t <= 1 for t in metric_times.values()), f"slowest: {slowest}; all {len(metric_times)}: "
+                   f"{sum(metric_times.values()):.2f} s")
+        okr_s = bench_okrs(db)
+        report.add("shipped OKRs evaluated", okr_s, "<= 2 s", None if okr_s is None else okr_s <= 2)
+        pandas = bench_pandas(db, files)
+        if pandas:
+            ours, theirs, equal, note = pandas
+            report.add("pandas reference, same metrics", theirs, "", None, note)
+            report.add("Replyboard speed-up over pandas", theirs / ours, ">= 5x", theirs / ours >= 5,
+                       "same numbers" if equal else "NUMBERS DIFFER")
+        try:
+            for page, first, change in bench_pages(db):
+                report.add(f"page {page}: first render", first, "<= 3 s", first <= 3)
+                report.add(f"page {page}: filter change", change, "<= 1 s", change <= 1)
+        except Exception as exc:  # a page benchmark that cannot run is reported, not fatal
+            report.add("pages", None, "", False, f"could not run: {exc}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--size", type=int, default=1_000_000, help="messages (default 1M; 10M for the targets)")
+    parser.add_argument("--no-curve", action="store_true", help="skip the 1M/3M points of the scale curve")
+    parser.add_argument("--no-write", action="store_true", help="do not overwrite benchmarks/RESULTS.md")
+    args = parser.parse_args(argv)
+    report = run(args.size, curve=not args.no_curve and args.size >= 3_000_000)
+    if not args.no_write:
+        write_results(report)
+        print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
