@@ -30,6 +30,7 @@ def start_batch(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> MergeCounts:
+    _keep_known_conversation_ids(con, valid)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE rb_merge AS
@@ -81,6 +82,29 @@ def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> M
     else:
         con.execute(f"CREATE TEMP TABLE {CHANGED} AS {fresh}")
     return MergeCounts(loaded, updated, duplicate)
+
+
+def _keep_known_conversation_ids(con: duckdb.DuckDBPyConnection, valid: str) -> None:
+    """Keep a conversation id a message already has when a source without one (OpenPhone REST) re-sends it;
+    otherwise loading an export and its webhooks alternately would flip the row back and forth."""
+    sources = ["messages"] + ([CHANGED] if _exists(con, CHANGED) else [])
+    for table in sources:
+        con.execute(
+            f"""
+            UPDATE {valid} v SET source_conversation_id = m.source_conversation_id
+            FROM {table} m
+            WHERE m.message_id = v.message_id AND v.source_conversation_id IS NULL
+              AND m.source_conversation_id IS NOT NULL
+            """
+        )
+    # The content a re-load compares: a changed status or body updates the row, an identical row is a duplicate.
+    con.execute(
+        f"""
+        ALTER TABLE {valid} ADD COLUMN IF NOT EXISTS content_hash UBIGINT;
+        UPDATE {valid} SET content_hash = hash(created_at, direction, line_number, contact_number, agent_id,
+                                               is_automated, body, channel, source_conversation_id, status)
+        """
+    )
 
 
 def merge_surveys(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> MergeCounts:

@@ -132,13 +132,6 @@ def validate_messages(
         """,
         [source],
     )
-    con.execute(
-        f"""
-        ALTER TABLE {out} ADD COLUMN content_hash UBIGINT;
-        UPDATE {out} SET content_hash = hash(created_at, direction, line_number, contact_number, agent_id,
-                                             is_automated, body, channel, source_conversation_id, status);
-        """
-    )
     return rejects
 
 
