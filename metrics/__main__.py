@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
-import polars as pl
-
+from metrics.output import format_table, rows_as_json
 from metrics.query import Filters, MetricError, Options, compute
 from metrics.registry import DIMENSIONS, METRICS
 from replyboard.settings import Settings, SettingsError, load_settings
@@ -23,30 +22,6 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31") from None
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return round(value, 6)
-    return value
-
-
-def rows_as_json(frame: pl.DataFrame) -> list[dict]:
-    return [{k: _jsonable(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
-
-
-def format_table(frame: pl.DataFrame) -> str:
-    """A plain aligned text table (no dependency, readable in any terminal or CI log)."""
-    cols = frame.columns
-    cells = [[str(c) for c in cols]]
-    for row in frame.iter_rows():
-        cells.append(["" if v is None else f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def options_from(settings: Settings, hours: str, target: float | None) -> Options:
@@ -77,13 +52,13 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     if not args.with_n:
         result = result.drop([c for c in result.columns if c.endswith("_n") and c[:-2] in METRICS])
     if args.format == "json":
-        print(json.dumps(rows_as_json(result), indent=2))
+        print(json.dumps(rows_as_json(result, float_digits=6), indent=2))
     elif args.format == "csv":
         from replyboard.csv_safety import to_safe_csv_bytes
 
         sys.stdout.write(to_safe_csv_bytes(result).decode("utf-8"))
     else:
-        print(format_table(result))
+        print(format_table(result, float_digits=2, null=""))
     return 0
 
 

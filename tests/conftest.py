@@ -62,3 +62,26 @@ def sample_copy(sample_warehouse: Path, tmp_path: Path) -> Path:
     target = tmp_path / "sample.duckdb"
     shutil.copyfile(sample_warehouse, target)
     return target
+
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Only the controlling process clears last run's figures (xdist workers have `workerinput`).
+    if not hasattr(session.config, "workerinput"):
+        ARTIFACTS.mkdir(exist_ok=True)
+        for old in ARTIFACTS.glob("*.txt"):
+            old.unlink()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the figures the reliability, sandbox and browser suites record (issue 8 asks for them)."""
+    files = sorted(ARTIFACTS.glob("*.txt")) if ARTIFACTS.exists() else []
+    if not files:
+        return
+    terminalreporter.section("figures")
+    for path in files:
+        lines = path.read_text().splitlines()
+        if lines:
+            terminalreporter.write_line(lines[0])
