@@ -1,0 +1,62 @@
+"""Compliance: messages holding payment card numbers or SSNs (masked), by agent and by direction."""
+
+import polars as pl
+import streamlit as st
+
+from pages import common
+from replyboard import figures
+
+st.title("Compliance")
+st.markdown(
+    "**The SOP rule: never ask for or accept payment data by text.** SMS is not a secure channel: a card "
+    "number or a Social Security number sent by text stays on both phones and in every export. Agents send the "
+    "secure payment link instead, and when a customer texts such data anyway, they tell the customer it will "
+    "not be used by text and ask them to use the link.\n\n"
+    "A message is flagged when its body holds a 13-19 digit card number that passes the Luhn check, or a US SSN "
+    "(ddd-dd-dddd with the invalid ranges excluded). Everything below is masked to the last four digits."
+)
+if common.require_data():
+    f = common.filters()
+    if f.agents or f.teams:
+        st.caption("Agent and team filters keep only outbound texts: inbound texts have no agent.")
+    total = common.metrics(["sensitive_data_messages"]).row(0, named=True)["sensitive_data_messages"]
+    by_direction = common.metrics(["sensitive_data_messages"], by="direction")
+    cols = st.columns(3)
+    cols[0].metric("Messages with sensitive data", common.fmt_number(total),
+                   help="Metric: `sensitive_data_messages` (dates on the message time).")
+    for col, direction, label in ((cols[1], "inbound", "From customers"), (cols[2], "outbound", "Sent by us")):
+        n = by_direction.filter(pl.col("direction") == direction)["sensitive_data_messages"].sum()
+        col.metric(label, common.fmt_number(n))
+    if not total:
+        common.empty("No messages with card numbers or SSNs for these filters.")
+    else:
+        by_agent = common.metrics(["sensitive_data_messages"], by="agent").filter(
+            pl.col("sensitive_data_messages") > 0)
+        by_agent = common.named(by_agent).with_columns(pl.col("name").fill_null("customer (inbound, no agent)"))
+        left, right = st.columns([3, 2])
+        with left:
+            common.show_figure(figures.bars(by_agent.sort("sensitive_data_messages"), x="name",
+                                            y="sensitive_data_messages", horizontal=True, y_title="messages",
+                                            title="Messages with sensitive data by agent"))
+        with right:
+            st.markdown("**By direction**")
+            common.table(by_direction.select("direction", "sensitive_data_messages"), "sensitive_by_direction",
+                         column_config={"sensitive_data_messages": "messages"})
+            st.markdown("**By agent**")
+            common.table(by_agent.select("name", "team", "sensitive_data_messages"), "sensitive_by_agent",
+                         column_config={"name": "agent", "sensitive_data_messages": "messages"})
+
+        st.subheader("Messages")
+        where, params = common.filter_sql("m.created_local", line="m.line_number", channel="m.channel",
+                                          agent="m.agent_id")
+        messages = common.sql(
+            "SELECT m.created_local AS sent, m.direction, m.sensitive AS found, m.body, m.agent_id AS agent, "
+            "m.line_number AS line, m.contact_number, m.kind "
+            f"FROM messages m WHERE m.sensitive IS NOT NULL AND {where} ORDER BY m.created_at DESC LIMIT 1000",
+            *params,
+        )
+        st.caption("Newest first, at most 1,000. Bodies and numbers masked; the raw text is never shown here.")
+        common.table(common.named(common.masked(messages, texts=("body",)))
+                     .select("sent", "direction", "found", "body", "name", "line", "contact_number", "kind"),
+                     "sensitive_messages",
+                     column_config={"name": "agent", "contact_number": "contact", "body": "message (masked)"})

@@ -1,0 +1,127 @@
+"""Response times: how long customers wait, the trend, the share within targets, per line and channel,
+and the inquiries still waiting for a reply."""
+
+import polars as pl
+import streamlit as st
+
+from pages import common
+from replyboard import figures
+
+TARGETS_MINUTES = (15, 60, 120, 240)
+
+st.title("Response times")
+if common.require_data():
+    secs = common.seconds_column()
+    st.caption(
+        f"Counted in **{common.hours_label()}** (switch in the sidebar). Reply time: the first human reply after "
+        "an inquiry block's first message (a burst of customer texts is one block; automated texts never count "
+        "as a reply). First response: a conversation's first block. Dates apply to when the block started."
+    )
+    headline = [
+        ("reply_time_median", "Reply time (median)", common.fmt_duration),
+        ("reply_time_p90", "Reply time (p90)", common.fmt_duration),
+        ("first_response_time_median", "First response (median)", common.fmt_duration),
+        ("first_response_time_p90", "First response (p90)", common.fmt_duration),
+        ("same_business_day_response_rate", "Answered same business day", common.fmt_rate),
+        ("unanswered_inquiries", "Unanswered inquiries", common.fmt_number),
+    ]
+    row = common.metrics([m for m, *_ in headline]).row(0, named=True)
+    for col, (name, label, fmt) in zip(st.columns(len(headline)), headline, strict=True):
+        col.metric(label, fmt(row[name]), help=f"n = {row[f'{name}_n']:,}. Metric: `{name}`.")
+
+    st.subheader("Distribution")
+    which = st.segmented_control(
+        "Inquiries", ["all", "first"], default="all", required=True, key="rt_which",
+        format_func=lambda w: {"all": "Every inquiry block", "first": "First responses only"}[w],
+    )
+    where, params = common.filter_sql("started_local", agent="reply_agent_id")
+    first_only = "AND block_seq = 1" if which == "first" else ""
+    buckets = common.sql(
+        f"SELECT len(list_filter(?, lambda e: e <= {secs})) AS bucket, count(*) AS n FROM inquiry_blocks "
+        f"WHERE replied_at IS NOT NULL {first_only} AND {where} GROUP BY ALL ORDER BY bucket",
+        list(figures.DURATION_EDGES), *params,
+    )
+    common.show_figure(figures.duration_distribution(
+        buckets, title="Answered inquiries by reply time", x_title=f"reply time ({common.hours_label()})"))
+
+    st.subheader("Trend")
+    period = common.trend_period()
+    trend = common.metrics(["reply_time_median", "reply_time_p90", "first_response_time_median"], by=period)
+    trend_min = trend.with_columns((pl.col(c) / 60).round(1) for c in
+                                   ("reply_time_median", "reply_time_p90", "first_response_time_median"))
+    common.show_figure(figures.lines_over_time(
+        trend_min, x=period, title=f"Reply time per {period} (n = {trend['reply_time_median_n'].sum():,} replies)",
+        series={"reply_time_median": "median", "reply_time_p90": "p90",
+                "first_response_time_median": "first response median"},
+        y_title=f"minutes ({common.hours_label()})", log_y=True,
+    ))
+    common.download_csv(trend, "response_time_trend")
+
+    st.subheader("Share within targets")
+    shares = pl.DataFrame(
+        [
+            {"target": f"≤ {t} min", "share": r["response_within_target_rate"],
+             "n": r["response_within_target_rate_n"]}
+            for t in TARGETS_MINUTES
+            for r in [common.metrics(["response_within_target_rate"], o=common.options(t)).row(0, named=True)]
+        ] + [{"target": "same business day", "share": row["same_business_day_response_rate"],
+              "n": row["same_business_day_response_rate_n"]}],
+        schema={"target": pl.String, "share": pl.Float64, "n": pl.Int64},
+    )
+    left, right = st.columns([3, 2])
+    with left:
+        common.show_figure(figures.bars(
+            shares.filter(pl.col("share").is_not_null()), x="target", y="share", percent=True,
+            title="Inquiries answered within the target", y_title="share of inquiries"))
+    with right:
+        st.caption(
+            "Share = blocks answered within the target ÷ blocks answered or already older than the target "
+            "(an unanswered block past the target is a miss). Same business day: answered before that day's "
+            "close, or the next business day's close when it arrived outside opening hours."
+        )
+        common.table(shares, "response_targets", column_config={"share": st.column_config.NumberColumn(format="percent")})
+
+    st.subheader("Per line and channel")
+    per = ["reply_time_median", "reply_time_p90", "first_response_time_median", "response_within_target_rate",
+           "same_business_day_response_rate", "unanswered_inquiries"]
+    target = common.options().target_minutes
+    config = {
+        "reply_time_median": st.column_config.NumberColumn("reply median", format="%.1f min"),
+        "reply_time_p90": st.column_config.NumberColumn("reply p90", format="%.1f h"),
+        "first_response_time_median": st.column_config.NumberColumn("first response median", format="%.1f min"),
+        "response_within_target_rate": st.column_config.NumberColumn(f"within {target:g} min", format="percent"),
+        "same_business_day_response_rate": st.column_config.NumberColumn("same business day", format="percent"),
+        "reply_time_median_n": st.column_config.NumberColumn("answered (n)"),
+        "unanswered_inquiries": st.column_config.NumberColumn("unanswered"),
+    }
+    for by, title in (("line", "By line"), ("channel", "By channel")):
+        frame = common.metrics(per, by=by)
+        if frame.is_empty():
+            common.empty("No inquiries for these filters.")
+            break
+        frame = common.named(frame).with_columns((pl.col(c) / 60).round(1) for c in per[:3]) \
+            .with_columns((pl.col("reply_time_p90") / 60).round(1))  # p90 in hours
+        st.markdown(f"**{title}**")
+        common.table(frame.select(by, *config), f"response_times_by_{by}", column_config=config)
+
+    st.subheader("Slowest unanswered inquiries right now")
+    # Unanswered blocks have no replier yet, so the agent and team filters cannot apply here.
+    where, params = common.filter_sql("b.started_local", line="b.line_number", channel="b.channel", agent=None)
+    waiting = common.sql(
+        "SELECT b.started_local AS started, b.line_number AS line, b.contact_number, b.channel, "
+        "b.inquiries AS texts, (epoch((SELECT max(created_at) FROM messages)) - epoch(b.started_at)) / 3600 "
+        f"AS waiting_hours FROM inquiry_blocks b WHERE b.replied_at IS NULL AND {where} "
+        "ORDER BY b.started_at LIMIT 50",
+        *params,
+    )
+    st.caption(
+        f"Waiting time is counted to the newest message loaded ({common.data_bounds()[1]}), so an old export "
+        "is not judged against today. Lines, channels and dates apply; agent and team filters do not (nobody "
+        "has replied yet). Oldest first, at most 50."
+    )
+    if waiting.is_empty():
+        common.empty("No unanswered inquiries for these filters.")
+    else:
+        common.table(common.named(common.masked(waiting)), "unanswered_inquiries",
+                     column_config={"waiting_hours": st.column_config.NumberColumn("waiting", format="%.1f h"),
+                                    "contact_number": "contact"})

@@ -1,0 +1,108 @@
+"""One real browser: Debian's chromium drives `streamlit run app.py` on the sample warehouse, every page.
+
+Skipped only outside CI when no chromium is installed; in CI (CI=true) a missing browser fails the test.
+Screenshots of each page go to tests/artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pages.catalog import PAGES
+from tests.conftest import ARTIFACTS, ROOT
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = ARTIFACTS / "screenshots"
+# What each page must show once rendered (a figure a user reads there).
+KEY_TEXT = {
+    "okrs": "feels well-supported",
+    "overview": "Texts received",
+    "agents": "Agents",
+    "response-times": "Response times",
+    "busiest-times": "Busiest times",
+    "satisfaction": "Satisfaction",
+    "compliance": "Compliance",
+    "explore": "Quick chart",
+    "data-health": "Data health",
+}
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(sample_warehouse: Path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    port = _free_port()
+    env = {**os.environ, "REPLYBOARD_DB": str(sample_warehouse)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not answer /_stcore/health within 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_every_page_renders_in_chromium(server: str):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    visited = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for spec in PAGES:
+            page.goto(f"{server}/{spec.url_path}", wait_until="networkidle")
+            page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
+            # wait until the script has finished (the status widget disappears) and charts are drawn
+            page.wait_for_function(
+                "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+            page.wait_for_timeout(1500)
+            body = page.inner_text("[data-testid='stMain']")
+            assert page.locator("[data-testid='stException']").count() == 0, f"{spec.url_path}: exception shown"
+            assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"{spec.url_path}: error shown"
+            assert KEY_TEXT[spec.url_path] in body, f"{spec.url_path}: {KEY_TEXT[spec.url_path]!r} not visible"
+            page.screenshot(path=str(SHOTS / f"{spec.url_path}.png"), full_page=True)
+            visited.append(spec.url_path)
+        # a link reproduces a view: the filters in the URL come back as widget values
+        page.goto(f"{server}/overview?hours=business", wait_until="networkidle")
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+        assert "hours=business" in page.url
+        browser.close()
+    (ARTIFACTS / "browser.txt").write_text(f"browser: {len(visited)} pages rendered in chromium, screenshots in "
+                                            f"{SHOTS.relative_to(ROOT)}\n")
+    assert len(visited) == len(PAGES)
