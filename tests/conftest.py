@@ -67,9 +67,9 @@ def sample_copy(sample_warehouse: Path, tmp_path: Path) -> Path:
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+def pytest_configure(config: pytest.Config) -> None:
     # Only the controlling process clears last run's figures (xdist workers have `workerinput`).
-    if not hasattr(session.config, "workerinput"):
+    if not hasattr(config, "workerinput"):
         ARTIFACTS.mkdir(exist_ok=True)
         for old in ARTIFACTS.glob("*.txt"):
             old.unlink()

@@ -73,6 +73,19 @@ def server(sample_warehouse: Path):
     proc.wait(timeout=20)
 
 
+def _wait_until_idle(page) -> None:
+    """Until the script run has finished: no 'Running...'/'Connecting' status for a moment, charts drawn."""
+    quiet = 0
+    for _ in range(120):
+        status = page.evaluate("() => document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText || ''")
+        busy = any(w in status.upper() for w in ("RUNNING", "CONNECTING"))
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 3:
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError("the page kept running for 60 s")
+
+
 def test_every_page_renders_in_chromium(server: str):
     from playwright.sync_api import sync_playwright
 
@@ -88,10 +101,7 @@ def test_every_page_renders_in_chromium(server: str):
         for spec in PAGES:
             page.goto(f"{server}/{spec.url_path}", wait_until="networkidle")
             page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
-            # wait until the script has finished (the status widget disappears) and charts are drawn
-            page.wait_for_function(
-                "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-            page.wait_for_timeout(1500)
+            _wait_until_idle(page)
             body = page.inner_text("[data-testid='stMain']")
             assert page.locator("[data-testid='stException']").count() == 0, f"{spec.url_path}: exception shown"
             assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"{spec.url_path}: error shown"
@@ -100,8 +110,9 @@ def test_every_page_renders_in_chromium(server: str):
             visited.append(spec.url_path)
         # a link reproduces a view: the filters in the URL come back as widget values
         page.goto(f"{server}/overview?hours=business", wait_until="networkidle")
-        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+        _wait_until_idle(page)
         assert "hours=business" in page.url
+        assert "business" in page.inner_text("[data-testid='stSidebar']")
         browser.close()
     (ARTIFACTS / "browser.txt").write_text(f"browser: {len(visited)} pages rendered in chromium, screenshots in "
                                             f"{SHOTS.relative_to(ROOT)}\n")
