@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import polars as pl
+from pydantic import ValidationError
 
-from metrics.registry import DIMENSIONS, FACTS, METRICS, Metric
+from metrics.registry import DIMENSIONS, FACTS, FOLLOW_UP_SECONDS, METRICS, Metric
+from replyboard.business_time import open_intervals
+from replyboard.settings import Settings
 from replyboard.warehouse import frame, one
 
+ZERO_WHEN_EMPTY = ("count", "count distinct", "sum")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _DIMENSION_SQL = {
     "agent": "agent_id",
@@ -97,11 +101,55 @@ def as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return row[0] if row else None
 
 
+def derived_settings(con: duckdb.DuckDBPyConnection) -> Settings:
+    """The settings the warehouse's facts were derived with (business hours, survey window), else defaults."""
+    try:
+        row = one(con, "SELECT value FROM meta WHERE key = 'derivation_key'")
+        return Settings.model_validate_json(row[0]) if row and row[0] else Settings()
+    except (duckdb.Error, ValidationError):  # no meta table, or a key written by another version
+        return Settings()
+
+
+def business_cutoff(settings: Settings, end: datetime, seconds: float) -> datetime:
+    """The latest instant with at least `seconds` open business seconds between it and `end`.
+
+    A block that started at or before it is `seconds` business-seconds old at `end` (F(end) - F(start) >=
+    seconds); one that started after it is younger. Walks back over the opening windows a month at a time.
+    """
+    if seconds <= 0:
+        return end
+    remaining = float(seconds)
+    zone = settings.zone
+    last_day = end.astimezone(zone).date() + timedelta(days=1)
+    for _ in range(80):  # ~6.5 years back; a calendar with no opening hours at all ends the search
+        first_day = last_day - timedelta(days=30)
+        for w_start, w_end, _day in reversed(open_intervals(settings, first_day, last_day)):
+            hi = min(w_end, end)
+            if hi <= w_start:
+                continue
+            length = (hi - w_start).total_seconds()
+            if length >= remaining:
+                return hi - timedelta(seconds=remaining)
+            remaining -= length
+        last_day = first_day - timedelta(days=1)
+    return datetime(1970, 1, 1, tzinfo=end.tzinfo)
+
+
+def _age_cutoff(con: duckdb.DuckDBPyConnection, end: datetime, seconds: float, options: Options) -> datetime:
+    """Blocks that started at or before this are at least `seconds` old at `end`, in the chosen hours."""
+    if options.hours == "business":
+        return business_cutoff(derived_settings(con), end, seconds)
+    return end - timedelta(seconds=seconds)
+
+
 def _render(expr: str, options: Options) -> str:
     return (
         expr.replace("{secs}", "business_seconds" if options.hours == "business" else "calendar_seconds")
         .replace("{target}", repr(float(options.target_minutes) * 60))
         .replace("{as_of}", "$as_of")
+        .replace("{target_cutoff}", "$target_cutoff")
+        .replace("{follow_up_cutoff}", "$follow_up_cutoff")
+        .replace("{survey_cutoff}", "$survey_cutoff")
         .replace("{satisfied}", str(int(options.satisfied_at_least)))
     )
 
@@ -115,11 +163,13 @@ def _fact_query(fact: str, metrics: list[Metric], by: str | None, where: str, op
     base = f"SELECT * FROM ({FACTS[fact].sql}) WHERE {where}"
     stage = metrics[0].stage
     if stage == "replies":
+        # Spans merge over ALL of an agent's replies before any filter, so a filtered value (one line, one
+        # day) always equals that group's value in a grouped report, and groups sum to the total.
         allowance = int(options.typing_allowance_seconds)
         base = (
-            f"SELECT *, coalesce(least({allowance}, epoch(created_at) - epoch(lag(created_at) OVER "
-            f"(PARTITION BY agent_id ORDER BY created_at))), {allowance}) AS span "
-            f"FROM ({base}) WHERE kind = 'human_reply'"
+            f"SELECT * FROM (SELECT *, coalesce(least({allowance}, epoch(created_at) - epoch(lag(created_at) "
+            f"OVER (PARTITION BY agent_id ORDER BY created_at))), {allowance}) AS span "
+            f"FROM ({FACTS[fact].sql}) WHERE kind = 'human_reply') WHERE {where}"
         )
     elif stage == "contacts":
         inner_key = f"{_DIMENSION_SQL[by]} AS key, " if by else ""
@@ -139,7 +189,16 @@ def compute(
     """One row per group (or one row): the group key under `by`'s name, each metric and its `_n`."""
     check_names(names, by)
     where, params = _where(filters)
-    params["as_of"] = as_of(con) or datetime(1970, 1, 1)
+    end = as_of(con) or datetime(1970, 1, 1, tzinfo=UTC)
+    params["as_of"] = end
+    rendered = " ".join(_render(METRICS[n].value + METRICS[n].n, options) for n in names)
+    if "$target_cutoff" in rendered:
+        params["target_cutoff"] = _age_cutoff(con, end, float(options.target_minutes) * 60, options)
+    if "$follow_up_cutoff" in rendered:
+        params["follow_up_cutoff"] = _age_cutoff(con, end, FOLLOW_UP_SECONDS, options)
+    if "$survey_cutoff" in rendered:
+        hours = derived_settings(con).survey_prompts.reply_window_hours
+        params["survey_cutoff"] = end - timedelta(hours=hours)
     batches: dict[tuple[str, str | None], list[Metric]] = {}
     for name in dict.fromkeys(names):
         metric = METRICS[name]
@@ -152,12 +211,13 @@ def compute(
         if result is None:
             result = part
         elif by:
-            result = result.join(part, on="key", how="full", coalesce=True)
+            # nulls_equal: the "no agent / no team" group of each fact is one and the same row
+            result = result.join(part, on="key", how="full", coalesce=True, nulls_equal=True)
         else:
             result = pl.concat([result, part], how="horizontal")
     assert result is not None
     for name in names:
-        if METRICS[name].aggregation.startswith("count"):
+        if METRICS[name].aggregation in ZERO_WHEN_EMPTY:  # a count or sum over no rows is 0, not unknown
             result = result.with_columns(pl.col(name).fill_null(0))
         result = result.with_columns(pl.col(f"{name}_n").fill_null(0).cast(pl.Int64))
     if by:
@@ -201,11 +261,11 @@ def busiest_matrix(con: duckdb.DuckDBPyConnection, filters: Filters, measure: st
         """,
         params,
     )
-    if filters.date_from and filters.date_to:
-        first, last = filters.date_from, filters.date_to
-    else:
+    first, last = filters.date_from, filters.date_to
+    if first is None or last is None:  # an open end: the data's own first / last local day
         span = one(con, f"SELECT min(CAST(t AS DATE)), max(CAST(t AS DATE)) FROM ({FACTS[fact].sql})")
-        first, last = (span[0], span[1]) if span[0] else (date.today(), date.today())
+        first = first or (span[0] if span and span[0] else date.today())
+        last = last or (span[1] if span and span[1] else date.today())
     occurrences = [0] * 7
     day = first
     while day <= last:
@@ -216,6 +276,7 @@ def busiest_matrix(con: duckdb.DuckDBPyConnection, filters: Filters, measure: st
         schema={"weekday": pl.Int64, "hour": pl.Int64},
     )
     out = grid.join(counts.with_columns(pl.col("weekday", "hour").cast(pl.Int64)), on=["weekday", "hour"], how="left")
+    out = out.sort("weekday", "hour")
     weeks = pl.Series([max(occurrences[d - 1], 1) for d in out["weekday"]])
     return out.with_columns(
         pl.col("n").fill_null(0),

@@ -5,6 +5,13 @@ Each metric is an aggregate over one fact (a materialised table). `value` and `n
 expressions over the fact's rows; `{secs}` stands for calendar_seconds or business_seconds, `{target}`
 for the response target in seconds, `{as_of}` for the end of the data. Ratios are sums divided, never
 averages of daily ratios.
+
+Rates and the end of the data: an inquiry block (or survey prompt) that is still unanswered when the data
+ends and whose window has not yet run out cannot be judged either way, so it is left out of the rate's
+denominator (it is still counted by unanswered_inquiries). `{target_cutoff}` / `{follow_up_cutoff}` are the
+latest start times whose block is at least the target / 2 hours old at the end of the data, measured in the
+same hours as the rate (business time with --hours business, from the business hours the warehouse was
+derived with); `{survey_cutoff}` is the end of the data minus the survey reply window.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ FACTS: dict[str, Fact] = {
         ),
         Fact(
             "prompts",
-            """SELECT m.created_local AS t, m.line_number, m.channel, m.agent_id, a.team,
+            """SELECT m.created_local AS t, m.created_at, m.line_number, m.channel, m.agent_id, a.team,
                       EXISTS (SELECT 1 FROM survey_responses s WHERE s.prompt_message_id = m.message_id) AS answered
                FROM messages m LEFT JOIN agents a ON a.agent_id = m.agent_id
                WHERE m.kind = 'survey_prompt'""",
@@ -94,7 +101,11 @@ def _count(name: str, fact: str, cond: str, better: str | None, description: str
     return Metric(name, fact, "count", "count", expr, expr, better, description)
 
 
+FOLLOW_UP_SECONDS = 7200  # the guide: never leave a customer waiting two hours once a conversation started
 _REPLIED = "replied_at IS NOT NULL"
+_STILL_OPEN = (
+    " Unanswered blocks still inside that window when the data ends are left out (they cannot be judged yet)."
+)
 _FIRST = "block_seq = 1"
 _QUANTILE = {"median": "quantile_cont({x}, 0.5)", "p90": "quantile_cont({x}, 0.9)", "mean": "avg({x})"}
 
@@ -151,7 +162,28 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         # Volume
-        _count("inbound_messages", "messages", "direction = 'inbound'", None, "Texts received from customers."),
+        _count(
+            "inbound_messages",
+            "messages",
+            "direction = 'inbound'",
+            None,
+            "Texts received from customers: inquiry_messages + survey_answer_messages + opt_outs.",
+        ),
+        _count(
+            "inquiry_messages",
+            "messages",
+            "kind = 'inquiry'",
+            None,
+            "Inbound texts that are inquiries: not a survey answer, not an opt-out keyword.",
+        ),
+        _count(
+            "survey_answer_messages",
+            "messages",
+            "kind = 'survey_answer' AND NOT is_opt_out",
+            None,
+            "Inbound texts taken as the answer to a survey prompt (the first text within the reply window), "
+            "opt-out keywords excluded (a STOP answering a survey counts in opt_outs and survey_replies_opt_out).",
+        ),
         _count(
             "outbound_messages",
             "messages",
@@ -202,14 +234,24 @@ METRICS: dict[str, Metric] = {
             "blocks",
             "replied_at IS NULL",
             "lower",
-            "Inquiry blocks with no human reply yet (a burst of customer texts is one block).",
+            "Inquiry blocks with no human reply yet (a burst of customer texts is one block), all of them: also "
+            "those still inside their response window at the end of the data, which the rates leave out.",
+        ),
+        _count(
+            "inquiry_blocks",
+            "blocks",
+            "true",
+            None,
+            "Inquiry blocks: maximal runs of a customer's inquiries with no human reply in between (a burst of "
+            "texts is one block; auto-replies do not end a block), answered or not.",
         ),
         _count(
             "opt_outs",
             "messages",
             "is_opt_out",
             "lower",
-            "Inbound texts that are an opt-out keyword (STOP, UNSUBSCRIBE, ...), never scored or counted as inquiries.",
+            "Inbound texts that are an opt-out keyword (STOP, UNSUBSCRIBE, ...), never scored or counted as inquiries "
+            "(a STOP answering a survey prompt is counted here too).",
         ),
         Metric(
             "messages_per_conversation_mean",
@@ -228,10 +270,11 @@ METRICS: dict[str, Metric] = {
             "response_within_target_rate",
             "blocks",
             "{secs} <= {target}",
-            f"{_REPLIED} OR epoch(started_at) <= epoch({{as_of}}) - {{target}}",
+            f"{_REPLIED} OR started_at <= {{target_cutoff}}",
             "higher",
-            "Inquiry blocks answered within the target (minutes; --target, default from settings) ÷ blocks "
-            "answered or already older than the target. Unanswered blocks past the target count as misses.",
+            "Inquiry blocks answered within the target (minutes; --target, default from settings; business "
+            "time with --hours business) ÷ blocks answered or already older than the target at the end of the "
+            "data. Unanswered blocks past the target count as misses." + _STILL_OPEN,
         ),
         _rate(
             "same_business_day_response_rate",
@@ -241,16 +284,18 @@ METRICS: dict[str, Metric] = {
             "higher",
             "Blocks answered before the close of the business day they arrived in (or, when they arrived "
             "outside opening hours, before the close of the next business day) ÷ blocks answered or past "
-            "that deadline.",
+            "that deadline at the end of the data. Unanswered blocks whose deadline is still ahead when the data "
+            "ends are left out (they cannot be judged yet).",
         ),
         _rate(
             "follow_up_within_2h_rate",
             "blocks",
-            f"{_REPLIED} AND {{secs}} <= 7200",
-            f"is_follow_up AND ({_REPLIED} OR epoch(started_at) <= epoch({{as_of}}) - 7200)",
+            f"{_REPLIED} AND {{secs}} <= {FOLLOW_UP_SECONDS}",
+            f"is_follow_up AND ({_REPLIED} OR started_at <= {{follow_up_cutoff}})",
             "higher",
             "Inquiry blocks after the conversation's first human reply that were answered within 2 hours "
-            "(business time with --hours business) ÷ such blocks answered or older than 2 hours.",
+            "(business time with --hours business) ÷ such blocks answered or older than 2 hours at the end of "
+            "the data; unanswered ones past 2 hours count as misses." + _STILL_OPEN,
         ),
         # Agents
         Metric(
@@ -320,9 +365,11 @@ METRICS: dict[str, Metric] = {
             "survey_response_rate",
             "prompts",
             "answered",
-            "true",
+            "answered OR created_at <= {survey_cutoff}",
             "higher",
-            "Survey prompts answered by the contact within the reply window ÷ survey prompts sent.",
+            "Survey prompts answered by the contact within the reply window ÷ survey prompts answered or whose "
+            "reply window (survey_prompts.reply_window_hours) had closed when the data ends; prompts sent too "
+            "recently to judge are left out.",
         ),
         # Customers
         Metric(
