@@ -121,8 +121,9 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
         FROM rb_w
         """
     )
-    # Step 4: conversations. A gap over session_gap_hours starts a new one, except that a human reply
-    # to a customer still waiting (Friday evening's text answered on Monday) answers, not restarts.
+    # Step 4: conversations. A gap over session_gap_hours starts a new one, except that an outbound text
+    # to a customer still waiting (Friday evening's text answered on Monday, or a reminder sent before that
+    # answer) continues the conversation: the customer's question is still open.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE rb_c AS
@@ -132,7 +133,7 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
                         CAST(min(created_at) OVER (PARTITION BY line_number, contact_number, session_no) AS VARCHAR)),
                         16)) AS conversation_id
         FROM (
-            SELECT *, sum(CASE WHEN gap IS NULL OR (gap > {gap_seconds} AND NOT (kind = 'human_reply' AND waiting))
+            SELECT *, sum(CASE WHEN gap IS NULL OR (gap > {gap_seconds} AND NOT (direction = 'outbound' AND waiting))
                                THEN 1 ELSE 0 END) OVER (
                 PARTITION BY line_number, contact_number ORDER BY created_at, message_id
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session_no
