@@ -19,7 +19,7 @@ from replyboard.faults import checkpoint
 from replyboard.sensitive import CARD_CANDIDATE_REGEX, SSN_REGEX, find_sensitive
 from replyboard.settings import Settings
 from replyboard.survey_parse import parse_scores_frame
-from replyboard.warehouse import frame, one
+from replyboard.warehouse import frame, one, temp_table
 
 FAILED_STATUSES = ("failed", "undelivered", "canceled")
 
@@ -39,6 +39,8 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
     window_seconds = settings.survey_prompts.reply_window_hours * 3600
     opt_outs = _sql_list([k.upper() for k in settings.opt_out_keywords])
     automation_lines = _sql_list(settings.automation_numbers)
+    # a longer text cannot be a keyword plus trailing punctuation and spaces: skip the regex for it
+    longest_opt_out = max((len(k) for k in settings.opt_out_keywords), default=0) + 32
     params = {
         "csat_re": _any_regex(settings.survey_prompts.csat),
         "nps_re": _any_regex(settings.survey_prompts.nps),
@@ -57,107 +59,105 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
             SELECT * EXCLUDE (source_line) FROM {changed};
         """
     )
-    # Step 1: what each message is, before conversations (automation by flag, template or line).
+    # Step 1: what each message is by its own content (automation by flag, template or line; opt-out
+    # keywords; survey prompts), carried forward without the body so the window steps stay narrow.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE rb_k AS
         SELECT *,
-            direction = 'outbound' AND (is_automated OR line_number IN ({automation_lines})
-                OR regexp_matches(coalesce(body, ''), $auto_re, 'i')) AS automated,
-            direction = 'inbound' AND upper(regexp_replace(trim(coalesce(body, '')), '[[:punct:][:space:]]+$', ''))
-                IN ({opt_outs}) AS is_opt_out,
-            timezone($tz, created_at) AS created_local
-        FROM rb_base
-        """,
-        {k: params[k] for k in ("auto_re", "tz")},
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE rb_p AS
-        SELECT *,
-            CASE WHEN automated AND regexp_matches(coalesce(body, ''), $csat_re, 'i') THEN 'csat'
-                 WHEN automated AND regexp_matches(coalesce(body, ''), $nps_re, 'i') THEN 'nps' END AS prompt_survey
-        FROM rb_k
-        """,
-        {k: params[k] for k in ("csat_re", "nps_re")},
-    )
-    # Step 2: ordering within the pair: sessions, the last survey prompt and the previous inbound.
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE rb_w AS
-        SELECT *,
-            epoch(created_at) - epoch(lag(created_at) OVER w) AS gap,
-            last_value(CASE WHEN prompt_survey IS NOT NULL THEN created_at END IGNORE NULLS) OVER wb AS prompt_at,
-            last_value(prompt_survey IGNORE NULLS) OVER wb AS prompt_kind,
-            last_value(CASE WHEN prompt_survey IS NOT NULL THEN message_id END IGNORE NULLS) OVER wb AS prompt_id,
-            last_value(CASE WHEN direction = 'inbound' THEN created_at END IGNORE NULLS) OVER wb AS prev_inbound_at,
-            coalesce(source_conversation_id,
-                     last_value(source_conversation_id IGNORE NULLS) OVER wb,
-                     first_value(source_conversation_id IGNORE NULLS) OVER wf) AS src_conv
-        FROM rb_p
-        WINDOW w AS (PARTITION BY line_number, contact_number ORDER BY created_at, message_id),
-               wb AS (PARTITION BY line_number, contact_number ORDER BY created_at, message_id
-                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-               wf AS (PARTITION BY line_number, contact_number ORDER BY created_at, message_id
-                      ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
-        """
-    )
-    # Step 3: kind, which depends only on the pair's order, not on conversations.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE rb_kind AS
-        SELECT *,
-            CASE
-                WHEN direction = 'inbound' AND prompt_at IS NOT NULL
-                     AND (prev_inbound_at IS NULL OR prev_inbound_at < prompt_at)
-                     AND epoch(created_at) - epoch(prompt_at) <= {window_seconds} THEN 'survey_answer'
-                WHEN direction = 'inbound' AND is_opt_out THEN 'opt_out'
-                WHEN direction = 'inbound' THEN 'inquiry'
-                WHEN prompt_survey IS NOT NULL THEN 'survey_prompt'
-                WHEN automated THEN 'automated'
-                WHEN status IN ({_sql_list(list(FAILED_STATUSES))}) THEN 'failed_reply'
-                ELSE 'human_reply'
-            END AS kind
-        FROM rb_w
-        """
-    )
-    # Step 4: conversations. A gap over session_gap_hours starts a new one, except that an outbound text
-    # to a customer still waiting (Friday evening's text answered on Monday, or a reminder sent before that
-    # answer) continues the conversation: the customer's question is still open.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE rb_c AS
-        SELECT * EXCLUDE (session_no, waiting),
-            coalesce('s:' || src_conv,
-                     'c_' || left(md5(line_number || '|' || contact_number || '|' ||
-                        CAST(min(created_at) OVER (PARTITION BY line_number, contact_number, session_no) AS VARCHAR)),
-                        16)) AS conversation_id
+            CASE WHEN automated AND regexp_matches(text, $csat_re, 'i') THEN 'csat'
+                 WHEN automated AND regexp_matches(text, $nps_re, 'i') THEN 'nps' END AS prompt_survey
         FROM (
-            SELECT *, sum(CASE WHEN gap IS NULL OR (gap > {gap_seconds} AND NOT (direction = 'outbound' AND waiting))
-                               THEN 1 ELSE 0 END) OVER (
-                PARTITION BY line_number, contact_number ORDER BY created_at, message_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session_no
-            FROM (
-                SELECT *, coalesce(
-                    last_value(CASE WHEN kind = 'inquiry' THEN created_at END IGNORE NULLS) OVER wb
-                    > coalesce(last_value(CASE WHEN kind = 'human_reply' THEN created_at END IGNORE NULLS) OVER wb,
-                               TIMESTAMPTZ '1970-01-01 00:00:00+00'), false) AS waiting
-                FROM rb_kind
-                WINDOW wb AS (PARTITION BY line_number, contact_number ORDER BY created_at, message_id
-                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)))
-        """
+            SELECT rowid AS rid, message_id, line_number, contact_number,
+                hash(line_number, contact_number) AS pair_key,
+                created_at, direction, agent_id, status, source_conversation_id, channel,
+                coalesce(body, '') AS text,
+                -- CASE keeps each regex to the rows it concerns (outbound or inbound only)
+                CASE WHEN direction = 'outbound' THEN is_automated OR line_number IN ({automation_lines})
+                    OR regexp_matches(coalesce(body, ''), $auto_re, 'i') ELSE false END AS automated,
+                CASE WHEN direction = 'inbound' AND length(coalesce(body, '')) <= {longest_opt_out}
+                    THEN upper(regexp_replace(trim(coalesce(body, '')), '[[:punct:][:space:]]+$', '')) IN ({opt_outs})
+                    ELSE false END AS is_opt_out,
+                timezone($tz, created_at) AS created_local,
+                regexp_matches(coalesce(body, ''), $card_re) OR regexp_matches(coalesce(body, ''), $ssn_re)
+                    AS sensitive_candidate
+            FROM rb_base)
+        """,
+        {**{k: params[k] for k in ("auto_re", "tz", "csat_re", "nps_re")},
+         "card_re": CARD_CANDIDATE_REGEX, "ssn_re": SSN_REGEX},
     )
+    con.execute("ALTER TABLE rb_k DROP COLUMN text")
+    # Step 2: within each line/contact pair, in time order (one integer-keyed ordering shared by the windows):
+    # the last survey prompt and the previous inbound (survey answers), then kind; conversations, where a gap
+    # over session_gap_hours starts a new one except that an outbound text to a customer still waiting
+    # (Friday evening's text answered on Monday, or a reminder sent before that answer) continues it; then
+    # the human replies before each message in its conversation (inquiry blocks).
+    failed = _sql_list(list(FAILED_STATUSES))
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE rb_d AS
+        WITH w AS (
+            SELECT *,
+                epoch(created_at) - epoch(lag(created_at) OVER pair) AS gap,
+                last_value(CASE WHEN prompt_survey IS NOT NULL THEN created_at END IGNORE NULLS) OVER before
+                    AS prompt_at,
+                last_value(prompt_survey IGNORE NULLS) OVER before AS prompt_kind,
+                last_value(CASE WHEN prompt_survey IS NOT NULL THEN message_id END IGNORE NULLS) OVER before
+                    AS prompt_id,
+                last_value(CASE WHEN direction = 'inbound' THEN created_at END IGNORE NULLS) OVER before
+                    AS prev_inbound_at,
+                coalesce(source_conversation_id,
+                         last_value(source_conversation_id IGNORE NULLS) OVER before,
+                         first_value(source_conversation_id IGNORE NULLS) OVER after) AS src_conv
+            FROM rb_k
+            WINDOW pair AS (PARTITION BY pair_key ORDER BY created_at, message_id),
+                   before AS (PARTITION BY pair_key ORDER BY created_at, message_id
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   after AS (PARTITION BY pair_key ORDER BY created_at, message_id
+                             ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
+        ), k AS (
+            SELECT *,
+                CASE
+                    WHEN direction = 'inbound' AND prompt_at IS NOT NULL
+                         AND (prev_inbound_at IS NULL OR prev_inbound_at < prompt_at)
+                         AND epoch(created_at) - epoch(prompt_at) <= {window_seconds} THEN 'survey_answer'
+                    WHEN direction = 'inbound' AND is_opt_out THEN 'opt_out'
+                    WHEN direction = 'inbound' THEN 'inquiry'
+                    WHEN prompt_survey IS NOT NULL THEN 'survey_prompt'
+                    WHEN automated THEN 'automated'
+                    WHEN status IN ({failed}) THEN 'failed_reply'
+                    ELSE 'human_reply'
+                END AS kind
+            FROM w
+        ), waiting AS (
+            SELECT *,
+                coalesce(last_value(CASE WHEN kind = 'inquiry' THEN created_at END IGNORE NULLS) OVER before
+                         > coalesce(last_value(CASE WHEN kind = 'human_reply' THEN created_at END IGNORE NULLS)
+                                    OVER before, TIMESTAMPTZ '1970-01-01 00:00:00+00'), false) AS waiting,
+                last_value(CASE WHEN kind = 'human_reply' THEN agent_id END IGNORE NULLS) OVER before
+                    AS last_human_agent
+            FROM k
+            WINDOW before AS (PARTITION BY pair_key ORDER BY created_at, message_id
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        ), sessions AS (
+            SELECT *,
+                -- the latest session start so far: the time of the last message that opened a session
+                max(CASE WHEN gap IS NULL OR (gap > {gap_seconds} AND NOT (direction = 'outbound' AND waiting))
+                         THEN created_at END) OVER (PARTITION BY pair_key ORDER BY created_at, message_id
+                                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session_start
+            FROM waiting
+        ), c AS (
+            SELECT * EXCLUDE (session_start),
+                coalesce('s:' || src_conv,
+                         'c_' || left(md5(line_number || '|' || contact_number || '|' ||
+                                          CAST(session_start AS VARCHAR)), 16)) AS conversation_id
+            FROM sessions
+        )
         SELECT *,
             coalesce(sum(CASE WHEN kind = 'human_reply' THEN 1 ELSE 0 END) OVER (
-                PARTITION BY conversation_id ORDER BY created_at, message_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS human_before,
-            last_value(CASE WHEN kind = 'human_reply' THEN agent_id END IGNORE NULLS) OVER (
-                PARTITION BY line_number, contact_number ORDER BY created_at, message_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_human_agent
-        FROM rb_c
+                PARTITION BY pair_key, conversation_id ORDER BY created_at, message_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS human_before
+        FROM c
         """
     )
     _sensitive(con)
@@ -170,17 +170,16 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
 
 
 def _sensitive(con: duckdb.DuckDBPyConnection) -> None:
-    """Regex prefilter in SQL, then the Luhn / SSN rules in Python on the few candidates."""
+    """Regex prefilter in SQL (step 1), then the Luhn / SSN rules in Python on the few candidates."""
     candidates = con.execute(
-        "SELECT DISTINCT body FROM rb_d WHERE regexp_matches(body, ?) OR regexp_matches(body, ?)",
-        [CARD_CANDIDATE_REGEX, SSN_REGEX],
+        "SELECT b.message_id, b.body FROM rb_k k JOIN rb_base b ON b.rowid = k.rid WHERE k.sensitive_candidate"
     ).fetchall()
-    bodies = [b for (b,) in candidates]
-    found = [",".join(sorted(set(find_sensitive(b)))) or None for b in bodies]
-    hits = pl.DataFrame(  # noqa: F841 - scanned by DuckDB
-        {"body": bodies, "sensitive": found}, schema={"body": pl.String, "sensitive": pl.String}
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE rb_sensitive AS SELECT * FROM hits WHERE sensitive IS NOT NULL")
+    found = [(mid, ",".join(sorted(set(find_sensitive(body)))) or None) for mid, body in candidates]
+    hits = pl.DataFrame(
+        {"message_id": [m for m, _ in found], "sensitive": [k for _, k in found]},
+        schema={"message_id": pl.String, "sensitive": pl.String},
+    ).filter(pl.col("sensitive").is_not_null())
+    temp_table(con, "rb_sensitive", hits)
 
 
 def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
@@ -189,13 +188,13 @@ def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
         DELETE FROM messages
         WHERE (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs);
         INSERT INTO messages BY NAME
-        SELECT d.message_id, d.source, d.created_at, d.direction, d.line_number, d.contact_number, d.agent_id,
-               d.is_automated, d.body, d.channel, d.source_conversation_id, d.status, d.content_hash, d.run_id,
+        SELECT b.message_id, b.source, b.created_at, b.direction, b.line_number, b.contact_number, b.agent_id,
+               b.is_automated, b.body, b.channel, b.source_conversation_id, b.status, b.content_hash, b.run_id,
                d.conversation_id, d.kind,
-               CASE WHEN d.kind IN ('survey_prompt') THEN d.prompt_survey
+               CASE WHEN d.kind = 'survey_prompt' THEN d.prompt_survey
                     WHEN d.kind = 'survey_answer' THEN d.prompt_kind END AS survey,
                d.is_opt_out, d.created_local, s.sensitive
-        FROM rb_d d LEFT JOIN rb_sensitive s ON s.body = d.body;
+        FROM rb_d d JOIN rb_base b ON b.rowid = d.rid LEFT JOIN rb_sensitive s ON s.message_id = d.message_id;
         """
     )
 
@@ -278,18 +277,19 @@ def _message_surveys(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     answers = frame(
         con,
         """
-        SELECT message_id AS response_id, created_at AS received_at, created_local AS received_local,
-               contact_number, line_number, channel, prompt_kind AS survey, body AS reply_text,
-               conversation_id, last_human_agent AS agent_id, prompt_id AS prompt_message_id, run_id, content_hash
-        FROM rb_d WHERE kind = 'survey_answer'
+        SELECT d.message_id AS response_id, d.created_at AS received_at, d.created_local AS received_local,
+               d.contact_number, d.line_number, d.channel, d.prompt_kind AS survey, b.body AS reply_text,
+               d.conversation_id, d.last_human_agent AS agent_id, d.prompt_id AS prompt_message_id, b.run_id,
+               b.content_hash
+        FROM rb_d d JOIN rb_base b ON b.rowid = d.rid WHERE d.kind = 'survey_answer'
         """,
     )
-    scored = score_replies(answers, settings)  # noqa: F841 - scanned by DuckDB
+    temp_table(con, "rb_scored", score_replies(answers, settings))
     con.execute(
         """
         DELETE FROM survey_responses WHERE origin = 'message'
           AND (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs);
-        INSERT INTO survey_responses BY NAME SELECT 'message' AS origin, * FROM scored;
+        INSERT INTO survey_responses BY NAME SELECT 'message' AS origin, * FROM rb_scored;
         """
     )
 
@@ -309,9 +309,10 @@ def link_file_surveys(con: duckdb.DuckDBPyConnection, settings: Settings) -> Non
     stored = frame(con, "SELECT * EXCLUDE (score, parse_status) FROM survey_responses WHERE origin = 'file'")
     if stored.is_empty():
         return
-    scored = score_replies(stored, settings).with_columns(  # noqa: F841 - scanned by DuckDB
+    scored = score_replies(stored, settings).with_columns(
         pl.col("received_at").dt.convert_time_zone(settings.timezone).dt.replace_time_zone(None).alias("received_local")
     )
+    temp_table(con, "rb_file_scored", scored)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE rb_fs AS
@@ -320,7 +321,7 @@ def link_file_surveys(con: duckdb.DuckDBPyConnection, settings: Settings) -> Non
             FROM messages WHERE kind = 'human_reply'
         )
         SELECT s.* EXCLUDE (conversation_id, agent_id), hr.conversation_id, hr.agent_id
-        FROM scored s ASOF LEFT JOIN hr
+        FROM rb_file_scored s ASOF LEFT JOIN hr
           ON s.contact_number = hr.contact_number AND s.received_at >= hr.created_at;
         DELETE FROM survey_responses WHERE origin = 'file';
         INSERT INTO survey_responses BY NAME SELECT * FROM rb_fs;

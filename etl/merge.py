@@ -30,26 +30,27 @@ def start_batch(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> MergeCounts:
-    _keep_known_conversation_ids(con, valid)
+    """Compare each valid row with the stored one (or one changed earlier in this run) by content hash.
+
+    A source without conversation ids (OpenPhone REST) keeps the id a message already has (from its
+    webhooks); otherwise loading an export and its webhooks alternately would flip the row back and forth.
+    """
+    changed_exists = _exists(con, CHANGED)
+    stored = (
+        f"(SELECT message_id, content_hash, line_number, contact_number, source_conversation_id FROM {CHANGED} "
+        "UNION ALL SELECT message_id, content_hash, line_number, contact_number, source_conversation_id "
+        f"FROM messages WHERE message_id NOT IN (SELECT message_id FROM {CHANGED}))"
+        if changed_exists else "messages"
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE rb_merge AS
-        SELECT v.*, ? AS run_id,
-               coalesce(c.content_hash, m.content_hash) AS old_hash,
-               coalesce(c.line_number, m.line_number) AS old_line,
-               coalesce(c.contact_number, m.contact_number) AS old_contact
-        FROM {valid} v
-        LEFT JOIN messages m ON m.message_id = v.message_id
-        LEFT JOIN (SELECT message_id, content_hash, line_number, contact_number FROM {CHANGED}
-                   WHERE (SELECT count(*) FROM duckdb_tables() WHERE table_name = '{CHANGED}') > 0) c
-               ON c.message_id = v.message_id
-        """
-        if _exists(con, CHANGED)
-        else f"""
-        CREATE OR REPLACE TEMP TABLE rb_merge AS
-        SELECT v.*, ? AS run_id, m.content_hash AS old_hash, m.line_number AS old_line,
-               m.contact_number AS old_contact
-        FROM {valid} v LEFT JOIN messages m ON m.message_id = v.message_id
+        SELECT *, hash(created_at, direction, line_number, contact_number, agent_id, is_automated, body, channel,
+                       source_conversation_id, status) AS content_hash
+        FROM (
+            SELECT v.* REPLACE (coalesce(v.source_conversation_id, m.source_conversation_id) AS source_conversation_id),
+                   ? AS run_id, m.content_hash AS old_hash, m.line_number AS old_line, m.contact_number AS old_contact
+            FROM {valid} v LEFT JOIN {stored} m ON m.message_id = v.message_id)
         """,
         [run_id],
     )
@@ -82,29 +83,6 @@ def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> M
     else:
         con.execute(f"CREATE TEMP TABLE {CHANGED} AS {fresh}")
     return MergeCounts(loaded, updated, duplicate)
-
-
-def _keep_known_conversation_ids(con: duckdb.DuckDBPyConnection, valid: str) -> None:
-    """Keep a conversation id a message already has when a source without one (OpenPhone REST) re-sends it;
-    otherwise loading an export and its webhooks alternately would flip the row back and forth."""
-    sources = ["messages"] + ([CHANGED] if _exists(con, CHANGED) else [])
-    for table in sources:
-        con.execute(
-            f"""
-            UPDATE {valid} v SET source_conversation_id = m.source_conversation_id
-            FROM {table} m
-            WHERE m.message_id = v.message_id AND v.source_conversation_id IS NULL
-              AND m.source_conversation_id IS NOT NULL
-            """
-        )
-    # The content a re-load compares: a changed status or body updates the row, an identical row is a duplicate.
-    con.execute(
-        f"""
-        ALTER TABLE {valid} ADD COLUMN IF NOT EXISTS content_hash UBIGINT;
-        UPDATE {valid} SET content_hash = hash(created_at, direction, line_number, contact_number, agent_id,
-                                               is_automated, body, channel, source_conversation_id, status)
-        """
-    )
 
 
 def merge_surveys(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> MergeCounts:

@@ -12,6 +12,7 @@ import polars as pl
 from etl.sources.base import Reject
 from replyboard.phones import E164_SQL_REGEX, normalize_many
 from replyboard.settings import Settings
+from replyboard.warehouse import one, temp_table
 
 # Instants outside this range are typos or epoch-zero defaults, not messages.
 PLAUSIBLE_FROM = "2000-01-01"
@@ -32,7 +33,7 @@ def _register_numbers(con: duckdb.DuckDBPyConnection, stage: str, columns: list[
         ).fetchall()
     ]
     mapped = normalize_many(raws, settings.default_region)
-    numbers = pl.DataFrame(  # noqa: F841 - scanned by DuckDB
+    numbers = pl.DataFrame(
         {
             "raw": raws,
             "normalized": [mapped[r][0] for r in raws],
@@ -41,7 +42,7 @@ def _register_numbers(con: duckdb.DuckDBPyConnection, stage: str, columns: list[
         },
         schema={"raw": pl.String, "normalized": pl.String, "channel": pl.String, "error": pl.String},
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE rb_numbers AS SELECT * FROM numbers")
+    temp_table(con, "rb_numbers", numbers)
 
 
 def _quote(expr: str) -> str:
@@ -50,16 +51,26 @@ def _quote(expr: str) -> str:
 
 
 def _ts_rule(col: str, label: str) -> str:
+    """Rules for an ISO 8601 column; `rb_ts` is its TRY_CAST, computed once per row by _with_ts()."""
     val = f'trim("{col}")'
     return f"""
         WHEN "{col}" IS NULL OR {val} = '' THEN 'missing {label}'
         WHEN NOT regexp_matches({val}, '{_OFFSET_RE}')
             THEN '{label} ' || {_quote(val)} || ' has no UTC offset (write ISO 8601 with Z or +hh:mm)'
-        WHEN TRY_CAST({val} AS TIMESTAMPTZ) IS NULL
+        WHEN s.rb_ts IS NULL
             THEN '{label} ' || {_quote(val)} || ' is not an ISO 8601 timestamp'
-        WHEN TRY_CAST({val} AS TIMESTAMPTZ) < TIMESTAMPTZ '{PLAUSIBLE_FROM} 00:00:00+00'
-          OR TRY_CAST({val} AS TIMESTAMPTZ) >= TIMESTAMPTZ '{PLAUSIBLE_TO} 00:00:00+00'
+        WHEN s.rb_ts < TIMESTAMPTZ '{PLAUSIBLE_FROM} 00:00:00+00' OR s.rb_ts >= TIMESTAMPTZ '{PLAUSIBLE_TO} 00:00:00+00'
             THEN '{label} ' || {_quote(val)} || ' is outside {PLAUSIBLE_FROM[:4]}-{PLAUSIBLE_TO[:4]}'"""
+
+
+def _with_ts(stage: str, col: str) -> str:
+    return f'(SELECT *, TRY_CAST(trim("{col}") AS TIMESTAMPTZ) AS rb_ts FROM {stage})'
+
+
+def _last_per_id(con: duckdb.DuckDBPyConnection, id_column: str) -> str:
+    """A QUALIFY keeping the last row per id, only when the file repeats ids (the check is cheaper)."""
+    (repeats,) = one(con, f"SELECT count(*) > count(DISTINCT trim({id_column})) FROM rb_checked WHERE reason IS NULL")
+    return f"QUALIFY row_number() OVER (PARTITION BY trim({id_column}) ORDER BY source_line DESC) = 1" if repeats else ""
 
 
 def _number_rule(alias: str, col: str, required: bool) -> str:
@@ -102,20 +113,21 @@ def validate_messages(
             coalesce(nullif(lower(trim(s.channel)), ''),
                      CASE WHEN cn.channel <> 'sms' THEN cn.channel END,
                      CASE WHEN ln.channel <> 'sms' THEN ln.channel END, 'sms') AS channel_norm
-        FROM {stage} s
+        FROM {_with_ts(stage, "created_at")} s
         LEFT JOIN rb_numbers ln ON ln.raw = s.line_number
         LEFT JOIN rb_numbers cn ON cn.raw = s.contact_number
         """
     )
     rejects = _collect_rejects(con, stage)
     # Within one file the last row for an id wins (a later status update); earlier ones are duplicates.
+    keep_last = _last_per_id(con, "message_id")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {out} AS
         SELECT
             trim(message_id) AS message_id,
             ? AS source,
-            CAST(trim(created_at) AS TIMESTAMPTZ) AS created_at,
+            rb_ts AS created_at,
             lower(trim(direction)) AS direction,
             line_e164 AS line_number,
             contact_e164 AS contact_number,
@@ -128,7 +140,7 @@ def validate_messages(
             source_line
         FROM rb_checked
         WHERE reason IS NULL
-        QUALIFY row_number() OVER (PARTITION BY trim(message_id) ORDER BY source_line DESC) = 1
+        {keep_last}
         """,
         [source],
     )
@@ -152,7 +164,7 @@ def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Setti
             {_number_value("ln", "line_number")} AS line_e164,
             {_number_value("cn", "contact_number")} AS contact_e164,
             coalesce(CASE WHEN cn.channel <> 'sms' THEN cn.channel END, 'sms') AS channel_norm
-        FROM {stage} s
+        FROM {_with_ts(stage, "received_at")} s
         LEFT JOIN rb_numbers ln ON ln.raw = s.line_number
         LEFT JOIN rb_numbers cn ON cn.raw = s.contact_number
         """
@@ -162,7 +174,7 @@ def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Setti
         f"""
         CREATE OR REPLACE TEMP TABLE {out} AS
         SELECT trim(response_id) AS response_id,
-               CAST(trim(received_at) AS TIMESTAMPTZ) AS received_at,
+               rb_ts AS received_at,
                contact_e164 AS contact_number, line_e164 AS line_number, channel_norm AS channel,
                lower(trim(survey)) AS survey, reply_text, source_line,
                hash(trim(received_at), contact_e164, line_e164, lower(trim(survey)), reply_text) AS content_hash

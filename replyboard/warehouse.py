@@ -10,6 +10,7 @@ killed leaves only a temporary file behind, removed by the next load. A lock fil
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -42,6 +43,16 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = N
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:
     """A query's result as a Polars frame (DuckDB 2: only relations from con.sql have .pl())."""
     return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
+
+
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, data: pl.DataFrame) -> None:
+    """Materialise a Polars frame as temp table `name` (explicit registration, no scan of caller variables)."""
+    view = f"_rb_src_{name}"
+    con.register(view, data.to_arrow())
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
+    finally:
+        con.unregister(view)
 
 
 def check_is_warehouse(path: Path) -> None:
@@ -157,7 +168,12 @@ class _Lock:
         self.fh = None
 
     def __enter__(self) -> _Lock:
-        self.fh = self.path.open("a+")
+        try:
+            self.fh = self.path.open("a+")
+        except OSError as exc:  # e.g. a lock file left by another user's load
+            raise WarehouseError(
+                f"{self.path}: cannot open the lock file ({exc.strerror}); the warehouse was not changed"
+            ) from None
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -182,6 +198,39 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _storage_failure(exc: duckdb.Error) -> str | None:
+    """What went wrong with the file under a DuckDB error, or None when the error is not about storage.
+
+    A full disk surfaces from DuckDB as an IOException or, during a checkpoint, a FatalException; a damaged
+    file as a plain Error or a FatalException naming the corrupt block.
+    """
+    text = str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if any(s in text for s in ("No space left on device", "File too large", "Disk quota exceeded")):
+        return f"disk full ({first})"
+    if "Corrupt database file" in text or "Data Corruption" in text:
+        return f"the warehouse file is damaged ({first}); restore a backup or load into a new --db file"
+    if isinstance(exc, duckdb.IOException | duckdb.FatalException):
+        return f"could not read or write the warehouse ({first})"
+    return None
+
+
+def _verify_readable(con: duckdb.DuckDBPyConnection) -> None:
+    """Read every column of every table once, so a damaged block fails the load here.
+
+    DuckDB checks a block's checksum only when it reads the block; without this a load that never touches
+    the damaged block would succeed and publish the damage again as a new version.
+    """
+    tables = con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
+    ).fetchall()
+    for schema, table in tables:
+        con.execute(f'SELECT count(*), sum(hash(t)) FROM "{schema}"."{table}" t').fetchall()
 
 
 @contextlib.contextmanager
@@ -209,6 +258,7 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
             checkpoint("after_copy")
             con = duckdb.connect(str(tmp))
             configure(con)
+            _verify_readable(con)
             migrate(con)
             yield con
             con.execute("CHECKPOINT")
@@ -222,13 +272,16 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
             os.replace(tmp, path)
             _fsync_dir(folder)
         except OSError as exc:
-            if exc.errno == 28:  # ENOSPC
+            if exc.errno in _DISK_FULL:
                 raise WarehouseError(
-                    f"{folder}: disk full; the load was abandoned, the warehouse is unchanged"
+                    f"{folder}: disk full ({exc.strerror}); the load was abandoned, the warehouse is unchanged"
                 ) from None
             raise WarehouseError(f"{path}: could not write the warehouse ({exc}); it is unchanged") from None
-        except duckdb.IOException as exc:
-            raise WarehouseError(f"{path}: could not write the warehouse ({exc}); it is unchanged") from None
+        except duckdb.Error as exc:
+            reason = _storage_failure(exc)
+            if reason is None:
+                raise  # a bug in the load itself: let it show
+            raise WarehouseError(f"{path}: {reason}; the load was abandoned, the warehouse is unchanged") from None
         finally:
             if con is not None:
                 with contextlib.suppress(Exception):
