@@ -18,7 +18,7 @@ from replyboard.business_time import f_of_t_sql, register_calendar
 from replyboard.faults import checkpoint
 from replyboard.sensitive import CARD_CANDIDATE_REGEX, SSN_REGEX, find_sensitive
 from replyboard.settings import Settings
-from replyboard.survey_parse import parse_scores_frame
+from replyboard.survey_parse import STRIP_PUNCT_SQL_REGEX, parse_scores_frame
 from replyboard.warehouse import frame, one, temp_table
 
 FAILED_STATUSES = ("failed", "undelivered", "canceled")
@@ -76,7 +76,7 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
                 CASE WHEN direction = 'outbound' THEN is_automated OR line_number IN ({automation_lines})
                     OR regexp_matches(coalesce(body, ''), $auto_re, 'i') ELSE false END AS automated,
                 CASE WHEN direction = 'inbound' AND length(coalesce(body, '')) <= {longest_opt_out}
-                    THEN upper(regexp_replace(trim(coalesce(body, '')), '[[:punct:][:space:]]+$', '')) IN ({opt_outs})
+                    THEN upper(regexp_replace(coalesce(body, ''), $strip_re, '', 'g')) IN ({opt_outs})
                     ELSE false END AS is_opt_out,
                 timezone($tz, created_at) AS created_local,
                 regexp_matches(coalesce(body, ''), $card_re) OR regexp_matches(coalesce(body, ''), $ssn_re)
@@ -84,7 +84,7 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
             FROM rb_base)
         """,
         {**{k: params[k] for k in ("auto_re", "tz", "csat_re", "nps_re")},
-         "card_re": CARD_CANDIDATE_REGEX, "ssn_re": SSN_REGEX},
+         "card_re": CARD_CANDIDATE_REGEX, "ssn_re": SSN_REGEX, "strip_re": STRIP_PUNCT_SQL_REGEX},
     )
     con.execute("ALTER TABLE rb_k DROP COLUMN text")
     # Step 2: within each line/contact pair, in time order (one integer-keyed ordering shared by the windows):

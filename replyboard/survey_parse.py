@@ -69,6 +69,10 @@ def _normalize(text: str) -> str:
     return norm.lower()
 
 
+# The same trimming in DuckDB's RE2 syntax, for the warehouse's opt-out detection (etl.derive).
+STRIP_PUNCT_SQL_REGEX = r"^[\pP\pZ\s]+|[\pP\pZ\s]+$"
+
+
 def _strip_punct(text: str) -> str:
     """Trim whitespace and punctuation at both ends ("Stop!!" -> "Stop")."""
     start, end = 0, len(text)
