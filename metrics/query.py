@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -105,8 +106,16 @@ def derived_settings(con: duckdb.DuckDBPyConnection) -> Settings:
     """The settings the warehouse's facts were derived with (business hours, survey window), else defaults."""
     try:
         row = one(con, "SELECT value FROM meta WHERE key = 'derivation_key'")
-        return Settings.model_validate_json(row[0]) if row and row[0] else Settings()
-    except (duckdb.Error, ValidationError):  # no meta table, or a key written by another version
+    except duckdb.Error:  # no meta table
+        return Settings()
+    return _settings_from_key(row[0] if row else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_from_key(key: str | None) -> Settings:
+    try:
+        return Settings.model_validate_json(key) if key else Settings()
+    except ValidationError:  # a key written by another version
         return Settings()
 
 
@@ -116,6 +125,12 @@ def business_cutoff(settings: Settings, end: datetime, seconds: float) -> dateti
     A block that started at or before it is `seconds` business-seconds old at `end` (F(end) - F(start) >=
     seconds); one that started after it is younger. Walks back over the opening windows a month at a time.
     """
+    return _business_cutoff(settings.derivation_key(), end, seconds)
+
+
+@functools.lru_cache(maxsize=64)  # pages and OKRs ask for the same few cutoffs again and again
+def _business_cutoff(key: str, end: datetime, seconds: float) -> datetime:
+    settings = _settings_from_key(key)
     if seconds <= 0:
         return end
     remaining = float(seconds)

@@ -65,8 +65,10 @@ FACTS: dict[str, Fact] = {
         Fact(
             "prompts",
             """SELECT m.created_local AS t, m.created_at, m.line_number, m.channel, m.agent_id, a.team,
-                      EXISTS (SELECT 1 FROM survey_responses s WHERE s.prompt_message_id = m.message_id) AS answered
+                      r.prompt_message_id IS NOT NULL AS answered
                FROM messages m LEFT JOIN agents a ON a.agent_id = m.agent_id
+               LEFT JOIN (SELECT DISTINCT prompt_message_id FROM survey_responses
+                          WHERE prompt_message_id IS NOT NULL) r ON r.prompt_message_id = m.message_id
                WHERE m.kind = 'survey_prompt'""",
             "survey prompt sent",
         ),
