@@ -47,16 +47,30 @@ class StagedFile:
     notes: list[str] = field(default_factory=list)
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+MAX_LINE_BYTES = 4_000_000  # the longest row either reader accepts
+
+
 def _decode(data: bytes) -> tuple[str, str]:
-    """Text of a file and the encoding used: BOMs honoured, UTF-8 preferred, cp1252 as the fallback."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+    """Text of a file and the encoding used: BOMs honoured, UTF-8 preferred, cp1252 as the fallback.
+
+    The fallback is per line, so one Latin-1 row in a UTF-8 file does not garble the other rows' emoji.
+    """
+    if data.startswith(_UTF16_BOMS):
+        return data.decode("utf-16", errors="replace"), "utf-16"
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace"), "utf-8"
+        data = data[3:]
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), "cp1252"
+        return "".join(_decode_line(line) for line in data.splitlines(keepends=True)), "cp1252"
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("cp1252", errors="replace")
 
 
 def read_header(path: Path) -> list[str]:
@@ -64,6 +78,11 @@ def read_header(path: Path) -> list[str]:
     try:
         with path.open("rb") as fh:
             head = fh.read(64 * 1024)
+            while b"\n" not in head and b"\r" not in head and len(head) < MAX_LINE_BYTES:  # a very wide header
+                chunk = fh.read(1024 * 1024)
+                if not chunk:
+                    break
+                head += chunk
     except OSError as exc:
         raise SourceError(f"{path}: cannot read file ({exc.strerror})") from None
     if not head.strip():
@@ -126,15 +145,25 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, kind: str, table: str)
         )
     names = _unique_names(header)
     create_stage(con, table, columns)
-    try:
-        return _stage_fast(con, path, kind, table, names, columns)
-    except duckdb.Error:
-        return _stage_python(con, path, kind, table, names, columns)
+    if not _starts_with_utf16_bom(path):  # DuckDB reads UTF-8 only
+        try:
+            staged = _stage_fast(con, path, kind, table, names, columns)
+        except duckdb.Error:
+            staged = None
+        if staged is not None:
+            return staged
+    return _stage_python(con, path, kind, table, names, columns)
+
+
+def _starts_with_utf16_bom(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) in _UTF16_BOMS
 
 
 def _stage_fast(
     con: duckdb.DuckDBPyConnection, path: Path, kind: str, table: str, names: list[str], columns: tuple[str, ...]
-) -> StagedFile:
+) -> StagedFile | None:
+    """DuckDB's reader; None when the file is not UTF-8 (the Python reader then decodes it)."""
     spec = dict.fromkeys(names, "VARCHAR")
     select = ", ".join(f'"{c}"' if c in names else f'NULL AS "{c}"' for c in columns)
     con.execute("DROP TABLE IF EXISTS rb_rejects; DROP TABLE IF EXISTS rb_reject_scans")
@@ -145,16 +174,21 @@ def _stage_fast(
         FROM read_csv(?, columns = ?, header = true, delim = ',', quote = '"', escape = '"',
                       auto_detect = false, strict_mode = true, store_rejects = true,
                       rejects_table = 'rb_rejects', rejects_scan = 'rb_reject_scans',
-                      max_line_size = 4000000)
+                      max_line_size = {MAX_LINE_BYTES})
         """,
         [str(path), spec],
     )
+    # DuckDB records one reject per bad field (a short row: one per missing column): one per record here.
     structural = con.execute(
-        "SELECT line, error_type, error_message, csv_line FROM rb_rejects ORDER BY line"
+        "SELECT line, arg_min(error_type, column_idx), arg_min(error_message, column_idx), "
+        "arg_min(csv_line, column_idx), bool_or(error_type = 'INVALID ENCODING') "
+        "FROM rb_rejects GROUP BY line ORDER BY line"
     ).fetchall()
+    if any(bad_encoding for *_, bad_encoding in structural):
+        return None
     rejects = [
         Reject(line=int(line), reason=_structural_reason(etype, msg), raw=raw or "")
-        for line, etype, msg, raw in structural
+        for line, etype, msg, raw, _ in structural
     ]
     if rejects:
         _renumber(con, table, sorted(r.line for r in rejects if r.line is not None))
@@ -209,6 +243,7 @@ def _stage_python(
         raise SourceError(f"{path}: cannot read file ({exc.strerror})") from None
     text, encoding = _decode(data)
     lines = list(_physical_lines(text))
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))  # a 1 MB body is a field, not an error
     reader = csv.reader(iter(lines))
     rejects: list[Reject] = []
     rows: list[list[str | None]] = []
@@ -254,7 +289,7 @@ def _stage_python(
             continue
         rows.append([record[index[c]] if c in index else None for c in columns])
         positions.append(start_line)
-    notes = ["file is not UTF-8; read as Windows-1252 (Latin-1)"] if encoding == "cp1252" else []
+    notes = ["file is not all UTF-8; rows that are not were read as Windows-1252 (Latin-1)"] if encoding == "cp1252" else []
     frame = (
         pl.DataFrame(rows, schema=list(columns), orient="row")
         if rows

@@ -25,7 +25,7 @@ FAILED_STATUSES = ("failed", "undelivered", "canceled")
 
 
 def _any_regex(patterns: list[str]) -> str:
-    return "|".join(f"(?:{p})" for p in patterns) if patterns else "(?!)"
+    return "|".join(f"(?:{p})" for p in patterns) if patterns else r"[^\s\S]"  # never matches (RE2 has no (?!))
 
 
 def _sql_list(values: list[str]) -> str:
@@ -304,9 +304,15 @@ def score_replies(frame: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     return out.with_columns(pl.col("score").cast(pl.Int32))
 
 
-def link_file_surveys(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Score file-origin survey replies and link each to the conversation and agent it rates."""
-    stored = frame(con, "SELECT * EXCLUDE (score, parse_status) FROM survey_responses WHERE origin = 'file'")
+def link_file_surveys(con: duckdb.DuckDBPyConnection, settings: Settings, contacts: str | None = None) -> None:
+    """Score file-origin survey replies and link each to the conversation and agent it rates.
+
+    contacts: a table of contact_number whose replies to (re)link, those a load touched; None for all.
+    """
+    scope = f"AND contact_number IN (SELECT contact_number FROM {contacts})" if contacts else ""
+    stored = frame(
+        con, f"SELECT * EXCLUDE (score, parse_status) FROM survey_responses WHERE origin = 'file' {scope}"
+    )
     if stored.is_empty():
         return
     scored = score_replies(stored, settings).with_columns(
@@ -314,16 +320,16 @@ def link_file_surveys(con: duckdb.DuckDBPyConnection, settings: Settings) -> Non
     )
     temp_table(con, "rb_file_scored", scored)
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE rb_fs AS
         WITH hr AS (
             SELECT contact_number, created_at, conversation_id, agent_id
-            FROM messages WHERE kind = 'human_reply'
+            FROM messages WHERE kind = 'human_reply' {scope}
         )
         SELECT s.* EXCLUDE (conversation_id, agent_id), hr.conversation_id, hr.agent_id
         FROM rb_file_scored s ASOF LEFT JOIN hr
           ON s.contact_number = hr.contact_number AND s.received_at >= hr.created_at;
-        DELETE FROM survey_responses WHERE origin = 'file';
+        DELETE FROM survey_responses WHERE origin = 'file' {scope};
         INSERT INTO survey_responses BY NAME SELECT * FROM rb_fs;
         """
     )

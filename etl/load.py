@@ -147,8 +147,15 @@ def run_load(
             derive.derive(con, settings, merge.CHANGED, merge.AFFECTED)
             checkpoint("after_derive")
             progress(f"derived in {time.perf_counter() - t0:.1f} s")
-        if pairs or surveys_changed or rederive_all:
+        if rederive_all:
             derive.link_file_surveys(con, settings)
+        elif pairs or surveys_changed:
+            # only the contacts whose conversations or survey replies this load changed
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE rb_survey_scope AS "
+                f"SELECT contact_number FROM {merge.AFFECTED} UNION SELECT contact_number FROM {merge.SURVEY_CONTACTS}"
+            )
+            derive.link_file_surveys(con, settings, contacts="rb_survey_scope")
         _record(con, report, settings)
         checkpoint("after_record")
     report.seconds = time.perf_counter() - started

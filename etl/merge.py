@@ -14,6 +14,7 @@ from replyboard.warehouse import one
 
 CHANGED = "rb_changed"
 AFFECTED = "rb_affected"
+SURVEY_CONTACTS = "rb_survey_contacts"  # contacts whose file survey replies a run added or changed
 
 
 @dataclass
@@ -26,6 +27,7 @@ class MergeCounts:
 def start_batch(con: duckdb.DuckDBPyConnection) -> None:
     """Temp tables that collect a run's changed messages and the pairs whose facts must be re-derived."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {AFFECTED} (line_number VARCHAR, contact_number VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SURVEY_CONTACTS} (contact_number VARCHAR)")
     con.execute(f"DROP TABLE IF EXISTS {CHANGED}")
 
 
@@ -101,6 +103,7 @@ def merge_surveys(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> Me
         SELECT v.* FROM {valid} v
         LEFT JOIN survey_responses s ON s.response_id = v.response_id AND s.origin = 'file'
         WHERE s.content_hash IS DISTINCT FROM v.content_hash;
+        INSERT INTO {SURVEY_CONTACTS} SELECT contact_number FROM rb_survey_changes;
         DELETE FROM survey_responses
         WHERE origin = 'file' AND response_id IN (SELECT response_id FROM rb_survey_changes);
         INSERT INTO survey_responses BY NAME

@@ -667,7 +667,12 @@ def _load_file(file: Path, known: Known | None) -> tuple[Period | None, list[Def
         detail = " ".join(str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x)
         line = mark.line + 1 if mark else None
         return None, [DefinitionProblem(name, "", line, f"not valid YAML: {detail or exc}")], none
-    pos = _Positions(root)
+    except RecursionError:
+        return None, [DefinitionProblem(name, "", None, "not valid YAML: nested too deeply")], none
+    try:
+        pos = _Positions(root)
+    except RecursionError:  # a self-referencing alias (a: &x [*x])
+        return None, [DefinitionProblem(name, "", None, "not valid YAML: an alias refers to itself")], none
     if not isinstance(data, Mapping):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         message = f"expected a mapping with period, start, end and objectives; got {got}"

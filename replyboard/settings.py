@@ -11,11 +11,13 @@ from datetime import date, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_SETTINGS_PATH = Path(__file__).resolve().parent.parent / "settings.yaml"
+HOURS_IN_A_YEAR = 8760  # bounds for durations in hours (an infinite gap cannot be written into SQL)
 _WINDOW_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -43,6 +45,24 @@ def parse_window(text: str) -> tuple[time, time]:
     return start, end
 
 
+def check_patterns(patterns: list[str]) -> list[str]:
+    """Each pattern must compile in Python and in the warehouse's engine (RE2: no lookaround, no backreferences)."""
+    for p in patterns:
+        try:
+            re.compile(p)
+        except (re.error, OverflowError, RecursionError) as exc:
+            raise ValueError(f"pattern {p!r} is not a valid regular expression: {exc}") from None
+        with duckdb.connect() as con:
+            try:
+                con.execute("SELECT regexp_matches('', ?, 'i')", [p]).fetchall()
+            except duckdb.Error as exc:
+                raise ValueError(
+                    f"pattern {p!r} is not supported by the warehouse's regular expressions (RE2: no lookahead, "
+                    f"lookbehind or backreferences): {str(exc).splitlines()[0]}"
+                ) from None
+    return patterns
+
+
 class CsatScale(Strict):
     min: int = 1
     max: int = 9
@@ -64,17 +84,12 @@ class SurveyPrompts(Strict):
         default_factory=lambda: [r"on a scale of 1\s*(?:-|to)\s*9", r"rate (?:your|our|the) .*1\s*(?:-|to)\s*9"]
     )
     nps: list[str] = Field(default_factory=lambda: [r"scale of 0\s*(?:-|to)\s*10", r"recommend .* 0\s*(?:-|to)\s*10"])
-    reply_window_hours: float = Field(24, gt=0)
+    reply_window_hours: float = Field(24, gt=0, le=HOURS_IN_A_YEAR)
 
     @field_validator("csat", "nps")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
-        for p in patterns:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"pattern {p!r} is not a valid regular expression: {exc}") from exc
-        return patterns
+        return check_patterns(patterns)
 
 
 class LineSetting(Strict):
@@ -88,7 +103,7 @@ class Settings(Strict):
     business_hours: dict[str, list[str]] = Field(default_factory=lambda: {d: ["09:00-17:00"] for d in WEEKDAYS[:5]})
     holidays: list[date] = Field(default_factory=list)
     holiday_country: str | None = None
-    session_gap_hours: float = Field(24, gt=0)
+    session_gap_hours: float = Field(24, gt=0, le=HOURS_IN_A_YEAR)
     typing_allowance_seconds: int = Field(120, ge=0)
     csat: CsatScale = Field(default_factory=CsatScale)
     survey_prompts: SurveyPrompts = Field(default_factory=SurveyPrompts)
@@ -111,6 +126,23 @@ class Settings(Strict):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{tz!r} is not an IANA timezone such as 'America/New_York'") from exc
         return tz
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _known_country(cls, code: str | None) -> str | None:
+        if code is not None:
+            import holidays  # only when a country is configured: the package is large
+
+            try:
+                holidays.country_holidays(code)
+            except NotImplementedError:
+                raise ValueError(f"{code!r} is not a country code the holidays package knows (e.g. US, GB)") from None
+        return code
+
+    @field_validator("auto_reply_templates")
+    @classmethod
+    def _templates_compile(cls, patterns: list[str]) -> list[str]:
+        return check_patterns(patterns)
 
     @field_validator("business_hours")
     @classmethod
@@ -182,6 +214,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    except ValueError as exc:  # PyYAML builds dates itself: "2026-02-30" raises "day is out of range for month"
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise SettingsError(f"{path}: not valid YAML: nested too deeply") from None
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: settings must be a mapping of keys, got {type(raw).__name__}")
     try:

@@ -127,7 +127,11 @@ def _version_alias(path: Path) -> Path:
             pass
         except OSError:
             return path  # read-only folder or no hard links: share the instance, still correct data at start
-        if alias.stat().st_ino == st.st_ino:
+        try:
+            current = alias.stat().st_ino == st.st_ino
+        except FileNotFoundError:
+            continue  # another reader removed it on seeing a newer version: look again
+        if current:
             for other in folder.glob("*.duckdb"):
                 if other != alias:
                     other.unlink(missing_ok=True)
@@ -144,10 +148,15 @@ def connect_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
             f"{path}: no warehouse here yet. Load some data first: python -m etl load --db {path} FILE..."
         )
     check_is_warehouse(path)
-    try:
-        con = duckdb.connect(str(_version_alias(path)), read_only=True)
-    except duckdb.Error as exc:
-        raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+    for attempt in range(5):
+        alias = _version_alias(path)
+        try:
+            con = duckdb.connect(str(alias), read_only=True)
+            break
+        except duckdb.Error as exc:
+            if alias != path and not alias.exists() and attempt < 4:
+                continue  # another reader removed this alias when it saw a newer version: take that one
+            raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
     configure(con)
     return con
 
@@ -233,6 +242,23 @@ def _verify_readable(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f'SELECT count(*), sum(hash(t)) FROM "{schema}"."{table}" t').fetchall()
 
 
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".published")
+
+
+def _stamp(path: Path) -> str:
+    """What a published file looked like: any later write through the file system changes its mtime."""
+    st = path.stat()
+    return f"{st.st_ino} {st.st_size} {st.st_mtime_ns}"
+
+
+def _unchanged_since_publish(path: Path) -> bool:
+    try:
+        return _stamp_path(path).read_text().strip() == _stamp(path)
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open a private copy of the warehouse for writing; publish it atomically if the block succeeds."""
@@ -248,17 +274,25 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
         check_is_warehouse(path)
     lock_path = path.with_name(path.name + ".lock")
     with _Lock(lock_path, wait):
-        for stale in folder.glob(path.name + ".tmp-*"):
-            stale.unlink(missing_ok=True)  # left by a load that was killed
+        for stale in folder.glob(path.name + ".tmp-*"):  # left by a load that was killed
+            if stale.is_dir():  # DuckDB's spill folder (<file>.tmp) of a load that spilled to disk
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         con = None
         try:
+            intact = True
             if path.exists():
+                # A warehouse untouched since its publish recorded it is intact; anything else (written to
+                # since, or no record) is read in full first, so damage fails here rather than being republished.
+                intact = _unchanged_since_publish(path)
                 shutil.copyfile(path, tmp)
             checkpoint("after_copy")
             con = duckdb.connect(str(tmp))
             configure(con)
-            _verify_readable(con)
+            if not intact:
+                _verify_readable(con)
             migrate(con)
             yield con
             con.execute("CHECKPOINT")
@@ -268,8 +302,12 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
             checkpoint("after_close")
             with tmp.open("rb+") as fh:
                 os.fsync(fh.fileno())
+            stamp_tmp = _stamp_path(tmp)
+            stamp_tmp.write_text(_stamp(tmp))  # the rename keeps inode, size and mtime
             checkpoint("before_rename")
             os.replace(tmp, path)
+            # a crash between the two renames leaves a stale record: the next load then verifies in full
+            os.replace(stamp_tmp, _stamp_path(path))
             _fsync_dir(folder)
         except OSError as exc:
             if exc.errno in _DISK_FULL:
@@ -286,5 +324,5 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
             if con is not None:
                 with contextlib.suppress(Exception):
                     con.close()
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), _stamp_path(tmp)):
                 leftover.unlink(missing_ok=True)

@@ -1,0 +1,616 @@
+"""Hostile and broken input (issue 8): a hand-made corpus (tests/fixtures/hostile/) and Hypothesis-built files
+through the real CLI, plus random settings and OKR definition files.
+
+Always: no traceback (exit 0, or 2 with one `error:` line naming the file), every row loaded or rejected with
+a reason, rows_read == rows_loaded + rows_rejected + rows_duplicate.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import csv
+import importlib.util
+import io
+import json
+import os
+import random
+import re
+import string
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from etl.__main__ import main as etl_main
+from replyboard import warehouse
+from replyboard.csv_safety import to_safe_csv_bytes
+from replyboard.settings import Settings, SettingsError, load_settings
+from tests.conftest import FIXTURES, ROOT
+
+HOSTILE = FIXTURES / "hostile"
+GOLDEN = FIXTURES / "canonical" / "golden_messages.csv"
+HEADER = ("message_id,created_at,direction,line_number,contact_number,agent_id,is_automated,body,channel,"
+          "conversation_id,status")
+COLUMNS = HEADER.split(",")
+# RB_HYPOTHESIS_EXAMPLES=500 explores further with fresh random examples; by default a fixed, repeatable 30
+EXAMPLES = int(os.environ.get("RB_HYPOTHESIS_EXAMPLES", "30"))
+TRIED: dict[str, int] = {}  # inputs tried per kind, for the figures line
+HYPOTHESIS = settings(max_examples=EXAMPLES, deadline=None, derandomize="RB_HYPOTHESIS_EXAMPLES" not in os.environ,
+                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _corpus_module():
+    spec = importlib.util.spec_from_file_location("hostile_corpus", HOSTILE / "make_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CORPUS = _corpus_module()
+
+
+def tried(kind: str, n: int = 1) -> None:
+    TRIED[kind] = TRIED.get(kind, 0) + n
+
+
+@pytest.fixture(scope="module", autouse=True)
+def figures_file():
+    yield
+    artifacts = Path(__file__).resolve().parent / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    parts = ", ".join(f"{n} {kind}" for kind, n in TRIED.items())
+    (artifacts / "hostile_input.txt").write_text(
+        f"hostile inputs tried: {sum(TRIED.values())} ({parts}); no traceback, every row accounted for\n"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- the CLI
+
+
+def cli_load(db: Path, *paths: Path, extra: tuple[str, ...] = ()) -> tuple[int, dict | None, str]:
+    """`python -m etl load --json` in this process: (exit code, the JSON report, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = etl_main(["load", "--json", "--db", str(db), *extra, *map(str, paths)])
+    text = out.getvalue().strip()
+    return code, (json.loads(text) if text else None), err.getvalue()
+
+
+def check_invariants(db: Path, paths: list[Path], code: int, report: dict | None, err: str) -> None:
+    assert code in (0, 2), (code, err)
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert bool(lines) == (code == 2), err
+    for line in lines:  # one line per unusable file, naming it
+        assert line.startswith("error: ") and any(str(p) in line for p in paths), line
+    if report is None:
+        return
+    for scope in (report, *report["files"]):
+        assert scope["rows_read"] == scope["rows_loaded"] + scope["rows_rejected"] + scope["rows_duplicate"], scope
+        assert min(scope[k] for k in ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate")) >= 0, scope
+    if db.exists() and report["run_id"] is not None:
+        con = warehouse.connect_readonly(db)
+        try:
+            stored = con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE coalesce(trim(reason), '') = '' OR raw IS NULL "
+                "OR line IS NULL) FROM rejected_rows WHERE run_id = ?",
+                [report["run_id"]],
+            ).fetchall()[0]
+        finally:
+            con.close()
+        assert stored == (report["rows_rejected"], 0), stored  # each reject stored with line, reason and raw
+
+
+def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    con = warehouse.connect_readonly(db)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def load_checked(db: Path, *paths: Path) -> tuple[int, dict | None, str]:
+    code, report, err = cli_load(db, *paths)
+    check_invariants(db, list(paths), code, report, err)
+    tried("files")
+    return code, report, err
+
+
+# ----------------------------------------------------------------------------------------------- the corpus
+
+# file -> (exit code, loaded, {line: reason fragment}, {message_id: exact body})
+EXPECTED: dict[str, tuple[int, int, dict[int, str], dict[str, str]]] = {
+    "random_bytes.bin": (2, 0, {}, {}),
+    "truncated_mid_row.csv": (0, 4, {6: "wrong column count"}, {"t4": 'He said "five minutes"'}),
+    "truncated_mid_quote.csv": (0, 4, {6: "broken quoting"}, {"t1": "Hi, my ride is late"}),
+    "latin1.csv": (0, 3, {}, {"l1": "Café à côté", "l2": "Señor, ¿dónde está?", "l3": "Grüße, Ærø"}),
+    "utf16_bom.csv": (0, 3, {}, {"u1": "こんにちは", "u2": "Ünïcödé ✓", "u3": "plain, with comma"}),
+    "utf8_bom.csv": (0, 2, {}, {"b1": "with a BOM", "b2": "second"}),
+    "crlf.csv": (0, 3, {}, {"c1": "windows line endings", "c2": "quoted, with comma", "c3": "multi\r\nline"}),
+    "bare_cr.csv": (0, 3, {}, {"r1": "classic Mac line endings", "r3": "third, quoted"}),
+    "dates_1970_2100.csv": (
+        0, 2, {2: "outside 2000-2100", 3: "outside 2000-2100", 6: "outside 2000-2100"},
+        {"d3": "last second before 2100"},
+    ),
+    "clock_skew.csv": (0, 6, {}, {}),
+    "duplicate_ids.csv": (0, 3, {}, {"x1": "second version of x1"}),
+    "duplicate_ids_other.csv": (0, 2, {}, {}),
+    "emoji_rtl.csv": (0, 6, {}, {f"e{i + 1}": body for i, body in enumerate(CORPUS.EMOJI_RTL)}),
+    "formulas.csv": (0, 6, {}, {f"f{i + 1}": body for i, body in enumerate(CORPUS.FORMULAS)}),
+}
+
+
+def test_corpus_is_complete_and_current():
+    on_disk = {p.name for p in HOSTILE.iterdir() if p.suffix in (".csv", ".bin")}
+    assert on_disk == set(EXPECTED)
+    # the committed bytes are what make_corpus.py writes
+    with tempfile.TemporaryDirectory() as tmp:
+        original = CORPUS.HERE
+        CORPUS.HERE = Path(tmp)
+        try:
+            CORPUS.main()
+        finally:
+            CORPUS.HERE = original
+        for name in EXPECTED:
+            assert (Path(tmp) / name).read_bytes() == (HOSTILE / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_file_loads_or_is_refused_cleanly(tmp_path: Path, name: str):
+    code, loaded, rejected, bodies = EXPECTED[name]
+    db = tmp_path / "w.duckdb"
+    path = HOSTILE / name
+    got_code, report, err = load_checked(db, path)
+    assert got_code == code, err
+    if code == 2:
+        assert err.count("\n") == 1 and "not a format Replyboard knows" in err
+        return
+    assert report["rows_loaded"] == loaded
+    assert report["rows_rejected"] == len(rejected)
+    got = dict(query(db, "SELECT line, reason FROM rejected_rows ORDER BY line"))
+    assert sorted(got) == sorted(rejected)
+    for line, fragment in rejected.items():
+        assert fragment in got[line], got[line]
+    stored = dict(query(db, "SELECT message_id, body FROM messages"))
+    for message_id, body in bodies.items():
+        assert stored[message_id] == body  # byte-exact round trip (emoji, RTL marks, CRLF inside quotes...)
+    assert all("\ufeff" not in m for m in stored), "the BOM leaked into an id"
+
+
+def test_latin1_file_says_how_it_was_read(tmp_path: Path):
+    _, report, _ = load_checked(tmp_path / "w.duckdb", HOSTILE / "latin1.csv")
+    assert any("Windows-1252" in note for note in report["files"][0]["notes"])
+
+
+def test_clock_skew_never_gives_a_negative_reply_time(tmp_path: Path):
+    db = tmp_path / "w.duckdb"
+    load_checked(db, HOSTILE / "clock_skew.csv")
+    blocks = query(db, "SELECT contact_number, started_at, replied_at, calendar_seconds, business_seconds "
+                       "FROM inquiry_blocks ORDER BY contact_number")
+    assert len(blocks) == 3
+    for _, started, replied, calendar, business in blocks:
+        assert replied is None or replied >= started
+        assert calendar is None or calendar >= 0
+        assert business is None or business >= 0
+    by_contact = {b[0]: b for b in blocks}
+    assert by_contact["+12015550123"][2] is None  # a reply stamped before the inquiry does not answer it
+    assert by_contact["+12015550888"][2] is None  # the same across offsets (-05:00 vs Z)
+    assert by_contact["+12015550999"][3] == 0  # a reply in the same second: zero, not negative
+
+
+def test_duplicate_ids_across_files_last_file_wins(tmp_path: Path):
+    first, second = HOSTILE / "duplicate_ids.csv", HOSTILE / "duplicate_ids_other.csv"
+    db = tmp_path / "w.duckdb"
+    load_checked(db, first)
+    _, report, _ = load_checked(db, second)
+    assert (report["rows_updated"], report["rows_duplicate"]) == (1, 1)  # x1 changed, x3 identical
+    both = tmp_path / "both.duckdb"
+    _, report, _ = load_checked(both, first, second)
+    assert report["rows_read"] == 7 and report["rows_duplicate"] == 3
+    for target in (db, both):
+        assert query(target, "SELECT message_id, body, status FROM messages ORDER BY message_id") == [
+            ("x1", "third version of x1, from another file", "received"),
+            ("x2", "reply", "delivered"),
+            ("x3", "unique", "received"),
+        ]
+
+
+def _write(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def _row(mid: str, body: str, extra: str = "", minute: int = 0) -> str:
+    return (f"{mid},2026-10-19T14:{minute:02d}:00Z,inbound,+16465550100,+12015550123,,false,{CORPUS.cell(body)},"
+            f"sms,,received{extra}")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_one_megabyte_body_round_trips(tmp_path: Path, encoding: str):
+    body = ("x" * 999_990) + "é, \"q\"\nend"
+    path = _write(tmp_path / "big.csv", [HEADER, _row("big1", body), _row("big2", "small", minute=1)], encoding)
+    db = tmp_path / "w.duckdb"
+    _, report, _ = load_checked(db, path)
+    assert report["rows_loaded"] == 2
+    assert query(db, "SELECT body FROM messages WHERE message_id = 'big1'") == [(body,)]
+
+
+@pytest.mark.parametrize(("where", "n"), [("after", 3000), ("before", 6000)])
+def test_thousands_of_columns(tmp_path: Path, where: str, n: int):
+    # 6,000 columns before the canonical ones make a header longer than the first 64 KB read of a file
+    extra_h = ",".join(f"extra_column_{k:05d}" for k in range(n))
+    extra_v = ",".join(f"v{k}" for k in range(n))
+    if where == "after":
+        lines = [f"{HEADER},{extra_h}", *(f"{_row(f'w{i}', 'wide', minute=i)},{extra_v}" for i in range(3))]
+    else:
+        lines = [f"{extra_h},{HEADER}", *(f"{extra_v},{_row(f'w{i}', 'wide', minute=i)}" for i in range(3))]
+    lines.append(_row("short", "too few fields"))
+    db = tmp_path / "w.duckdb"
+    _, report, _ = load_checked(db, _write(tmp_path / "wide.csv", lines))
+    assert (report["rows_loaded"], report["rows_rejected"]) == (3, 1)
+    ((line, reason),) = query(db, "SELECT line, reason FROM rejected_rows")
+    assert line == 5 and reason.startswith("wrong column count")
+
+
+def test_short_row_is_one_reject_with_its_line_not_one_per_missing_column(tmp_path: Path):
+    lines = [HEADER, _row("s1", "ok"), "s2,2026-10-19T14:01:00Z,inbound", _row("s3", "ok", minute=2)]
+    db = tmp_path / "w.duckdb"
+    _, report, _ = load_checked(db, _write(tmp_path / "short.csv", lines))
+    assert (report["rows_read"], report["rows_loaded"], report["rows_rejected"]) == (3, 2, 1)
+    assert query(db, "SELECT line FROM rejected_rows") == [(3,)]
+    assert query(db, "SELECT message_id FROM messages ORDER BY 1") == [("s1",), ("s3",)]
+
+
+def test_a_valid_header_followed_by_random_bytes(tmp_path: Path):
+    rng = random.Random(4)
+    for n in range(3):
+        data = (HEADER + "\n").encode() + bytes(rng.randrange(256) for _ in range(4000))
+        path = tmp_path / f"noise{n}.csv"
+        path.write_bytes(data)
+        load_checked(tmp_path / f"w{n}.duckdb", path)
+
+
+def test_the_real_process_prints_no_traceback(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "etl", "load", "--json", "--db", str(tmp_path / "w.duckdb"),
+         str(HOSTILE / "random_bytes.bin"), str(HOSTILE / "truncated_mid_quote.csv")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "random_bytes.bin" in proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["rows_loaded"], report["rows_rejected"]) == (4, 1)
+    tried("files", 2)
+
+
+# ----------------------------------------------------------------------------------------------- formulas
+
+FORMULA_CELLS = ['=HYPERLINK("http://x","y")', "+SUM(1)", "-1+2", "@cmd"]
+
+
+def test_formula_cells_load_as_text_and_every_export_neutralises_them(tmp_path: Path):
+    db = tmp_path / "w.duckdb"
+    load_checked(db, HOSTILE / "formulas.csv")
+    bad = _write(tmp_path / "bad.csv", [HEADER, '"=HYPERLINK(""http://x"",""y"")",not-a-date,inbound,+1,+1,,false,'
+                                        "@cmd,sms,,received"])
+    load_checked(db, bad)
+    con = warehouse.connect_readonly(db)
+    try:
+        messages = con.sql("SELECT message_id, contact_number, body FROM messages ORDER BY message_id").pl()
+        rejected = con.sql("SELECT line, reason, raw FROM rejected_rows").pl()
+    finally:
+        con.close()
+    assert set(FORMULA_CELLS) <= set(messages["body"].to_list())  # stored exactly, as text
+    for frame, column in ((messages, "body"), (rejected, "raw")):
+        exported = list(csv.DictReader(io.StringIO(to_safe_csv_bytes(frame).decode("utf-8"))))
+        assert len(exported) == frame.height
+        for row, original in zip(exported, frame[column].to_list(), strict=True):
+            if re.match(r"[=+\-@\t\r]", original):
+                assert row[column] == "'" + original  # shown as text by a spreadsheet, nothing else changed
+            else:
+                assert row[column] == original
+    phones = list(csv.DictReader(io.StringIO(to_safe_csv_bytes(messages).decode("utf-8"))))
+    assert {row["contact_number"] for row in phones} == {"+12015550123"}  # phone numbers stay readable
+
+
+def test_every_csv_the_app_exports_goes_through_to_safe_csv_bytes():
+    offenders = []
+    files = [ROOT / "app.py", *(ROOT / "pages").rglob("*.py"), *(ROOT / "metrics").rglob("*.py"),
+             *(p for p in (ROOT / "replyboard").rglob("*.py") if p.name != "csv_safety.py")]
+    for path in files:
+        if not path.exists():
+            continue
+        source = path.read_text()
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name not in ("write_csv", "to_csv", "writer", "DictWriter", "download_button"):
+                continue
+            text = ast.get_source_segment(source, node) or ""
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            if name in ("write_csv", "to_csv") or (name in ("writer", "DictWriter") and text.startswith("csv.")):
+                offenders.append(f"{where}: {name} writes CSV without neutralising formulas")
+            if name == "download_button" and "csv" in text.lower() and "to_safe_csv_bytes" not in text:
+                offenders.append(f"{where}: a CSV download without to_safe_csv_bytes")
+    assert offenders == []
+
+
+# ----------------------------------------------------------------------------------------------- Hypothesis: CSV
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+BODY_CHARS = st.one_of(
+    st.sampled_from([*',"\r\n\t =+-@\'', "😀", "é", "\u202e", "\u200f", "ש", "\x00"]),
+    st.characters(codec="utf-8", exclude_categories=("Cs",)),
+)
+CORRUPTIONS = ("drop_field", "extra_field", "bad_time", "bad_direction", "bad_phone", "stray_quote", "bare_cr",
+               "blank_line", "noise", "no_id", "dup_id", "naive_time", "old_date")
+
+
+@st.composite
+def csv_files(draw) -> tuple[bytes, list[str]]:
+    """A canonical messages CSV from a grammar of good rows, then random corruptions; (bytes, ids written)."""
+    n = draw(st.integers(1, 12))
+    lines, ids = [], []
+    for i in range(n):
+        mid = f"h{i:04d}"
+        when = START + timedelta(seconds=draw(st.integers(0, 400 * 86400)))
+        inbound = draw(st.booleans())
+        automated = not inbound and draw(st.booleans())
+        fields = {
+            "message_id": mid,
+            "created_at": when.strftime("%Y-%m-%dT%H:%M:%S") + draw(st.sampled_from(["Z", "+00:00", "-05:00"])),
+            "direction": "inbound" if inbound else "outbound",
+            "line_number": draw(st.sampled_from(["+16465550100", "+16465550101", "(646) 555-0102"])),
+            "contact_number": draw(st.sampled_from(["+12015550123", "+447700900123", "201-555-0199", "12345"])),
+            "agent_id": "" if inbound or automated else draw(st.sampled_from(["ag_01", "ag_02"])),
+            "is_automated": draw(st.sampled_from(["true", "TRUE", "1"])) if automated else "false",
+            "body": draw(st.text(BODY_CHARS, max_size=30)),
+            "channel": draw(st.sampled_from(["", "sms", "whatsapp"])),
+            "conversation_id": "",
+            "status": draw(st.sampled_from(["", "received", "delivered", "failed"])),
+        }
+        corruption = draw(st.sampled_from((None,) * 6 + CORRUPTIONS))
+        if corruption == "bad_time":
+            fields["created_at"] = draw(st.text(max_size=12))
+        elif corruption == "naive_time":
+            fields["created_at"] = when.strftime("%Y-%m-%d %H:%M:%S")
+        elif corruption == "old_date":
+            fields["created_at"] = "1970-01-01T00:00:00Z"
+        elif corruption == "bad_direction":
+            fields["direction"] = draw(st.sampled_from(["sideways", "", "INBOUND ", "in"]))
+        elif corruption == "bad_phone":
+            fields["contact_number"] = draw(st.text(string.ascii_letters + "+-() ", max_size=10))
+        elif corruption == "no_id":
+            fields["message_id"] = draw(st.sampled_from(["", "   "]))
+        elif corruption == "dup_id" and ids:
+            fields["message_id"] = draw(st.sampled_from(ids))
+        line = ",".join(CORPUS.cell(fields[c]) for c in COLUMNS)
+        if corruption == "drop_field":
+            line = line.rsplit(",", 1)[0]
+        elif corruption == "extra_field":
+            line += ",surplus"
+        elif corruption in ("stray_quote", "bare_cr", "noise"):
+            at = draw(st.integers(0, len(line)))
+            insert = {"stray_quote": '"', "bare_cr": "\r", "noise": draw(st.text(max_size=5))}[corruption]
+            line = line[:at] + insert + line[at:]
+        elif corruption == "blank_line":
+            lines.append("")
+        lines.append(line)
+        ids.append(mid)
+    header = HEADER
+    if draw(st.booleans()):  # columns in another order, upper case, with an unknown one
+        order = draw(st.permutations(COLUMNS))
+        header = ",".join(c.upper() if draw(st.booleans()) else c for c in order) + ",extra"
+        lines = [_reorder(line, order) for line in lines]
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    text = newline.join([header, *lines]) + draw(st.sampled_from(["", newline]))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"]))
+    data = text.encode(encoding, errors="replace")
+    if draw(st.integers(0, 4)) == 0:  # truncated anywhere after the header
+        data = data[: draw(st.integers(len(header), len(data)))]
+    return data, ids
+
+
+def _reorder(line: str, order: list[str]) -> str:
+    """The same fields in `order` plus an extra column; a line that does not parse stays as it is."""
+    try:
+        (fields,) = list(csv.reader([line]))
+    except (csv.Error, ValueError):
+        return line
+    if len(fields) != len(COLUMNS):
+        return line
+    by_name = dict(zip(COLUMNS, fields, strict=True))
+    return ",".join(CORPUS.cell(by_name[c]) for c in order) + ",x"
+
+
+@HYPOTHESIS
+@given(csv_files())
+def test_random_csvs_keep_the_invariants(case: tuple[bytes, list[str]]):
+    data, ids = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "messages.csv"
+        path.write_bytes(data)
+        db = Path(tmp) / "w.duckdb"
+        code, report, err = cli_load(db, path)
+        check_invariants(db, [path], code, report, err)
+        tried("generated CSVs")
+        if code != 0 or not db.exists():
+            return
+        con = warehouse.connect_readonly(db)
+        try:
+            stored = con.execute(
+                "SELECT string_agg(concat_ws('|', message_id, agent_id, body, channel, status, source_conversation_id,"
+                " line_number, contact_number), '\n') FROM messages"
+            ).fetchall()[0][0] or ""
+            raw = con.execute("SELECT string_agg(raw, '\n') FROM rejected_rows").fetchall()[0][0] or ""
+        finally:
+            con.close()
+        text = data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8", errors="replace")
+        # every id still in the file was loaded, or rejected with its raw text, or absorbed by a broken quote
+        # into another row's text: never silently dropped
+        for mid in ids:
+            if mid in text:
+                assert mid in stored or mid in raw, (mid, report)
+
+
+# ----------------------------------------------------------------------------------------------- settings
+
+SETTING_KEYS = sorted(Settings.model_fields)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20), st.dates(), st.sampled_from(["09:00-17:00", "24:00-25:00", "(?=x)", "a{4294967296}",
+                                                       "America/New_York", "../../etc/passwd", "ZZ", "1e999"]),
+)
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+    st.one_of(st.sampled_from(["monday", "csat", "nps", "min", "max", "number", "name"]), st.text(max_size=8)),
+    inner, max_size=4), max_leaves=12)
+DEEP_YAML = "[" * 5000
+CYCLIC_YAML = ["a: &x [*x]\nb: *x\n", "a: &x {b: *x}\n"]
+OKR_KNOWN_CRASHES = [DEEP_YAML, *CYCLIC_YAML]
+HOSTILE_YAML = [
+    "timezone: 2026-02-30\n", DEEP_YAML, *CYCLIC_YAML, "survey_prompts: {csat: ['a{4294967296}']}\n",
+    "auto_reply_templates: ['(?=x)']\n", "timezone: ../../etc/passwd\n", "holiday_country: ZZ\n",
+    "session_gap_hours: .inf\n", "business_hours: {monday: ['17:00-09:00']}\n", "!!python/object:os.system x\n",
+    "\t- bad: indent\n", "csat: {min: 9, max: 1}\n", "? [a, b]\n: c\n", "holidays: [2026-13-01]\n",
+]
+
+
+def _settings_documents() -> st.SearchStrategy[bytes]:
+    shipped = (ROOT / "settings.yaml").read_text() if (ROOT / "settings.yaml").exists() else "timezone: UTC\n"
+    mapping = st.dictionaries(st.one_of(st.sampled_from(SETTING_KEYS), st.text(max_size=8)), VALUES, max_size=5)
+    return st.one_of(
+        st.binary(max_size=200),
+        mapping.map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode()),
+        VALUES.map(lambda v: yaml.safe_dump(v).encode()),
+        st.tuples(st.integers(0, len(shipped)), st.integers(0, 20), st.text(max_size=6)).map(
+            lambda t: (shipped[: t[0]] + t[2] + shipped[t[0] + t[1]:]).encode()
+        ),
+        st.sampled_from(HOSTILE_YAML).map(str.encode),
+        st.text(max_size=60).map(lambda t: t.encode("utf-16")),
+    )
+
+
+def check_settings_file(path: Path) -> None:
+    try:
+        loaded = load_settings(path)
+    except SettingsError as exc:
+        assert str(path) in str(exc)  # the message names the file
+    else:
+        assert isinstance(loaded, Settings)
+    tried("settings files")
+
+
+@pytest.mark.parametrize("text", HOSTILE_YAML)
+def test_hand_made_bad_settings_are_a_settings_error(tmp_path: Path, text: str):
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=re.escape(str(path))):
+        load_settings(path)
+    tried("settings files")
+
+
+@HYPOTHESIS
+@given(_settings_documents())
+def test_random_settings_files_give_settings_or_a_settings_error(data: bytes):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "settings.yaml"
+        path.write_bytes(data)
+        check_settings_file(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "typing_allowance_seconds: 1000000000000000000000\n",
+        "csat: {min: -1000000000000, max: 1000000000000, satisfied_at_least: 0}\n",
+        "business_hours: {}\ntimezone: Pacific/Kiritimati\n",
+        "opt_out_keywords: [\"it's\", '\\\\', '%']\nautomation_numbers: [\"O'Brien\"]\n",
+        "session_gap_hours: 8760\nsurvey_prompts: {reply_window_hours: 0.0001}\n",
+        "holiday_country: US\nholidays: [1999-01-01, 2026-10-19]\n",
+        "survey_prompts: {csat: [], nps: []}\nauto_reply_templates: []\n",
+    ],
+)
+def test_settings_that_validate_never_crash_a_load(tmp_path: Path, text: str):
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    load_settings(path)  # accepted
+    code, report, err = cli_load(tmp_path / "w.duckdb", GOLDEN, extra=("--settings", str(path)))
+    check_invariants(tmp_path / "w.duckdb", [GOLDEN], code, report, err)
+    assert code == 0
+    tried("settings files")
+
+
+# ----------------------------------------------------------------------------------------------- OKR definitions
+
+
+def _okr_loader():
+    try:
+        from metrics.okr import load_definitions
+    except Exception as exc:  # being written by someone else
+        pytest.skip(f"metrics.okr.load_definitions is not importable yet ({type(exc).__name__}: {exc})")
+    return load_definitions
+
+
+def _okr_documents() -> st.SearchStrategy[bytes]:
+    shipped = sorted((ROOT / "okr_definitions").glob("*.yaml"))
+    base = shipped[0].read_text() if shipped else "period: p\nstart: 2026-09-01\nend: 2026-10-31\nobjectives: []\n"
+    keys = st.sampled_from(["period", "start", "end", "owner", "objectives", "id", "title", "key_results", "metric",
+                            "comparator", "target", "baseline", "weight", "window", "filters", "type", "checkins"])
+    mapping = st.dictionaries(st.one_of(keys, st.text(max_size=6)), VALUES, max_size=6)
+    return st.one_of(
+        st.binary(max_size=200),
+        mapping.map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode()),
+        st.tuples(st.integers(0, len(base)), st.integers(0, 30), st.text(max_size=8)).map(
+            lambda t: (base[: t[0]] + t[2] + base[t[0] + t[1]:]).encode()
+        ),
+        st.sampled_from([t for t in HOSTILE_YAML if t not in OKR_KNOWN_CRASHES]).map(str.encode),
+        st.text(max_size=60).map(lambda t: t.encode("utf-16")),
+    )
+
+
+@pytest.mark.parametrize("text", OKR_KNOWN_CRASHES)
+def test_deeply_nested_or_cyclic_okr_yaml_is_a_problem(tmp_path: Path, text: str):
+    load_definitions = _okr_loader()
+    path = tmp_path / "okr.yaml"
+    path.write_text(text)
+    periods, problems = load_definitions(path)
+    assert periods == [] and problems and str(problems[0]).startswith(str(path))
+
+
+@HYPOTHESIS
+@given(_okr_documents())
+def test_random_okr_definitions_are_reported_as_problems_never_raised(data: bytes):
+    load_definitions = _okr_loader()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "okr.yaml"
+        path.write_bytes(data)
+        periods, problems = load_definitions(path)
+        assert isinstance(periods, list) and isinstance(problems, list)
+        for problem in problems:
+            assert str(problem).startswith(str(path)), problem  # each problem names the file
+        tried("OKR definition files")
+
+
+def test_damaged_okr_folder_keeps_the_good_files(tmp_path: Path):
+    load_definitions = _okr_loader()
+    shipped = sorted((ROOT / "okr_definitions").glob("*.yaml"))
+    if not shipped:
+        pytest.skip("no shipped okr_definitions/*.yaml to start from")
+    good = tmp_path / shipped[0].name
+    good.write_bytes(shipped[0].read_bytes())
+    good_periods, _ = load_definitions(good)
+    (tmp_path / "zz-broken.yaml").write_bytes(b"\xff\xfe\x00garbage: [")
+    (tmp_path / "zz-dates.yaml").write_text("period: x\nstart: 2026-02-30\nend: 2026-13-01\n")
+    periods, problems = load_definitions(tmp_path)
+    assert [p.period for p in periods] == [p.period for p in good_periods]
+    assert {Path(p.file).name for p in problems} >= {"zz-broken.yaml", "zz-dates.yaml"}
+    tried("OKR definition files", 3)
+

@@ -1,0 +1,623 @@
+"""Reliability of the warehouse under crashes, full disks, read-only folders, damaged files, two loads at
+once and readers during a load (issue 8, "Under load" and "Faults").
+
+Every load that the contract is about runs as a real process (``python -m etl load``) so it can be killed,
+starved of disk or run as another user; the figures go to tests/artifacts/reliability.txt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl.load import LoadReport, run_load
+from replyboard import warehouse
+from replyboard.faults import POINTS
+from replyboard.settings import Settings, load_settings
+from tests.conftest import ROOT
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+FIGURES: dict[str, tuple[str, str]] = {}
+DAMAGED: list[str] = []
+FINGERPRINT_TABLES = (
+    "messages", "conversations", "inquiry_blocks", "survey_responses", "contacts", "agents", "lines",
+    "rejected_rows", "meta",
+)
+SETTINGS_YAML = """\
+timezone: America/New_York
+business_hours:
+  monday: ["09:00-17:00"]
+  tuesday: ["09:00-17:00"]
+  wednesday: ["09:00-17:00"]
+  thursday: ["09:00-17:00"]
+  friday: ["09:00-17:00"]
+"""
+TIMEOUT = 300
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fingerprint(db: Path) -> dict[str, tuple[int, int]]:
+    """Counts and order-independent content hashes of every canonical table (run ids left out)."""
+    con = warehouse.connect_readonly(db)
+    try:
+        out = {}
+        for table in FINGERPRINT_TABLES:
+            cols = [c[0] for c in con.execute(f"DESCRIBE {table}").fetchall() if c[0] != "run_id"]
+            select = ", ".join(f'"{c}"' for c in cols)
+            count, total = con.execute(
+                f"SELECT count(*), coalesce(sum(hash(x)), 0) FROM (SELECT {select} FROM {table}) x"
+            ).fetchall()[0]
+            out[table] = (int(count), int(total))
+        out["etl_runs"] = (con.execute("SELECT count(*) FROM etl_runs").fetchall()[0][0], 0)
+        return out
+    finally:
+        con.close()
+
+
+def counts(db: Path) -> tuple[int, int, int]:
+    con = warehouse.connect_readonly(db)
+    try:
+        return con.execute(COUNTS_SQL).fetchall()[0]
+    finally:
+        con.close()
+
+
+COUNTS_SQL = (
+    "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM conversations), "
+    "(SELECT count(*) FROM inquiry_blocks)"
+)
+
+
+def totals(report: LoadReport | dict) -> dict[str, int]:
+    keys = ("rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate")
+    if isinstance(report, dict):
+        return {k: report[k] for k in keys}
+    return {k: report.total(k) for k in keys}
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name or p.name.endswith(".wal"))
+
+
+def etl_cmd(db: Path, *paths: Path, settings: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    return [sys.executable, "-m", "etl", "load", "--quiet", "--json", "--db", str(db), "--settings", str(settings),
+            *extra, *map(str, paths)]
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, **kw)
+
+
+def assert_clear_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit 2, no traceback, the last stderr line one 'error: ...' line containing every needle."""
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err, err[-2000:]
+    last = err.splitlines()[-1]
+    assert last.startswith("error: "), err
+    for needle in needles:
+        assert needle in last, (needle, last)
+    return last
+
+
+def _synthetic_messages(out: Path, n: int, seed: int) -> None:
+    """A plain generator for when sample_data is not available: threads of inquiries, replies, automation."""
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["+16465550100", "+16465550101", "+16465550102"]
+    rows = ["message_id,created_at,direction,line_number,contact_number,agent_id,is_automated,body,channel,"
+            "conversation_id,status"]
+    t = 1_785_000_000 + seed * 1000
+    i = 0
+    while i < n:
+        line, contact = rng.choice(lines), f"+1201555{rng.randrange(10_000):04d}"
+        for _ in range(rng.randint(1, 6)):
+            if i >= n:
+                break
+            t += rng.randint(20, 4000)
+            inbound = rng.random() < 0.55
+            agent = "" if inbound or rng.random() < 0.2 else f"ag_{rng.randint(1, 12):02d}"
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+            body = rng.choice(["where is my ride?", "Thanks!", "On it, checking now", "STOP", "8", "ok \U0001F44D"])
+            rows.append(f"m{seed}_{i:07d},{when},{'inbound' if inbound else 'outbound'},{line},{contact},{agent},"
+                        f"{'true' if not inbound and not agent else 'false'},{body},sms,,"
+                        f"{'received' if inbound else 'delivered'}")
+            i += 1
+    (out / "messages.csv").write_text("\n".join(rows) + "\n")
+
+
+def generate_sets(specs: list[tuple[Path, int, int]]) -> str:
+    """Write message sets (out, messages, seed) with sample_data.generate, in parallel; own loop as fallback."""
+
+    def one(spec: tuple[Path, int, int]) -> bool:
+        out, n, seed = spec
+        proc = run([sys.executable, "-m", "sample_data.generate", "--messages", str(n), "--seed", str(seed),
+                    "--out", str(out)])
+        if proc.returncode == 0 and (out / "messages.csv").exists():
+            return True
+        _synthetic_messages(out, n, seed)
+        return False
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        used = list(pool.map(one, specs))
+    return "sample_data.generate" if all(used) else "a synthetic loop (sample_data.generate unavailable)"
+
+
+@dataclass
+class Corpus:
+    root: Path
+    settings_file: Path
+    settings: Settings
+    old: Path  # folder loaded into the base warehouse
+    new: Path  # folder a test load adds
+    other: Path  # a second new folder (the concurrent-load test)
+    base: Path  # warehouse holding `old`
+    before: dict
+    after: dict  # fingerprint of base + new, loaded cleanly
+    clean_totals: dict[str, int]
+    generator: str
+
+    def copy_base(self, folder: Path, name: str = "w.duckdb") -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        db = folder / name
+        shutil.copyfile(self.base, db)
+        return db
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    root = tmp_path_factory.mktemp("reliability")
+    settings_file = root / "settings.yaml"
+    settings_file.write_text(SETTINGS_YAML)
+    settings = load_settings(settings_file)
+    old, new, other = root / "old", root / "new", root / "other"
+    generator = generate_sets([(old, 2000, 11), (new, 1000, 12), (other, 1000, 13)])
+    base = root / "base" / "w.duckdb"
+    run_load(base, sorted(old.glob("*.csv")), settings)
+    clean = root / "clean" / "w.duckdb"
+    clean.parent.mkdir()
+    shutil.copyfile(base, clean)
+    report = run_load(clean, sorted(new.glob("*.csv")), settings)
+    before, after = fingerprint(base), fingerprint(clean)
+    assert before != after and after["messages"][0] > 0
+    return Corpus(root, settings_file, settings, old, new, other, base, before, after, totals(report), generator)
+
+
+def figure(key: str, short: str, detail: str = "") -> None:
+    """Record a figure: `short` goes on the summary line (the one the terminal summary prints)."""
+    FIGURES[key] = (short, detail)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def figures_file():
+    yield
+    lines = ["reliability: " + "; ".join(short for short, _ in FIGURES.values())]
+    lines += [f"- {short}{f': {detail}' if detail else ''}" for short, detail in FIGURES.values()]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "reliability.txt").write_text("\n".join(lines) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------- kills
+
+
+def test_sigkill_at_every_point_leaves_old_or_new_and_a_rerun_finishes_clean(corpus: Corpus):
+    assert len(POINTS) >= 10 and len(set(POINTS)) == len(POINTS)
+    work = corpus.root / "kills"
+    new_files = sorted(corpus.new.glob("*.csv"))
+
+    def kill_at(point: str) -> tuple[str, Path, subprocess.CompletedProcess]:
+        db = corpus.copy_base(work / point)
+        env = {**os.environ, "REPLYBOARD_KILL_AT": point}
+        return point, db, run(etl_cmd(db, *new_files, settings=corpus.settings_file), env=env)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(kill_at, POINTS))
+
+    survived, problems, outcomes = 0, [], {}
+    for point, db, proc in results:
+        try:
+            assert proc.returncode == -signal.SIGKILL, f"not killed (rc {proc.returncode}): {proc.stderr[-500:]}"
+            seen = fingerprint(db)  # a reader can open what the killed load left
+            assert seen in (corpus.before, corpus.after), "partial warehouse"
+            outcomes[point] = "old" if seen == corpus.before else "new"
+            # A killed load that had spilled to disk also leaves DuckDB's spill folder next to its copy.
+            spill = db.with_name(f"{db.name}.tmp-999999.tmp")
+            spill.mkdir()
+            (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"\0" * 4096)
+            report = run_load(db, new_files, corpus.settings)
+            assert totals(report) == corpus.clean_totals
+            assert fingerprint(db) == corpus.after
+            assert leftovers(db.parent) == []
+            survived += 1
+        except AssertionError as exc:
+            problems.append(f"{point}: {exc}")
+    figure("kills", f"kill points survived: {survived}/{len(POINTS)}",
+           f"data from {corpus.generator}; state after the kill: "
+           + ", ".join(f"{p}={o}" for p, o in outcomes.items()))
+    assert problems == []
+
+
+# ----------------------------------------------------------------------------------------------- full disk
+
+
+def _rlimit(limit: int):
+    def pre() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return pre
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: int):
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        yield None
+        return
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_full_disk_is_a_clear_error_and_the_warehouse_is_untouched(corpus: Corpus):
+    size = corpus.base.stat().st_size
+    new_files = sorted(corpus.new.glob("*.csv"))
+    tried = []
+
+    def check(label: str, db: Path, proc: subprocess.CompletedProcess, digest: str) -> None:
+        assert_clear_error(proc, "disk full", "unchanged")
+        assert sha(db) == digest, label
+        assert leftovers(db.parent) == [], label
+        tried.append(label)
+
+    # Writes fail with EFBIG past a per-process file size limit: while copying, and later inside DuckDB.
+    for label, limit in (("rlimit: copy fails", 64 * 1024), ("rlimit: DuckDB write fails", size + 64 * 1024)):
+        db = corpus.copy_base(corpus.root / "fsize" / label.split(": ")[1].replace(" ", "_"))
+        digest = sha(db)
+        proc = run(etl_cmd(db, *new_files, settings=corpus.settings_file), preexec_fn=_rlimit(limit))
+        check(label, db, proc, digest)
+
+    # A real ENOSPC on a small tmpfs, where mounting one is allowed.
+    skipped = ""
+    for label, room in (("tmpfs: copy fails", size + 64 * 1024), ("tmpfs: DuckDB write fails", 2 * size + 256 * 1024)):
+        with tmpfs(corpus.root / "tmpfs" / str(room), room) as mnt:
+            if mnt is None:
+                skipped = " (tmpfs not mountable here: EFBIG only)"
+                break
+            db = mnt / "w.duckdb"
+            shutil.copyfile(corpus.base, db)
+            digest = sha(db)
+            check(label, db, run(etl_cmd(db, *new_files, settings=corpus.settings_file)), digest)
+    figure("full disk", f"full disk: {len(tried)} cases refused, warehouse intact",
+           "; ".join(tried) + skipped)
+
+
+# ----------------------------------------------------------------------------------------------- read-only folder
+
+
+def _unprivileged_python(scratch: Path) -> tuple[list[str], dict] | None:
+    """A command prefix and kwargs that run Python as uid/gid 65534 able to import the project, or None."""
+    purelib = sysconfig.get_paths()["purelib"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch), "LANG": "C.UTF-8",
+           "PYTHONPATH": f"{ROOT}{os.pathsep}{purelib}", "PYTHONDONTWRITEBYTECODE": "1"}
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = [sys.executable, os.path.realpath(sys.executable), shutil.which(f"python{version}"),
+                  f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    for python in dict.fromkeys(c for c in candidates if c and os.path.exists(c)):
+        try:
+            probe = subprocess.run(
+                [python, "-c", "import sys, duckdb, polars, pydantic, yaml, etl.load; "
+                 f"sys.exit(sys.version_info[:2] != {tuple(sys.version_info[:2])})"],
+                cwd=ROOT, env=env, capture_output=True, user=65534, group=65534, extra_groups=[], timeout=120,
+            )
+        except OSError:  # not executable by that user
+            continue
+        if probe.returncode == 0:
+            return [python], {"env": env, "user": 65534, "group": 65534, "extra_groups": []}
+    return None
+
+
+def test_read_only_target_folder_is_a_clear_error_and_the_warehouse_is_untouched(corpus: Corpus):
+    # As root, permission bits do not stop the load: run it as nobody (uid 65534) in a folder it may read.
+    scratch = Path(tempfile.mkdtemp(prefix="rb-readonly-"))
+    try:
+        scratch.chmod(0o755)
+        data = scratch / "messages.csv"
+        shutil.copyfile(corpus.new / "messages.csv", data)
+        settings_file = scratch / "settings.yaml"
+        shutil.copyfile(corpus.settings_file, settings_file)
+        readonly = scratch / "readonly"
+        db = corpus.copy_base(readonly)
+        for p in (data, settings_file, db):
+            p.chmod(0o644)
+        readonly.chmod(0o555)
+        if os.geteuid() == 0:
+            found = _unprivileged_python(scratch)
+            if found is None:
+                pytest.skip("running as root and no Python interpreter of this version is executable by uid 65534 "
+                            "(the venv's interpreter lives under a private home): cannot drop privileges")
+            prefix, kw = found
+            how = "as uid 65534"
+        else:
+            prefix, kw, how = [sys.executable], {}, "as the current user"
+        digest = sha(db)
+        cmd = [*prefix, "-m", "etl", "load", "--quiet", "--db", str(db), "--settings", str(settings_file), str(data)]
+        proc = run(cmd, **kw)
+        assert_clear_error(proc, "not writable", "not changed")
+        assert sha(db) == digest
+        assert sorted(p.name for p in readonly.iterdir()) == ["w.duckdb"]
+
+        # A writable folder whose lock file belongs to someone else (a load run earlier by another user).
+        shared = scratch / "shared"
+        db2 = corpus.copy_base(shared)
+        (shared / "w.duckdb.lock").touch()
+        for p in (db2, shared / "w.duckdb.lock"):
+            p.chmod(0o644)
+        shared.chmod(0o777 | stat.S_ISVTX)
+        digest2 = sha(db2)
+        proc = run([*prefix, "-m", "etl", "load", "--quiet", "--db", str(db2), "--settings", str(settings_file),
+                    str(data)], **kw)
+        if os.geteuid() == 0:  # the lock file is root's: nobody cannot open it for writing
+            assert_clear_error(proc, "lock", "not changed")
+            assert sha(db2) == digest2
+        figure("read-only", "read-only folder: refused, warehouse intact", f"load run {how}")
+    finally:
+        for folder in (scratch / "readonly", scratch / "shared"):
+            with contextlib.suppress(FileNotFoundError):
+                folder.chmod(0o755)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------- damaged files
+
+
+def _used_block_offset(db: Path) -> int:
+    """The byte offset of a data block of messages.body near the middle of the file."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        blocks = sorted(
+            {b for (b,) in con.execute(
+                "SELECT block_id FROM pragma_storage_info('messages') WHERE column_name = 'body' "
+                "AND segment_type = 'VARCHAR' AND block_id >= 0"
+            ).fetchall()}
+        )
+        (block_size,) = con.execute("SELECT block_size FROM pragma_database_size()").fetchall()[0]
+    finally:
+        con.close()
+    assert blocks, "no persistent blocks for messages.body"
+    header = 3 * 4096  # DuckDB's main header and two database headers precede block 0
+    size = db.stat().st_size
+    return min((header + b * block_size for b in blocks), key=lambda off: abs(off - size // 2))
+
+
+def _damage(db: Path, how: str) -> None:
+    rng = random.Random(how)
+    garbage = bytes(rng.randrange(256) for _ in range(4096))
+    if how == "garbage in a data block mid-file":
+        offset = _used_block_offset(db)
+        with db.open("r+b") as fh:
+            fh.seek(offset + 1024)
+            fh.write(garbage)
+    elif how == "garbage over the database headers":
+        with db.open("r+b") as fh:
+            fh.seek(4096)
+            fh.write(garbage * 2)
+    else:  # truncated
+        os.truncate(db, db.stat().st_size // 2)
+
+
+@pytest.mark.parametrize(
+    "how", ["garbage in a data block mid-file", "garbage over the database headers", "truncated to half"]
+)
+def test_damaged_warehouse_is_refused_by_load_and_readers_and_never_overwritten(corpus: Corpus, how: str):
+    db = corpus.copy_base(corpus.root / "damaged" / how.replace(" ", "_"))
+    _damage(db, how)
+    digest = sha(db)
+
+    # A reader either refuses to open it or fails on the damaged block with a message that says so.
+    with pytest.raises((warehouse.WarehouseError, duckdb.Error)) as caught:
+        con = warehouse.connect_readonly(db)
+        try:
+            for table in FINGERPRINT_TABLES:
+                con.execute(f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchall()
+        finally:
+            con.close()
+    message = str(caught.value)
+    assert any(word in message for word in ("Corrupt", "corrupt", "damaged", "read", "open")), message
+    assert sha(db) == digest
+
+    proc = run(etl_cmd(db, *sorted(corpus.new.glob("*.csv")), settings=corpus.settings_file))
+    assert_clear_error(proc, "unchanged")
+    assert sha(db) == digest
+    assert leftovers(db.parent) == []
+    DAMAGED.append(how)
+    figure("damaged", f"damaged warehouses refused: {len(DAMAGED)}", "; ".join(DAMAGED))
+
+
+# ----------------------------------------------------------------------------------------------- two loads
+
+
+def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_two_loads_at_once_serialise_and_no_wait_refuses(corpus: Corpus):
+    work = corpus.root / "two"
+    db = corpus.copy_base(work)
+    files = {"new": sorted(corpus.new.glob("*.csv")), "other": sorted(corpus.other.glob("*.csv"))}
+    expected = {}
+    for first, second in (("new", "other"), ("other", "new")):
+        seq = corpus.copy_base(work / f"seq-{first}", "seq.duckdb")
+        run_load(seq, files[first], corpus.settings)
+        run_load(seq, files[second], corpus.settings)
+        expected[first] = fingerprint(seq)
+    assert expected["new"]["messages"][0] == expected["other"]["messages"][0]
+
+    procs: dict[str, subprocess.Popen] = {}
+    logs = {name: work / f"{name}.err" for name in files}
+    stopped = None
+    try:
+        for name, paths in files.items():  # both started at once
+            procs[name] = subprocess.Popen(
+                etl_cmd(db, *paths, settings=corpus.settings_file), cwd=ROOT, stdout=subprocess.PIPE,
+                stderr=logs[name].open("w"), text=True,
+            )
+        tmp_of = {name: db.with_name(f"{db.name}.tmp-{p.pid}") for name, p in procs.items()}
+        _wait_for(lambda: any(t.exists() for t in tmp_of.values()), "one load to take the lock")
+        holder = next(name for name, t in tmp_of.items() if t.exists())
+        waiter = next(name for name in files if name != holder)
+        # Freeze the holder so the other one certainly reaches the lock while it is held.
+        os.kill(procs[holder].pid, signal.SIGSTOP)
+        stopped = procs[holder]
+        _wait_for(lambda: "waiting" in logs[waiter].read_text(), "the second load to wait for the lock")
+        refused = run(etl_cmd(db, *files[waiter], settings=corpus.settings_file, extra=("--no-wait",)))
+        assert_clear_error(refused, "another load is running")
+        os.kill(procs[holder].pid, signal.SIGCONT)
+        stopped = None
+        outs = {name: p.communicate(timeout=TIMEOUT)[0] for name, p in procs.items()}
+    finally:
+        if stopped is not None:
+            os.kill(stopped.pid, signal.SIGCONT)
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for name, p in procs.items():
+        assert p.returncode == 0, logs[name].read_text()[-2000:]
+        report = json.loads(outs[name])
+        assert report["rows_read"] == report["rows_loaded"] + report["rows_rejected"] + report["rows_duplicate"]
+    assert "waiting" not in logs[holder].read_text()
+    assert fingerprint(db) == expected[holder]
+    assert leftovers(work) == []
+    figure("two loads", "two loads at once: serialised, --no-wait refused",
+           "one waited for the lock; the result equals the two loads run one after the other")
+
+
+# ----------------------------------------------------------------------------------------------- readers
+
+
+def test_readers_opening_connections_while_versions_are_published_never_fail(corpus: Corpus):
+    # Each new version gets its own hard-link alias and the old ones are removed: a reader that linked the
+    # old version just before another reader removed it must retry, not fail ("database does not exist").
+    db = corpus.copy_base(corpus.root / "race")
+    sources = [sorted(corpus.new.glob("*.csv")), sorted(corpus.other.glob("*.csv"))]
+    done = threading.Event()
+    errors: list[str] = []
+    opened = [0] * 8
+
+    def reader(n: int) -> None:
+        while not done.is_set():
+            try:
+                con = warehouse.connect_readonly(db)
+                try:
+                    con.execute("SELECT count(*) FROM messages").fetchall()
+                finally:
+                    con.close()
+                opened[n] += 1
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            time.sleep(0.002)
+
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(6):  # six versions published back to back
+            run_load(db, sources[i % 2], corpus.settings)
+    finally:
+        done.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert errors == [], sorted(set(errors))[:5]
+    figure("publish race", f"publish race: {sum(opened)} connections opened across 6 publishes, 0 errors")
+
+
+def test_eight_readers_during_a_large_load_see_old_or_new_and_never_fail(corpus: Corpus):
+    big = corpus.root / "big"
+    used = generate_sets([(big, 200_000, 3)])
+    db = corpus.copy_base(corpus.root / "readers")
+    old = counts(db)
+    done = threading.Event()
+    seen: list[tuple[int, int, int]] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def reader(n: int) -> None:
+        queries = 0
+        con = None
+        try:
+            while not done.is_set() or queries < 3:
+                if con is None or queries % 4 == n % 4:  # mostly a fresh connection, sometimes a held one
+                    if con is not None:
+                        con.close()
+                    con = warehouse.connect_readonly(db)
+                row = con.execute(COUNTS_SQL).fetchall()[0]
+                with lock:
+                    seen.append(row)
+                queries += 1
+                time.sleep(0.05)
+        except Exception as exc:  # every error is a failure of the contract
+            with lock:
+                errors.append(f"reader {n}: {type(exc).__name__}: {exc}")
+        finally:
+            if con is not None:
+                con.close()
+
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        started = time.perf_counter()
+        proc = run(etl_cmd(db, big / "messages.csv", settings=corpus.settings_file))
+        seconds = time.perf_counter() - started
+        time.sleep(0.3)  # let every reader query the published version too
+    finally:
+        done.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    new = counts(db)
+    assert new != old and new[0] == old[0] + json.loads(proc.stdout)["rows_loaded"] - json.loads(proc.stdout)[
+        "rows_updated"
+    ]
+    assert errors == []
+    assert set(seen) <= {old, new}, {row for row in seen if row not in (old, new)}
+    n_old, n_new = seen.count(old), seen.count(new)
+    assert n_old > 0 and n_new > 0
+    figure(
+        "readers", f"readers: 8 sessions, {len(seen)} queries, {len(errors)} errors",
+        f"during a {new[0] - old[0]:,}-message load of {seconds:.0f} s (data from {used}): "
+        f"{n_old} queries saw the old version, {n_new} the new, none partial",
+    )
