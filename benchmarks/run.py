@@ -35,10 +35,16 @@ PY = sys.executable
 @dataclass
 class Row:
     step: str
-    seconds: float | None
+    seconds: float | None  # the measured value, in `unit`
     target: str = ""
     ok: bool | None = None
     note: str = ""
+    unit: str = "s"
+
+    def shown(self) -> str:
+        if self.seconds is None:
+            return "–"
+        return f"{self.seconds:.2f}x" if self.unit == "x" else f"{self.seconds:.3f} {self.unit}"
 
 
 @dataclass
@@ -47,12 +53,12 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     curve: list[tuple[int, float, float, float]] = field(default_factory=list)  # size, etl s, floor s, metrics s
 
-    def add(self, step: str, seconds: float | None, target: str = "", ok: bool | None = None, note: str = "") -> None:
-        row = Row(step, seconds, target, ok, note)
+    def add(self, step: str, seconds: float | None, target: str = "", ok: bool | None = None, note: str = "",
+            unit: str = "s") -> None:
+        row = Row(step, seconds, target, ok, note, unit)
         self.rows.append(row)
         mark = "" if ok is None else (" ok" if ok else " MISS")
-        shown = "–" if seconds is None else f"{seconds:.3f} s"
-        print(f"  {step:58} {shown:>11} {target:>14}{mark}  {note}", flush=True)
+        print(f"  {step:58} {row.shown():>11} {target:>14}{mark}  {note}", flush=True)
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
@@ -234,9 +240,8 @@ def write_results(report: Report) -> None:
         "|---|---:|---|---|---|",
     ]
     for r in report.rows:
-        shown = "–" if r.seconds is None else f"{r.seconds:.3f} s"
         met = "" if r.ok is None else ("yes" if r.ok else "**no**")
-        lines.append(f"| {r.step} | {shown} | {r.target} | {met} | {r.note} |")
+        lines.append(f"| {r.step} | {r.shown()} | {r.target} | {met} | {r.note} |")
     if report.curve:
         lines += ["", "## Scale curve", "", "| messages | ETL | floor | ETL / floor | all metrics (sum) |",
                   "|---:|---:|---:|---:|---:|"]
@@ -268,7 +273,8 @@ def run(size: int, curve: bool) -> Report:
         report.add("floor: DuckDB CREATE TABLE AS read_csv", floor)
         report.add(f"full ETL ({out['rows_loaded']:,} rows)", etl_s, "<= 3x floor", etl_s <= 3 * floor,
                    f"{etl_s / floor:.2f}x floor")
-        report.add("ETL peak RSS (GB)", rss / 1e9, "<= 3 GB", rss <= 3e9, "process peak resident memory")
+        report.add("ETL peak memory", rss / 1e9, "<= 3 GB", rss <= 3e9, "peak resident set of the load process",
+                   unit="GB")
         head, tail = split_last_day(folder)
         base = WORK / f"history-{n}.duckdb"
         etl(base, [head, *files[1:]])
@@ -289,7 +295,7 @@ def run(size: int, curve: bool) -> Report:
             ours, theirs, equal, note = pandas
             report.add("pandas reference, same metrics", theirs, "", None, note)
             report.add("Replyboard speed-up over pandas", theirs / ours, ">= 5x", theirs / ours >= 5,
-                       "same numbers" if equal else "NUMBERS DIFFER")
+                       "same numbers" if equal else "NUMBERS DIFFER", unit="x")
         try:
             for page, first, change in bench_pages(db):
                 report.add(f"page {page}: first render", first, "<= 3 s", first <= 3)
