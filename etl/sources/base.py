@@ -6,7 +6,11 @@ etl.validate, for every source alike.
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -50,3 +54,32 @@ class SourceFrame:
     calls: pl.DataFrame | None = None
     rejects: list[Reject] = field(default_factory=list)
     rows_read: int = 0
+
+
+def csv_raw(record: list[str], delimiter: str = ",") -> str:
+    """A parsed record written back as CSV text, for a reject's raw column (capped at 2,000 characters)."""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(record)
+    return out.getvalue()[:2000]
+
+
+def csv_records(reader: Any, width: int, delimiter: str = ",") -> Iterator[tuple[int, list[str]] | Reject]:
+    """Each record of a csv.reader after its header, with the line it starts on, or a Reject for a record
+    that cannot be read or has the wrong number of fields. Blank lines are skipped (not rows)."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Reject(start, f"unreadable CSV record ({exc})", "")
+            if reader.line_num < start:
+                return
+            continue
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        if len(record) != width:
+            yield Reject(start, f"has {len(record)} fields but the header has {width}", csv_raw(record, delimiter))
+            continue
+        yield start, record

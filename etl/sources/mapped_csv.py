@@ -53,7 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from etl.sources.base import MESSAGE_COLUMNS, Reject, SourceError, SourceFrame
+from etl.sources.base import MESSAGE_COLUMNS, Reject, SourceError, SourceFrame, csv_raw, csv_records
 from etl.sources.openphone import automated_by_settings, iso_utc, messages_frame, parse_iso
 from replyboard.settings import Settings
 
@@ -233,12 +233,6 @@ def _parse_date(value: str, mapping: Mapping) -> datetime | None:
     return moment
 
 
-def _csv_raw(record: list[str], delimiter: str) -> str:
-    out = io.StringIO()
-    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(record)
-    return out.getvalue()[:2000]
-
-
 def _row(
     cells: dict[str, str | None], line: int, mapping: Mapping, mapping_name: str, settings: Settings
 ) -> dict[str, Any] | str:
@@ -344,32 +338,19 @@ def read(path: Path, settings: Settings, mapping: Path | None = None) -> SourceF
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
     rows_read = 0
-    while True:
-        start = reader.line_num + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            rows_read += 1
-            rejects.append(Reject(start, f"unreadable CSV record ({exc})", ""))
-            if reader.line_num < start:
-                break
-            continue
-        if not record or (len(record) == 1 and not record[0].strip()):
-            continue
+    for item in csv_records(reader, len(header), spec.delimiter):
         rows_read += 1
-        if len(record) != len(header):
-            rejects.append(Reject(start, f"has {len(record)} fields but the header has {len(header)}",
-                                  _csv_raw(record, spec.delimiter)))
+        if isinstance(item, Reject):
+            rejects.append(item)
             continue
+        start, record = item
         cells: dict[str, str | None] = {}
         for field, i in index.items():  # body kept as written ("" stays ""); other empty cells are missing
             value = record[i] if field == "body" else record[i].strip()
             cells[field] = value if value != "" or field == "body" else None
         row = _row(cells, start, spec, mapping_name, settings)
         if isinstance(row, str):
-            rejects.append(Reject(start, row, _csv_raw(record, spec.delimiter)))
+            rejects.append(Reject(start, row, csv_raw(record, spec.delimiter)))
         else:
             rows.append(row)
     return SourceFrame(kind="mapped_csv", messages=messages_frame(rows), rejects=rejects, rows_read=rows_read)

@@ -55,7 +55,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from etl.sources.base import Reject, SourceError, SourceFrame
+from etl.sources.base import Reject, SourceError, SourceFrame, csv_raw, csv_records
 from etl.sources.openphone import (
     BrokenJson,
     automated_by_settings,
@@ -260,12 +260,6 @@ def csv_header_is_twilio(header: list[str]) -> bool:
     return {h.strip().lower() for h in header} >= CSV_SIGNATURE
 
 
-def _csv_raw(row: list[str]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(row)
-    return out.getvalue()[:2000]
-
-
 def read_csv(path: Path, settings: Settings) -> SourceFrame:
     """Kind "twilio_csv": the console Messaging logs export."""
     path = Path(path)
@@ -290,25 +284,12 @@ def read_csv(path: Path, settings: Settings) -> SourceFrame:
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
     rows_read = 0
-    while True:
-        start = reader.line_num + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            rows_read += 1
-            rejects.append(Reject(start, f"unreadable CSV record ({exc})", ""))
-            if reader.line_num < start:
-                break
-            continue
-        if not record or (len(record) == 1 and not record[0].strip()):
-            continue
+    for item in csv_records(reader, len(header), ","):
         rows_read += 1
-        if len(record) != len(header):
-            rejects.append(Reject(start, f"has {len(record)} fields but the header has {len(header)}",
-                                  _csv_raw(record)))
+        if isinstance(item, Reject):
+            rejects.append(item)
             continue
+        start, record = item
 
         def get(name: str, record: list[str] = record) -> str | None:
             i = index.get(name)
@@ -320,7 +301,7 @@ def read_csv(path: Path, settings: Settings) -> SourceFrame:
         }
         row = _row(fields, start, settings, "SentDate", DATE_EXAMPLE)
         if isinstance(row, str):
-            rejects.append(Reject(start, row, _csv_raw(record)))
+            rejects.append(Reject(start, row, csv_raw(record)))
         else:
             rows.append(row)
     return SourceFrame(kind="twilio_csv", messages=messages_frame(rows), rejects=rejects, rows_read=rows_read)
