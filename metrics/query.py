@@ -169,13 +169,14 @@ def _render(expr: str, options: Options) -> str:
     )
 
 
-def _fact_query(fact: str, metrics: list[Metric], by: str | None, where: str, options: Options) -> str:
+def _fact_query(fact: str, metrics: list[Metric], by: str | None, where: str, options: Options,
+                with_team: bool = True) -> str:
     key = f"{_DIMENSION_SQL[by]} AS key, " if by else ""
     group = " GROUP BY ALL" if by else ""
     cols = ", ".join(
         f'{_render(m.value, options)} AS "{m.name}", {_render(m.n, options)} AS "{m.name}_n"' for m in metrics
     )
-    base = f"SELECT * FROM ({FACTS[fact].sql}) WHERE {where}"
+    base = f"SELECT * FROM ({FACTS[fact].rows(with_team)}) WHERE {where}"
     stage = metrics[0].stage
     if stage == "replies":
         # Spans merge over ALL of an agent's replies before any filter, so a filtered value (one line, one
@@ -184,7 +185,7 @@ def _fact_query(fact: str, metrics: list[Metric], by: str | None, where: str, op
         base = (
             f"SELECT * FROM (SELECT *, coalesce(least({allowance}, epoch(created_at) - epoch(lag(created_at) "
             f"OVER (PARTITION BY agent_id ORDER BY created_at))), {allowance}) AS span "
-            f"FROM ({FACTS[fact].sql}) WHERE kind = 'human_reply') WHERE {where}"
+            f"FROM ({FACTS[fact].rows(with_team)}) WHERE kind = 'human_reply') WHERE {where}"
         )
     elif stage == "contacts":
         inner_key = f"{_DIMENSION_SQL[by]} AS key, " if by else ""
@@ -220,7 +221,7 @@ def compute(
         batches.setdefault((metric.fact, metric.stage), []).append(metric)
     result: pl.DataFrame | None = None
     for (fact, _), group in batches.items():
-        sql = _fact_query(fact, group, by, where, options)
+        sql = _fact_query(fact, group, by, where, options, with_team=by == "team" or bool(filters.teams))
         used = {k: v for k, v in params.items() if f"${k}" in sql}
         part = frame(con, sql, used)
         if result is None:
