@@ -6,10 +6,12 @@ etl.validate, for every source alike.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -83,3 +85,16 @@ def csv_records(reader: Any, width: int, delimiter: str = ",") -> Iterator[tuple
             yield Reject(start, f"has {len(record)} fields but the header has {width}", csv_raw(record, delimiter))
             continue
         yield start, record
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """The ways a file cannot be read, as one SourceError naming it (no traceback for a user's mistake)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise SourceError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise SourceError(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None

@@ -39,6 +39,7 @@ from etl.sources.base import (
     SURVEY_COLUMNS,
     SourceError,
     SourceFrame,
+    reading,
 )
 from etl.sources.openphone import BrokenJson, load_json_values, looks_like_event, looks_like_message
 from etl.sources.twilio import csv_header_is_twilio, looks_like_twilio
@@ -76,15 +77,8 @@ _XML_ROOT_RE = re.compile(r"<([A-Za-z_][\w.:-]*)")
 
 
 def _head(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(_HEAD_BYTES)
-    except FileNotFoundError:
-        raise SourceError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise SourceError(f"{path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with reading(path), open(path, "rb") as fh:
+        return fh.read(_HEAD_BYTES)
 
 
 def _xml_root(text: str) -> str | None:

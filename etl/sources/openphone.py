@@ -60,7 +60,7 @@ from typing import Any
 import phonenumbers
 import polars as pl
 
-from etl.sources.base import MESSAGE_COLUMNS, Reject, SourceError, SourceFrame
+from etl.sources.base import MESSAGE_COLUMNS, Reject, SourceError, SourceFrame, reading
 from replyboard.settings import Settings
 
 CALL_COLUMNS = (
@@ -76,14 +76,8 @@ RAW_LIMIT = 2000  # characters of a rejected record kept in Reject.raw
 
 def read_text(path: Path) -> str:
     """The file as text (UTF-8, BOM dropped); unreadable files become SourceError."""
-    try:
+    with reading(path):
         data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SourceError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise SourceError(f"{path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

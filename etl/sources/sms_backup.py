@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree as ET
 
-from etl.sources.base import Reject, SourceError, SourceFrame
+from etl.sources.base import Reject, SourceError, SourceFrame, reading
 from etl.sources.openphone import automated_by_settings, iso_utc, messages_frame, wrong_kind
 from replyboard.settings import Settings
 
@@ -119,24 +119,17 @@ class _FixingReader:
 
 
 def _refuse_dtd(path: Path) -> None:
-    try:
-        with open(path, "rb") as fh:
-            tail = b""
-            while chunk := fh.read(_CHUNK):
-                window = (tail + chunk).upper()
-                for marker in _FORBIDDEN:
-                    if marker in window:
-                        raise SourceError(
-                            f"{path}: contains {marker.decode()}; Replyboard does not read XML with a DTD or "
-                            "entity declarations (SMS Backup & Restore files have none)"
-                        )
-                tail = chunk[-16:]
-    except FileNotFoundError:
-        raise SourceError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise SourceError(f"{path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with reading(path), open(path, "rb") as fh:
+        tail = b""
+        while chunk := fh.read(_CHUNK):
+            window = (tail + chunk).upper()
+            for marker in _FORBIDDEN:
+                if marker in window:
+                    raise SourceError(
+                        f"{path}: contains {marker.decode()}; Replyboard does not read XML with a DTD or "
+                        "entity declarations (SMS Backup & Restore files have none)"
+                    )
+            tail = chunk[-16:]
 
 
 def _attr(attrs: dict[str, str], name: str) -> str | None:
