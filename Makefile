@@ -12,7 +12,9 @@ PORT   ?= 8501
 install: $(STAMP)  ## idempotent: a venv with exactly the locked packages
 
 $(STAMP): requirements.lock
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "make: could not create .venv; on Debian/Ubuntu install it with: apt-get install python3-venv" >&2; \
+		exit 2; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	@touch $(STAMP)
 
