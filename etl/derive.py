@@ -146,18 +146,15 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
                          THEN created_at END) OVER (PARTITION BY pair_key ORDER BY created_at, message_id
                                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session_start
             FROM waiting
-        ), c AS (
-            SELECT * EXCLUDE (session_start),
-                coalesce('s:' || src_conv,
-                         'c_' || left(md5(line_number || '|' || contact_number || '|' ||
-                                          CAST(session_start AS VARCHAR)), 16)) AS conversation_id
-            FROM sessions
         )
-        SELECT *,
+        SELECT * EXCLUDE (session_start),
+            -- a session's id from its pair and start (hash, not a formatted timestamp: cheaper per row)
+            coalesce('s:' || src_conv, 'c_' || lpad(to_hex(hash(pair_key, epoch_us(session_start))), 16, '0'))
+                AS conversation_id,
             coalesce(sum(CASE WHEN kind = 'human_reply' THEN 1 ELSE 0 END) OVER (
-                PARTITION BY pair_key, conversation_id ORDER BY created_at, message_id
-                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS human_before
-        FROM c
+                PARTITION BY pair_key, CASE WHEN src_conv IS NULL THEN session_start END, src_conv
+                ORDER BY created_at, message_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS human_before
+        FROM sessions
         """
     )
     _sensitive(con)
