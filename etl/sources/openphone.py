@@ -542,6 +542,17 @@ def _build(
     )
 
 
+def _is_object(line: int, record: Any, rejects: list[Reject]) -> bool:
+    """True for a JSON object; a broken record or a non-object becomes a Reject with its reason."""
+    if isinstance(record, BrokenJson):
+        rejects.append(Reject(line, record.error, record.raw))
+        return False
+    if not isinstance(record, dict):
+        rejects.append(Reject(line, f"record is a JSON {type(record).__name__}, not an object", raw_json(record)))
+        return False
+    return True
+
+
 def read_api(path: Path, settings: Settings) -> SourceFrame:
     """Kind "openphone_api": REST list pages, single messages, arrays, JSON Lines (see module docstring)."""
     path = Path(path)
@@ -550,12 +561,7 @@ def read_api(path: Path, settings: Settings) -> SourceFrame:
         raise wrong_kind(path, "openphone_api")
 
     def classify(line: int, record: Any, rejects: list[Reject]):
-        if isinstance(record, BrokenJson):
-            rejects.append(Reject(line, record.error, record.raw))
-            return None
-        if not isinstance(record, dict):
-            rejects.append(Reject(line, f"record is a JSON {type(record).__name__}, not an object",
-                                  raw_json(record)))
+        if not _is_object(line, record, rejects):
             return None
         if looks_like_event(record):
             rejects.append(Reject(line, "this is a webhook event, not a REST message (load the file as "
@@ -575,12 +581,7 @@ def read_webhook(path: Path, settings: Settings) -> SourceFrame:
         raise wrong_kind(path, "openphone_webhook")
 
     def classify(line: int, record: Any, rejects: list[Reject]):
-        if isinstance(record, BrokenJson):
-            rejects.append(Reject(line, record.error, record.raw))
-            return None
-        if not isinstance(record, dict):
-            rejects.append(Reject(line, f"record is a JSON {type(record).__name__}, not an object",
-                                  raw_json(record)))
+        if not _is_object(line, record, rejects):
             return None
         if not looks_like_event(record):
             rejects.append(Reject(line, "not an OpenPhone webhook event (needs 'type' and 'data.object')",
