@@ -15,7 +15,6 @@ from pages import catalog, common
 st.set_page_config(page_title="Replyboard", page_icon=":material/sms:", layout="wide")
 
 
-
 def navigation() -> dict[str, list]:
     sections: dict[str, list] = {}
     for i, spec in enumerate(catalog.PAGES):
@@ -38,24 +37,57 @@ def sidebar_filters() -> None:
         if last is not None:
             default_start = max(first, last - timedelta(days=29))
             st.date_input(
-                "Dates (team timezone)", value=(default_start, last), min_value=first - timedelta(days=366),
-                max_value=last + timedelta(days=366), key="dates", bind="query-params",
+                "Dates (team timezone)",
+                value=(default_start, last),
+                min_value=first - timedelta(days=366),
+                max_value=last + timedelta(days=366),
+                key="dates",
+                bind="query-params",
                 help="Inclusive. Each metric uses its own time anchor: message time, inquiry start, survey reply.",
             )
         labels = dict(sorted(common.line_labels().items(), key=lambda item: item[1]))  # numbers masked
-        st.multiselect("Lines", list(labels), format_func=lambda n: labels.get(n, n), key="line",
-                       bind="query-params", placeholder="All lines")
-        st.multiselect("Channels", _options("SELECT DISTINCT channel FROM messages ORDER BY 1"), key="channel",
-                       bind="query-params", placeholder="All channels")
-        st.multiselect("Teams", _options("SELECT DISTINCT team FROM agents WHERE team IS NOT NULL ORDER BY 1"),
-                       key="team", bind="query-params", placeholder="All teams")
+        st.multiselect(
+            "Lines",
+            list(labels),
+            format_func=lambda n: labels.get(n, n),
+            key="line",
+            bind="query-params",
+            placeholder="All lines",
+        )
+        st.multiselect(
+            "Channels",
+            _options("SELECT DISTINCT channel FROM messages ORDER BY 1"),
+            key="channel",
+            bind="query-params",
+            placeholder="All channels",
+        )
+        st.multiselect(
+            "Teams",
+            _options("SELECT DISTINCT team FROM agents WHERE team IS NOT NULL ORDER BY 1"),
+            key="team",
+            bind="query-params",
+            placeholder="All teams",
+        )
         agents = common.sql("SELECT agent_id, coalesce(name, agent_id) AS label FROM agents ORDER BY label")
-        agent_labels = dict(zip(agents["agent_id"].to_list(), agents["label"].to_list(), strict=True)) \
-            if not agents.is_empty() else {}
-        st.multiselect("Agents", list(agent_labels), format_func=lambda a: agent_labels.get(a, a), key="agent",
-                       bind="query-params", placeholder="All agents")
+        agent_labels = (
+            dict(zip(agents["agent_id"].to_list(), agents["label"].to_list(), strict=True))
+            if not agents.is_empty()
+            else {}
+        )
+        st.multiselect(
+            "Agents",
+            list(agent_labels),
+            format_func=lambda a: agent_labels.get(a, a),
+            key="agent",
+            bind="query-params",
+            placeholder="All agents",
+        )
         st.segmented_control(
-            "Response times in (hours)", ["calendar", "business"], default="calendar", key="hours", bind="query-params",
+            "Response times in (hours)",
+            ["calendar", "business"],
+            default="calendar",
+            key="hours",
+            bind="query-params",
             help="Business hours count only the opening windows in settings.yaml (team timezone, holidays closed).",
         )
         freshness()
@@ -72,8 +104,7 @@ def freshness() -> None:
         return
     r = runs.row(0, named=True)
     st.caption(
-        f"Last load {r['last_load']:%Y-%m-%d %H:%M} UTC · {r['messages']:,} messages · "
-        f"{r['first']} to {r['last']}"
+        f"Last load {r['last_load']:%Y-%m-%d %H:%M} UTC · {r['messages']:,} messages · {r['first']} to {r['last']}"
     )
 
 

@@ -99,8 +99,12 @@ def _read(path: Path) -> pd.DataFrame:
 
 def _kind(columns: Iterable[str]) -> str | None:
     cols = set(columns)
-    for kind, key in (("messages", "message_id"), ("surveys", "response_id"), ("agents", "agent_id"),
-                      ("lines", "line_number")):
+    for kind, key in (
+        ("messages", "message_id"),
+        ("surveys", "response_id"),
+        ("agents", "agent_id"),
+        ("lines", "line_number"),
+    ):
         if key in cols:
             return kind
     return None
@@ -124,9 +128,21 @@ def read_files(files: Iterable[Path]) -> dict[str, pd.DataFrame]:
 
 
 def prepare_messages(raw: pd.DataFrame) -> pd.DataFrame:
-    cols = {c: raw[c] if c in raw else pd.Series(pd.NA, index=raw.index, dtype="str")
-            for c in ("message_id", "created_at", "direction", "line_number", "contact_number", "agent_id",
-                      "is_automated", "body", "conversation_id", "status")}
+    cols = {
+        c: raw[c] if c in raw else pd.Series(pd.NA, index=raw.index, dtype="str")
+        for c in (
+            "message_id",
+            "created_at",
+            "direction",
+            "line_number",
+            "contact_number",
+            "agent_id",
+            "is_automated",
+            "body",
+            "conversation_id",
+            "status",
+        )
+    }
     m = pd.DataFrame(
         {
             "message_id": _clean(cols["message_id"]),
@@ -154,8 +170,7 @@ def prepare_surveys(raw: pd.DataFrame | None) -> pd.DataFrame:
     s = pd.DataFrame(
         {
             "response_id": _clean(raw["response_id"]),
-            "received_at": pd.to_datetime(raw["received_at"].str.strip(), utc=True, format="ISO8601",
-                                          errors="coerce"),
+            "received_at": pd.to_datetime(raw["received_at"].str.strip(), utc=True, format="ISO8601", errors="coerce"),
             "contact_number": _clean(raw["contact_number"]),
             "survey": raw["survey"].str.strip().str.lower(),
             "reply_text": raw.get("reply_text", pd.NA),
@@ -196,7 +211,8 @@ def derive_messages(m: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
     # What each message is.
     automated = outbound & (
-        m["is_automated"] | m["line_number"].isin(settings.automation_numbers)
+        m["is_automated"]
+        | m["line_number"].isin(settings.automation_numbers)
         | _matches(m["body"], settings.auto_reply_templates)
     )
     edge = edge_characters()
@@ -214,7 +230,8 @@ def derive_messages(m: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     prev_inbound_at = _last_before(m["created_at"], inbound, pair)
     window = pd.Timedelta(hours=settings.survey_prompts.reply_window_hours)
     answer = (
-        inbound & prompt_at.notna()
+        inbound
+        & prompt_at.notna()
         & (prev_inbound_at.isna() | (prev_inbound_at < prompt_at))
         & ((m["created_at"] - prompt_at) <= window)
     )
@@ -255,7 +272,9 @@ def business_calendar(settings: Settings, first: pd.Timestamp, last: pd.Timestam
     cal = calendar_frame(settings, start, end).to_pandas()
     for col in ("window_start", "window_end", "day_close"):
         stamps = pd.to_datetime(cal[col])
-        cal[col] = (stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")).dt.as_unit("us")
+        cal[col] = (stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")).dt.as_unit(
+            "us"
+        )
     length = (cal["window_end"] - cal["window_start"]) // pd.Timedelta(microseconds=1)
     cal["open_before_us"] = length.cumsum() - length  # open microseconds of all earlier windows
     return cal[["window_start", "window_end", "day_close", "open_before_us"]]
@@ -273,9 +292,7 @@ def open_microseconds(t: pd.Series, cal: pd.DataFrame) -> pd.Series:
 def derive_blocks(m: pd.DataFrame, cal: pd.DataFrame) -> pd.DataFrame:
     """Inquiry blocks: a conversation's inquiries between two human replies, and the reply that ends them."""
     inquiries = m[m["kind"] == "inquiry"]
-    blocks = inquiries.groupby(["conversation", "human_before"], as_index=False).agg(
-        started_at=("created_at", "min")
-    )
+    blocks = inquiries.groupby(["conversation", "human_before"], as_index=False).agg(started_at=("created_at", "min"))
     replies = m.loc[m["kind"] == "human_reply", ["conversation", "human_before", "created_at"]].rename(
         columns={"created_at": "replied_at"}
     )
@@ -288,8 +305,14 @@ def derive_blocks(m: pd.DataFrame, cal: pd.DataFrame) -> pd.DataFrame:
     blocks["business_seconds"] = (blocks["f_reply"] - blocks["f_start"]).clip(lower=0) / US
     # Same-business-day deadline: the close of the day of the first window that ends after the block began.
     order = blocks.sort_values("started_at")
-    due = pd.merge_asof(order[["started_at"]], cal[["window_end", "day_close"]], left_on="started_at",
-                        right_on="window_end", direction="forward", allow_exact_matches=False)
+    due = pd.merge_asof(
+        order[["started_at"]],
+        cal[["window_end", "day_close"]],
+        left_on="started_at",
+        right_on="window_end",
+        direction="forward",
+        allow_exact_matches=False,
+    )
     blocks["deadline_at"] = pd.Series(due["day_close"].array, index=order.index).reindex(blocks.index)
     return blocks
 
@@ -308,8 +331,7 @@ def _score(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 def survey_responses(m: pd.DataFrame, file_surveys: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     answers = m.loc[m["kind"] == "survey_answer", ["answers_survey", "body", "answers_prompt"]]
-    answers = answers.rename(columns={"answers_survey": "survey", "body": "reply_text",
-                                      "answers_prompt": "prompt_id"})
+    answers = answers.rename(columns={"answers_survey": "survey", "body": "reply_text", "answers_prompt": "prompt_id"})
     files = file_surveys[["survey", "reply_text"]].assign(prompt_id=pd.NA)
     both = pd.concat([answers, files], ignore_index=True)
     both["reply_text"] = both["reply_text"].astype(object).where(both["reply_text"].notna(), None)
@@ -344,16 +366,16 @@ def _stats(prefix: str, seconds: pd.Series, suffix: str = "") -> dict[str, Value
     }
 
 
-def _response_metrics(blocks: pd.DataFrame, secs: pd.Series, age: pd.Series, target: float,
-                      suffix: str) -> dict[str, Value]:
+def _response_metrics(
+    blocks: pd.DataFrame, secs: pd.Series, age: pd.Series, target: float, suffix: str
+) -> dict[str, Value]:
     """Metrics that depend on the hours: durations in `secs`, block ages at the end of the data in `age`."""
     replied = blocks["replied_at"].notna()
     out: dict[str, Value] = {}
     out |= _stats("first_response_time", secs[replied & blocks["first"]], suffix)
     out |= _stats("reply_time", secs[replied], suffix)
     eligible = replied | (age >= target)
-    out[f"response_within_target_rate{suffix}"] = _ratio(int((eligible & (secs <= target)).sum()),
-                                                         int(eligible.sum()))
+    out[f"response_within_target_rate{suffix}"] = _ratio(int((eligible & (secs <= target)).sum()), int(eligible.sum()))
     eligible = blocks["follow_up"] & (replied | (age >= FOLLOW_UP_SECONDS))
     ok = eligible & replied & (secs <= FOLLOW_UP_SECONDS)
     out[f"follow_up_within_2h_rate{suffix}"] = _ratio(int(ok.sum()), int(eligible.sum()))
@@ -393,8 +415,9 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
     out["sensitive_data_messages"] = sensitive_messages(m["body"])
 
     # Conversations and customers
-    conversations = m.groupby("conversation").agg(messages=("message_id", "size"),
-                                                  contact_number=("contact_number", "first"))
+    conversations = m.groupby("conversation").agg(
+        messages=("message_id", "size"), contact_number=("contact_number", "first")
+    )
     out["conversations"] = len(conversations)
     out["messages_per_conversation_mean"] = _none_if_nan(conversations["messages"].mean())
     per_contact = conversations["contact_number"].value_counts()
@@ -462,9 +485,12 @@ def metric_runs(settings: Settings) -> list[tuple[str, str, object]]:
     from metrics.registry import METRICS
 
     def options(hours: str) -> Options:
-        return Options(hours=hours, target_minutes=settings.response_target_minutes,
-                       satisfied_at_least=settings.csat.satisfied_at_least,
-                       typing_allowance_seconds=settings.typing_allowance_seconds)
+        return Options(
+            hours=hours,
+            target_minutes=settings.response_target_minutes,
+            satisfied_at_least=settings.csat.satisfied_at_least,
+            typing_allowance_seconds=settings.typing_allowance_seconds,
+        )
 
     runs = [(name, name, options("calendar")) for name in METRICS]
     runs += [(name + BUSINESS, name, options("business")) for name in METRICS if hours_dependent(name)]
@@ -551,8 +577,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", type=Path, nargs="+", help="the canonical CSVs the warehouse was loaded from")
     args = parser.parse_args(argv)
     ours, theirs, equal, note = compare(args.db, args.files)
-    print(f"Replyboard {ours:.3f} s, pandas {theirs:.3f} s, speed-up {theirs / ours:.1f}x, "
-          f"{'same numbers' if equal else 'NUMBERS DIFFER'}\n{note}")
+    print(
+        f"Replyboard {ours:.3f} s, pandas {theirs:.3f} s, speed-up {theirs / ours:.1f}x, "
+        f"{'same numbers' if equal else 'NUMBERS DIFFER'}\n{note}"
+    )
     return 0 if equal else 1
 
 

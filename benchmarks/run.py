@@ -53,8 +53,15 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     curve: list[tuple[int, float, float, float]] = field(default_factory=list)  # size, etl s, floor s, metrics s
 
-    def add(self, step: str, seconds: float | None, target: str = "", ok: bool | None = None, note: str = "",
-            unit: str = "s") -> None:
+    def add(
+        self,
+        step: str,
+        seconds: float | None,
+        target: str = "",
+        ok: bool | None = None,
+        note: str = "",
+        unit: str = "s",
+    ) -> None:
         row = Row(step, seconds, target, ok, note, unit)
         self.rows.append(row)
         mark = "" if ok is None else (" ok" if ok else " MISS")
@@ -75,8 +82,7 @@ def run_child(args: list[str], env: dict | None = None) -> tuple[float, int, str
     """Wall seconds, peak RSS (bytes, of this child alone) and stdout of a child process."""
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
-                                env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, env={**os.environ, **(env or {})})
         out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
@@ -93,14 +99,19 @@ def generate(size: int, seed: int = 11) -> Path:
     if marker.exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
-    subprocess.run([PY, "-m", "sample_data.generate", "--messages", str(size), "--seed", str(seed),
-                    "--out", str(folder)], cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [PY, "-m", "sample_data.generate", "--messages", str(size), "--seed", str(seed), "--out", str(folder)],
+        cwd=ROOT,
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
     marker.touch()
     return folder
 
 
 def floor_seconds(csv: Path) -> float:
     """DuckDB's own CREATE TABLE AS read_csv of the same file: the floor the ETL is measured against."""
+
     def once() -> None:
         target = WORK / "floor.duckdb"
         target.unlink(missing_ok=True)
@@ -180,6 +191,7 @@ def bench_okrs(db: Path) -> float | None:
     periods, _ = okr.load_definitions(ROOT / "okr_definitions")
     con = connect_readonly(db)
     try:
+
         def evaluate() -> None:
             for period in periods:
                 okr.evaluate(con, period, settings, None)
@@ -223,9 +235,11 @@ def machine() -> str:
     import plotly
     import streamlit
 
-    return (f"{os.cpu_count()} cores, {mem:.0f} GiB, {platform.platform()}, Python {platform.python_version()}, "
-            f"DuckDB {duckdb.__version__}, Polars {pl.__version__}, Streamlit {streamlit.__version__}, "
-            f"Plotly {plotly.__version__}")
+    return (
+        f"{os.cpu_count()} cores, {mem:.0f} GiB, {platform.platform()}, Python {platform.python_version()}, "
+        f"DuckDB {duckdb.__version__}, Polars {pl.__version__}, Streamlit {streamlit.__version__}, "
+        f"Plotly {plotly.__version__}"
+    )
 
 
 def write_results(report: Report) -> None:
@@ -243,8 +257,13 @@ def write_results(report: Report) -> None:
         met = "" if r.ok is None else ("yes" if r.ok else "**no**")
         lines.append(f"| {r.step} | {r.shown()} | {r.target} | {met} | {r.note} |")
     if report.curve:
-        lines += ["", "## Scale curve", "", "| messages | ETL | floor | ETL / floor | all metrics (sum) |",
-                  "|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Scale curve",
+            "",
+            "| messages | ETL | floor | ETL / floor | all metrics (sum) |",
+            "|---:|---:|---:|---:|---:|",
+        ]
         for size, etl_s, floor_s, metrics_s in report.curve:
             lines.append(f"| {size:,} | {etl_s:.1f} s | {floor_s:.1f} s | {etl_s / floor_s:.2f}x | {metrics_s:.2f} s |")
     notes = ROOT / "benchmarks" / "NOTES.md"
@@ -271,10 +290,16 @@ def run(size: int, curve: bool) -> Report:
             continue
         report.add("generate sample data (cached between runs)", t_gen, "<= 60 s (10M)")
         report.add("floor: DuckDB CREATE TABLE AS read_csv", floor)
-        report.add(f"full ETL ({out['rows_loaded']:,} rows)", etl_s, "<= 3x floor", etl_s <= 3 * floor,
-                   f"{etl_s / floor:.2f}x floor")
-        report.add("ETL peak memory", rss / 1e9, "<= 3 GB", rss <= 3e9, "peak resident set of the load process",
-                   unit="GB")
+        report.add(
+            f"full ETL ({out['rows_loaded']:,} rows)",
+            etl_s,
+            "<= 3x floor",
+            etl_s <= 3 * floor,
+            f"{etl_s / floor:.2f}x floor",
+        )
+        report.add(
+            "ETL peak memory", rss / 1e9, "<= 3 GB", rss <= 3e9, "peak resident set of the load process", unit="GB"
+        )
         head, tail = split_last_day(folder)
         base = WORK / f"history-{n}.duckdb"
         etl(base, [head, *files[1:]])
@@ -282,20 +307,35 @@ def run(size: int, curve: bool) -> Report:
         shutil.copyfile(base, inc_db)
         inc_s, _, inc_out = run_child([PY, "-m", "etl", "load", "--json", "--db", str(inc_db), str(tail)])
         same = fingerprint(inc_db) == fingerprint(db)
-        report.add(f"incremental load of the last day ({json.loads(inc_out)['rows_loaded']:,} rows)", inc_s,
-                   "<= 5 s", inc_s <= 5, "same warehouse as a full load" if same else "DIFFERS from a full load")
+        report.add(
+            f"incremental load of the last day ({json.loads(inc_out)['rows_loaded']:,} rows)",
+            inc_s,
+            "<= 5 s",
+            inc_s <= 5,
+            "same warehouse as a full load" if same else "DIFFERS from a full load",
+        )
         slowest = max(metric_times, key=metric_times.get)
-        report.add("each registry metric, warm (slowest)", metric_times[slowest], "<= 1 s each",
-                   all(t <= 1 for t in metric_times.values()), f"slowest: {slowest}; all {len(metric_times)}: "
-                   f"{sum(metric_times.values()):.2f} s")
+        report.add(
+            "each registry metric, warm (slowest)",
+            metric_times[slowest],
+            "<= 1 s each",
+            all(t <= 1 for t in metric_times.values()),
+            f"slowest: {slowest}; all {len(metric_times)}: {sum(metric_times.values()):.2f} s",
+        )
         okr_s = bench_okrs(db)
         report.add("shipped OKRs evaluated", okr_s, "<= 2 s", None if okr_s is None else okr_s <= 2)
         pandas = bench_pandas(db, files)
         if pandas:
             ours, theirs, equal, note = pandas
             report.add("pandas reference, same metrics", theirs, "", None, note)
-            report.add("Replyboard speed-up over pandas", theirs / ours, ">= 5x", theirs / ours >= 5,
-                       "same numbers" if equal else "NUMBERS DIFFER", unit="x")
+            report.add(
+                "Replyboard speed-up over pandas",
+                theirs / ours,
+                ">= 5x",
+                theirs / ours >= 5,
+                "same numbers" if equal else "NUMBERS DIFFER",
+                unit="x",
+            )
         try:
             for page, first, change in bench_pages(db):
                 report.add(f"page {page}: first render", first, "<= 3 s", first <= 3)

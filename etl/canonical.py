@@ -289,7 +289,9 @@ def _stage_python(
             continue
         rows.append([record[index[c]] if c in index else None for c in columns])
         positions.append(start_line)
-    notes = ["file is not all UTF-8; rows that are not were read as Windows-1252 (Latin-1)"] if encoding == "cp1252" else []
+    notes = (
+        ["file is not all UTF-8; rows that are not were read as Windows-1252 (Latin-1)"] if encoding == "cp1252" else []
+    )
     frame = (
         pl.DataFrame(rows, schema=list(columns), orient="row")
         if rows

@@ -83,8 +83,12 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
                     AS sensitive_candidate
             FROM rb_base)
         """,
-        {**{k: params[k] for k in ("auto_re", "tz", "csat_re", "nps_re")},
-         "card_re": CARD_CANDIDATE_REGEX, "ssn_re": SSN_REGEX, "strip_re": STRIP_PUNCT_SQL_REGEX},
+        {
+            **{k: params[k] for k in ("auto_re", "tz", "csat_re", "nps_re")},
+            "card_re": CARD_CANDIDATE_REGEX,
+            "ssn_re": SSN_REGEX,
+            "strip_re": STRIP_PUNCT_SQL_REGEX,
+        },
     )
     con.execute("ALTER TABLE rb_k DROP COLUMN text")
     # Step 2: within each line/contact pair, in time order (one integer-keyed ordering shared by the windows):
@@ -307,9 +311,7 @@ def link_file_surveys(con: duckdb.DuckDBPyConnection, settings: Settings, contac
     contacts: a table of contact_number whose replies to (re)link, those a load touched; None for all.
     """
     scope = f"AND contact_number IN (SELECT contact_number FROM {contacts})" if contacts else ""
-    stored = frame(
-        con, f"SELECT * EXCLUDE (score, parse_status) FROM survey_responses WHERE origin = 'file' {scope}"
-    )
+    stored = frame(con, f"SELECT * EXCLUDE (score, parse_status) FROM survey_responses WHERE origin = 'file' {scope}")
     if stored.is_empty():
         return
     scored = score_replies(stored, settings).with_columns(

@@ -265,8 +265,10 @@ def _insert_calls(
               IS DISTINCT FROM (c.status, c.duration_seconds, c.agent_id)
         """,
     )
-    con.execute("DELETE FROM calls WHERE call_id IN (SELECT call_id FROM rb_calls); "
-                "INSERT INTO calls BY NAME SELECT * FROM rb_calls")
+    con.execute(
+        "DELETE FROM calls WHERE call_id IN (SELECT call_id FROM rb_calls); "
+        "INSERT INTO calls BY NAME SELECT * FROM rb_calls"
+    )
     return changed
 
 

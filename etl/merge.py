@@ -42,7 +42,8 @@ def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> M
         f"(SELECT message_id, content_hash, line_number, contact_number, source_conversation_id FROM {CHANGED} "
         "UNION ALL SELECT message_id, content_hash, line_number, contact_number, source_conversation_id "
         f"FROM messages WHERE message_id NOT IN (SELECT message_id FROM {CHANGED}))"
-        if changed_exists else "messages"
+        if changed_exists
+        else "messages"
     )
     con.execute(
         f"""

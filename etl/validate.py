@@ -65,7 +65,9 @@ def _with_ts(stage: str, col: str) -> str:
 def _last_per_id(con: duckdb.DuckDBPyConnection, id_column: str) -> str:
     """A QUALIFY keeping the last row per id, only when the file repeats ids (the check is cheaper)."""
     (repeats,) = one(con, f"SELECT count(*) > count(DISTINCT trim({id_column})) FROM rb_checked WHERE reason IS NULL")
-    return f"QUALIFY row_number() OVER (PARTITION BY trim({id_column}) ORDER BY source_line DESC) = 1" if repeats else ""
+    return (
+        f"QUALIFY row_number() OVER (PARTITION BY trim({id_column}) ORDER BY source_line DESC) = 1" if repeats else ""
+    )
 
 
 def _number_rule(alias: str, col: str, required: bool) -> str:

@@ -41,13 +41,18 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     filters = Filters(
-        date_from=args.date_from, date_to=args.date_to, lines=tuple(args.line), channels=tuple(args.channel),
-        agents=tuple(args.agent), teams=tuple(args.team),
+        date_from=args.date_from,
+        date_to=args.date_to,
+        lines=tuple(args.line),
+        channels=tuple(args.channel),
+        agents=tuple(args.agent),
+        teams=tuple(args.team),
     )
     con = connect_readonly(args.db)
     try:
-        result = compute(con, args.metric, by=args.by, filters=filters,
-                         options=options_from(settings, args.hours, args.target))
+        result = compute(
+            con, args.metric, by=args.by, filters=filters, options=options_from(settings, args.hours, args.target)
+        )
     finally:
         con.close()
     if not args.with_n:
@@ -121,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(getattr(args, "settings", None))
         if getattr(args, "db", None) and not Path(args.db).exists():
-            raise WarehouseError(f"{args.db}: no warehouse here yet. Load data first: python -m etl load --db "
-                                 f"{args.db} FILE...")
+            raise WarehouseError(
+                f"{args.db}: no warehouse here yet. Load data first: python -m etl load --db {args.db} FILE..."
+            )
         return args.run(args, settings)
     except (MetricError, SettingsError, WarehouseError) as exc:
         print(f"error: {exc}", file=sys.stderr)

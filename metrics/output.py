@@ -46,8 +46,9 @@ def format_table(frame: pl.DataFrame, float_digits: int | None = None, null: str
     widths = [max(len(r[i]) for r in cells) for i in range(frame.width)]
 
     def line(row: list[str]) -> str:
-        return "  ".join(c.rjust(w) if num else c.ljust(w)
-                         for c, w, num in zip(row, widths, numeric, strict=True)).rstrip()
+        return "  ".join(
+            c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)
+        ).rstrip()
 
     lines = [line(r) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -169,8 +169,9 @@ def _render(expr: str, options: Options) -> str:
     )
 
 
-def _fact_query(fact: str, metrics: list[Metric], by: str | None, where: str, options: Options,
-                with_team: bool = True) -> str:
+def _fact_query(
+    fact: str, metrics: list[Metric], by: str | None, where: str, options: Options, with_team: bool = True
+) -> str:
     key = f"{_DIMENSION_SQL[by]} AS key, " if by else ""
     group = " GROUP BY ALL" if by else ""
     cols = ", ".join(

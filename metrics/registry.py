@@ -114,9 +114,7 @@ def _count(name: str, fact: str, cond: str, better: str | None, description: str
 
 FOLLOW_UP_SECONDS = 7200  # the guide: never leave a customer waiting two hours once a conversation started
 _REPLIED = "replied_at IS NOT NULL"
-_STILL_OPEN = (
-    " Unanswered blocks still inside that window when the data ends are left out (they cannot be judged yet)."
-)
+_STILL_OPEN = " Unanswered blocks still inside that window when the data ends are left out (they cannot be judged yet)."
 _FIRST = "block_seq = 1"
 _QUANTILE = {"median": "quantile_cont({x}, 0.5)", "p90": "quantile_cont({x}, 0.9)", "mean": "avg({x})"}
 

@@ -77,8 +77,18 @@ def add_sql_parser(sub: argparse._SubParsersAction, add_common: Callable[[argpar
     add_common(p)
     p.add_argument("query", help='one SELECT, e.g. "SELECT count(*) FROM messages"; "-" reads it from stdin')
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.add_argument("--limit", type=_positive_int, default=DEFAULT_ROW_LIMIT, metavar="N",
-                   help=f"at most N rows (default {DEFAULT_ROW_LIMIT:,}); rows past it are cut with a note")
-    p.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_SECONDS, metavar="S",
-                   help=f"stop the query after S seconds (default {DEFAULT_TIMEOUT_SECONDS:g})")
+    p.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=DEFAULT_ROW_LIMIT,
+        metavar="N",
+        help=f"at most N rows (default {DEFAULT_ROW_LIMIT:,}); rows past it are cut with a note",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="S",
+        help=f"stop the query after S seconds (default {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
     p.set_defaults(run=_run_sql)

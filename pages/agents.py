@@ -9,8 +9,15 @@ import streamlit as st
 from pages import common
 from replyboard import figures
 
-PER_AGENT = ["human_replies", "conversations_handled", "active_texting_seconds", "first_response_time_median",
-             "reply_time_median", "csat_mean", "csat_responses"]
+PER_AGENT = [
+    "human_replies",
+    "conversations_handled",
+    "active_texting_seconds",
+    "first_response_time_median",
+    "reply_time_median",
+    "csat_mean",
+    "csat_responses",
+]
 
 st.title("Agents")
 if common.require_data():
@@ -32,67 +39,124 @@ if common.require_data():
             (pl.col("reply_time_median") / 60).round(1),
             pl.col("csat_mean").round(2),
             pl.when(team_total > 0).then(pl.col("human_replies") / team_total).alias("share_of_team_replies"),
-        ).select("name", "team", "human_replies", "share_of_team_replies", "conversations_handled",
-                 "active_texting_hours", "first_response_time_median", "first_response_time_median_n",
-                 "reply_time_median", "reply_time_median_n", "csat_mean", "csat_responses", "agent")
+        ).select(
+            "name",
+            "team",
+            "human_replies",
+            "share_of_team_replies",
+            "conversations_handled",
+            "active_texting_hours",
+            "first_response_time_median",
+            "first_response_time_median_n",
+            "reply_time_median",
+            "reply_time_median_n",
+            "csat_mean",
+            "csat_responses",
+            "agent",
+        )
         number = st.column_config.NumberColumn
-        common.table(table.sort("human_replies", descending=True), "agents", column_config={
-            "name": "agent", "human_replies": "human replies",
-            "share_of_team_replies": number("share of team", format="percent"),
-            "conversations_handled": "conversations",
-            "active_texting_hours": number("active texting", format="%.1f h"),
-            "first_response_time_median": number("first response median", format="%.1f min"),
-            "first_response_time_median_n": "first responses (n)",
-            "reply_time_median": number("reply median", format="%.1f min"),
-            "reply_time_median_n": "replies timed (n)",
-            "csat_mean": number("CSAT mean", format="%.2f"), "csat_responses": "CSAT (n)", "agent": "id",
-        })
+        common.table(
+            table.sort("human_replies", descending=True),
+            "agents",
+            column_config={
+                "name": "agent",
+                "human_replies": "human replies",
+                "share_of_team_replies": number("share of team", format="percent"),
+                "conversations_handled": "conversations",
+                "active_texting_hours": number("active texting", format="%.1f h"),
+                "first_response_time_median": number("first response median", format="%.1f min"),
+                "first_response_time_median_n": "first responses (n)",
+                "reply_time_median": number("reply median", format="%.1f min"),
+                "reply_time_median_n": "replies timed (n)",
+                "csat_mean": number("CSAT mean", format="%.2f"),
+                "csat_responses": "CSAT (n)",
+                "agent": "id",
+            },
+        )
 
         left, right = st.columns(2)
         with left:
-            where, params = common.filter_sql("m.created_local", line="m.line_number", channel="m.channel",
-                                              agent="m.agent_id")
+            where, params = common.filter_sql(
+                "m.created_local", line="m.line_number", channel="m.channel", agent="m.agent_id"
+            )
             by_hour = common.sql(
                 "SELECT m.agent_id AS agent, hour(m.created_local) AS hour, count(*) AS replies FROM messages m "
                 f"WHERE m.kind = 'human_reply' AND {where} GROUP BY ALL",
                 *params,
             )
             order = table.sort("name")["agent"].to_list()
-            by_hour = common.named(by_hour).sort(pl.col("agent").replace_strict(
-                {a: i for i, a in enumerate(order)}, default=len(order), return_dtype=pl.Int64), "hour")
-            common.show_figure(figures.matrix_heatmap(
-                by_hour, x="hour", y="name", z="replies", x_values=list(range(24)), x_title="hour (team timezone)",
-                title="Human replies by hour", hover="%{y}, %{x}:00: %{z:,} replies"))
+            by_hour = common.named(by_hour).sort(
+                pl.col("agent").replace_strict(
+                    {a: i for i, a in enumerate(order)}, default=len(order), return_dtype=pl.Int64
+                ),
+                "hour",
+            )
+            common.show_figure(
+                figures.matrix_heatmap(
+                    by_hour,
+                    x="hour",
+                    y="name",
+                    z="replies",
+                    x_values=list(range(24)),
+                    x_title="hour (team timezone)",
+                    title="Human replies by hour",
+                    hover="%{y}, %{x}:00: %{z:,} replies",
+                )
+            )
             common.download_csv(by_hour, "agent_replies_by_hour")
         with right:
-            common.show_figure(figures.stacked_bars(
-                table.sort("team", "name").with_columns(pl.col("team").fill_null("no team")),
-                x="name", y="share_of_team_replies", stack="team", horizontal=True, percent=True,
-                title="Each agent's share of their team's human replies", y_title="share of team replies"))
+            common.show_figure(
+                figures.stacked_bars(
+                    table.sort("team", "name").with_columns(pl.col("team").fill_null("no team")),
+                    x="name",
+                    y="share_of_team_replies",
+                    stack="team",
+                    horizontal=True,
+                    percent=True,
+                    title="Each agent's share of their team's human replies",
+                    y_title="share of team replies",
+                )
+            )
 
         st.subheader("One agent")
         labels = dict(zip(table["agent"].to_list(), table["name"].to_list(), strict=True))
-        chosen = st.selectbox("Agent", sorted(labels, key=lambda a: labels[a] or a), format_func=labels.get,
-                              key="agent_detail")
+        chosen = st.selectbox(
+            "Agent", sorted(labels, key=lambda a: labels[a] or a), format_func=labels.get, key="agent_detail"
+        )
         if chosen:
             f = replace(common.filters(), agents=(chosen,), teams=())
             period = common.trend_period()
-            trend = common.metrics(["human_replies", "reply_time_median", "first_response_time_median"],
-                                   by=period, f=f)
+            trend = common.metrics(["human_replies", "reply_time_median", "first_response_time_median"], by=period, f=f)
             a, b = st.columns(2)
             with a:
-                common.show_figure(figures.bars(trend, x=period, y="human_replies", y_title="replies",
-                                                title=f"{labels[chosen]}: human replies per {period}"))
+                common.show_figure(
+                    figures.bars(
+                        trend,
+                        x=period,
+                        y="human_replies",
+                        y_title="replies",
+                        title=f"{labels[chosen]}: human replies per {period}",
+                    )
+                )
             with b:
-                minutes = trend.with_columns((pl.col(c) / 60).round(1) for c in
-                                             ("reply_time_median", "first_response_time_median"))
-                common.show_figure(figures.lines_over_time(
-                    minutes, x=period, y_title=f"minutes ({common.hours_label()})", log_y=True,
-                    series={"reply_time_median": "reply median", "first_response_time_median": "first response median"},
-                    title=f"{labels[chosen]}: response time median per {period}"))
+                minutes = trend.with_columns(
+                    (pl.col(c) / 60).round(1) for c in ("reply_time_median", "first_response_time_median")
+                )
+                common.show_figure(
+                    figures.lines_over_time(
+                        minutes,
+                        x=period,
+                        y_title=f"minutes ({common.hours_label()})",
+                        log_y=True,
+                        series={
+                            "reply_time_median": "reply median",
+                            "first_response_time_median": "first response median",
+                        },
+                        title=f"{labels[chosen]}: response time median per {period}",
+                    )
+                )
             common.download_csv(trend, f"agent_{chosen}_trend", key="dl-agent-trend")
-            where, params = common.filter_sql("c.started_local", line="c.line_number", channel="c.channel",
-                                              agent=None)
+            where, params = common.filter_sql("c.started_local", line="c.line_number", channel="c.channel", agent=None)
             recent = common.sql(
                 "SELECT c.started_local AS started, c.line_number AS line, c.contact_number, c.channel, "
                 "c.messages, c.inbound, c.human_replies, r.replies AS replies_by_agent, "
@@ -101,13 +165,21 @@ if common.require_data():
                 "WHERE kind = 'human_reply' AND agent_id = ? GROUP BY ALL) r USING (conversation_id) "
                 f"LEFT JOIN agents a ON a.agent_id = c.first_agent_id WHERE {where} "
                 "ORDER BY c.started_at DESC LIMIT 25",
-                chosen, *params,
+                chosen,
+                *params,
             )
             st.markdown(f"**Recent conversations {labels[chosen]} replied in** (newest first, at most 25)")
             if recent.is_empty():
                 common.empty("No conversations for this agent with these filters.")
             else:
-                common.table(common.named(common.masked(recent)), "agent_recent_conversations",
-                             column_config={"contact_number": "contact", "inbound": "from customer",
-                                            "human_replies": "human replies", "first_agent": "first agent",
-                                            "replies_by_agent": f"by {labels[chosen]}"})
+                common.table(
+                    common.named(common.masked(recent)),
+                    "agent_recent_conversations",
+                    column_config={
+                        "contact_number": "contact",
+                        "inbound": "from customer",
+                        "human_replies": "human replies",
+                        "first_agent": "first agent",
+                        "replies_by_agent": f"by {labels[chosen]}",
+                    },
+                )

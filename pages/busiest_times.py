@@ -12,10 +12,18 @@ st.title("Busiest times")
 if common.require_data():
     f = common.filters()
     if f.agents or f.teams:
-        st.caption("Agent and team filters keep only what an agent handled: inbound texts have no agent, so "
-                   "clear those filters to see customer demand.")
-    measure = st.segmented_control("Count", list(MEASURES), default="inbound_messages", required=True,
-                                   format_func=MEASURES.get, key="busiest_measure")
+        st.caption(
+            "Agent and team filters keep only what an agent handled: inbound texts have no agent, so "
+            "clear those filters to see customer demand."
+        )
+    measure = st.segmented_control(
+        "Count",
+        list(MEASURES),
+        default="inbound_messages",
+        required=True,
+        format_func=MEASURES.get,
+        key="busiest_measure",
+    )
     matrix = common.busiest(measure)
     if matrix["n"].sum() == 0:
         common.empty()
@@ -35,24 +43,41 @@ if common.require_data():
     common.download_csv(daily, "daily_volume")
 
     st.subheader("By line")
-    where, params = common.filter_sql("m.created_local", line="m.line_number", channel="m.channel",
-                                      agent="m.agent_id")
+    where, params = common.filter_sql("m.created_local", line="m.line_number", channel="m.channel", agent="m.agent_id")
     per_day = common.sql(
         "SELECT CAST(m.created_local AS DATE) AS day, m.line_number AS line, count(*) AS inbound_messages "
         f"FROM messages m WHERE m.direction = 'inbound' AND {where} GROUP BY ALL ORDER BY day, line",
         *params,
     )
-    common.show_figure(figures.stacked_bars(common.named(per_day), x="day", y="inbound_messages", stack="line",
-                                            title="Inbound texts per day by line", y_title="texts"))
-    by_line = common.metrics(["inbound_messages", "outbound_messages", "human_replies", "conversations",
-                              "unanswered_inquiries"], by="line")
+    common.show_figure(
+        figures.stacked_bars(
+            common.named(per_day),
+            x="day",
+            y="inbound_messages",
+            stack="line",
+            title="Inbound texts per day by line",
+            y_title="texts",
+        )
+    )
+    by_line = common.metrics(
+        ["inbound_messages", "outbound_messages", "human_replies", "conversations", "unanswered_inquiries"], by="line"
+    )
     if by_line.is_empty():
         common.empty()
     else:
         by_line = common.named(by_line)
         total = by_line["inbound_messages"].sum() or 1
         by_line = by_line.with_columns((pl.col("inbound_messages") / total).alias("share_of_inbound"))
-        common.table(by_line.select("line", "inbound_messages", "share_of_inbound", "outbound_messages",
-                                    "human_replies", "conversations", "unanswered_inquiries"),
-                     "volume_by_line",
-                     column_config={"share_of_inbound": st.column_config.NumberColumn(format="percent")})
+        common.table(
+            by_line.select(
+                "line",
+                "inbound_messages",
+                "share_of_inbound",
+                "outbound_messages",
+                "human_replies",
+                "conversations",
+                "unanswered_inquiries",
+            ),
+            "volume_by_line",
+            column_config={"share_of_inbound": st.column_config.NumberColumn(format="percent")},
+        )

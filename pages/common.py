@@ -92,8 +92,9 @@ def sql(sql_text: str, *params: object) -> pl.DataFrame:
 
 def data_bounds() -> tuple[date | None, date | None]:
     """First and last local day with messages."""
-    frame = sql("SELECT CAST(min(created_local) AS DATE) AS first, CAST(max(created_local) AS DATE) AS last "
-                "FROM messages")
+    frame = sql(
+        "SELECT CAST(min(created_local) AS DATE) AS first, CAST(max(created_local) AS DATE) AS last FROM messages"
+    )
     if frame.is_empty():
         return None, None
     return frame["first"][0], frame["last"][0]
@@ -110,12 +111,16 @@ def named(frame: pl.DataFrame, *, line: str = "line", agent: str = "agent") -> p
     gets its name and team next to it. Columns a frame lacks are left alone."""
     if line in frame.columns:
         labels = line_labels()
-        frame = frame.with_columns(pl.col(line).map_elements(lambda n: labels.get(n) or mask_number(n),
-                                                             return_dtype=pl.String, skip_nulls=False))
+        frame = frame.with_columns(
+            pl.col(line).map_elements(
+                lambda n: labels.get(n) or mask_number(n), return_dtype=pl.String, skip_nulls=False
+            )
+        )
     if agent in frame.columns:
         agents = sql("SELECT agent_id, name, team FROM agents").rename({"agent_id": agent})
-        frame = frame.join(agents, on=agent, how="left", coalesce=True) \
-            .with_columns(pl.coalesce("name", agent).alias("name"))
+        frame = frame.join(agents, on=agent, how="left", coalesce=True).with_columns(
+            pl.coalesce("name", agent).alias("name")
+        )
         first = [agent, "name", "team"]
         frame = frame.select(*first, *[c for c in frame.columns if c not in first])
     return frame
@@ -139,14 +144,23 @@ def filters() -> Filters:
     dates = state.get("dates") or ()
     start, end = (*dates, None, None)[:2] if isinstance(dates, list | tuple) else (dates, dates)
     return Filters(
-        date_from=start, date_to=end or start,
-        lines=tuple(state.get("line") or ()), channels=tuple(state.get("channel") or ()),
-        teams=tuple(state.get("team") or ()), agents=tuple(state.get("agent") or ()),
+        date_from=start,
+        date_to=end or start,
+        lines=tuple(state.get("line") or ()),
+        channels=tuple(state.get("channel") or ()),
+        teams=tuple(state.get("team") or ()),
+        agents=tuple(state.get("agent") or ()),
     )
 
 
-def filter_sql(anchor: str | None, *, line: str | None = "line_number", channel: str | None = "channel",
-               agent: str | None = "agent_id", f: Filters | None = None) -> tuple[str, list]:
+def filter_sql(
+    anchor: str | None,
+    *,
+    line: str | None = "line_number",
+    channel: str | None = "channel",
+    agent: str | None = "agent_id",
+    f: Filters | None = None,
+) -> tuple[str, list]:
     """The global filters as a WHERE condition over a raw table, and its bound parameters.
 
     Column arguments are names written in the page's code (never user input); every filter value is a
@@ -198,8 +212,9 @@ def _metrics(names: tuple[str, ...], by: str | None, f: Filters, o: Options, ver
     return compute(cursor(), list(names), by=by, filters=f, options=o)
 
 
-def metrics(names: list[str], by: str | None = None, *, f: Filters | None = None,
-            o: Options | None = None) -> pl.DataFrame:
+def metrics(
+    names: list[str], by: str | None = None, *, f: Filters | None = None, o: Options | None = None
+) -> pl.DataFrame:
     """Metrics by registry name under the global filters (or the given ones), cached per data version."""
     return _metrics(tuple(names), by, f or filters(), o or options(), data_version())
 
@@ -235,8 +250,9 @@ def show_figure(fig: go.Figure, key: str | None = None) -> None:
 
 def download_csv(frame: pl.DataFrame, name: str, label: str = "Download CSV", key: str | None = None) -> None:
     """Every table downloads as CSV; cells that look like formulas are neutralised."""
-    st.download_button(label, data=to_safe_csv_bytes(frame), file_name=f"{name}.csv", mime="text/csv",
-                       key=key or f"dl-{name}")
+    st.download_button(
+        label, data=to_safe_csv_bytes(frame), file_name=f"{name}.csv", mime="text/csv", key=key or f"dl-{name}"
+    )
 
 
 def table(frame: pl.DataFrame, name: str, **kwargs) -> None:
@@ -260,14 +276,21 @@ def require_data() -> bool:
     return False
 
 
-def masked(frame: pl.DataFrame, numbers: tuple[str, ...] = ("contact_number",),
-           texts: tuple[str, ...] = ()) -> pl.DataFrame:
+def masked(
+    frame: pl.DataFrame, numbers: tuple[str, ...] = ("contact_number",), texts: tuple[str, ...] = ()
+) -> pl.DataFrame:
     """Phone numbers to their last four digits and card numbers / SSNs in texts masked (all pages but Explore)."""
     return frame.with_columns(
-        *(pl.col(c).map_elements(mask_number, return_dtype=pl.String, skip_nulls=False) for c in numbers
-          if c in frame.columns),
-        *(pl.col(c).map_elements(mask_sensitive, return_dtype=pl.String, skip_nulls=False) for c in texts
-          if c in frame.columns),
+        *(
+            pl.col(c).map_elements(mask_number, return_dtype=pl.String, skip_nulls=False)
+            for c in numbers
+            if c in frame.columns
+        ),
+        *(
+            pl.col(c).map_elements(mask_sensitive, return_dtype=pl.String, skip_nulls=False)
+            for c in texts
+            if c in frame.columns
+        ),
     )
 
 

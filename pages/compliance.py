@@ -22,33 +22,49 @@ if common.require_data():
     total = common.metrics(["sensitive_data_messages"]).row(0, named=True)["sensitive_data_messages"]
     by_direction = common.metrics(["sensitive_data_messages"], by="direction")
     cols = st.columns(3)
-    cols[0].metric("Messages with sensitive data", common.fmt_number(total),
-                   help="Metric: `sensitive_data_messages` (dates on the message time).")
+    cols[0].metric(
+        "Messages with sensitive data",
+        common.fmt_number(total),
+        help="Metric: `sensitive_data_messages` (dates on the message time).",
+    )
     for col, direction, label in ((cols[1], "inbound", "From customers"), (cols[2], "outbound", "Sent by us")):
         n = by_direction.filter(pl.col("direction") == direction)["sensitive_data_messages"].sum()
         col.metric(label, common.fmt_number(n))
     if not total:
         common.empty("No messages with card numbers or SSNs for these filters.")
     else:
-        by_agent = common.metrics(["sensitive_data_messages"], by="agent").filter(
-            pl.col("sensitive_data_messages") > 0)
+        by_agent = common.metrics(["sensitive_data_messages"], by="agent").filter(pl.col("sensitive_data_messages") > 0)
         by_agent = common.named(by_agent).with_columns(pl.col("name").fill_null("customer (inbound, no agent)"))
         left, right = st.columns([3, 2])
         with left:
-            common.show_figure(figures.bars(by_agent.sort("sensitive_data_messages"), x="name",
-                                            y="sensitive_data_messages", horizontal=True, y_title="messages",
-                                            title="Messages with sensitive data by agent"))
+            common.show_figure(
+                figures.bars(
+                    by_agent.sort("sensitive_data_messages"),
+                    x="name",
+                    y="sensitive_data_messages",
+                    horizontal=True,
+                    y_title="messages",
+                    title="Messages with sensitive data by agent",
+                )
+            )
         with right:
             st.markdown("**By direction**")
-            common.table(by_direction.select("direction", "sensitive_data_messages"), "sensitive_by_direction",
-                         column_config={"sensitive_data_messages": "messages"})
+            common.table(
+                by_direction.select("direction", "sensitive_data_messages"),
+                "sensitive_by_direction",
+                column_config={"sensitive_data_messages": "messages"},
+            )
             st.markdown("**By agent**")
-            common.table(by_agent.select("name", "team", "sensitive_data_messages"), "sensitive_by_agent",
-                         column_config={"name": "agent", "sensitive_data_messages": "messages"})
+            common.table(
+                by_agent.select("name", "team", "sensitive_data_messages"),
+                "sensitive_by_agent",
+                column_config={"name": "agent", "sensitive_data_messages": "messages"},
+            )
 
         st.subheader("Messages")
-        where, params = common.filter_sql("m.created_local", line="m.line_number", channel="m.channel",
-                                          agent="m.agent_id")
+        where, params = common.filter_sql(
+            "m.created_local", line="m.line_number", channel="m.channel", agent="m.agent_id"
+        )
         messages = common.sql(
             "SELECT m.created_local AS sent, m.direction, m.sensitive AS found, m.body, m.agent_id AS agent, "
             "m.line_number AS line, m.contact_number, m.kind "
@@ -56,7 +72,10 @@ if common.require_data():
             *params,
         )
         st.caption("Newest first, at most 1,000. Bodies and numbers masked; the raw text is never shown here.")
-        common.table(common.named(common.masked(messages, texts=("body",)))
-                     .select("sent", "direction", "found", "body", "name", "line", "contact_number", "kind"),
-                     "sensitive_messages",
-                     column_config={"name": "agent", "contact_number": "contact", "body": "message (masked)"})
+        common.table(
+            common.named(common.masked(messages, texts=("body",))).select(
+                "sent", "direction", "found", "body", "name", "line", "contact_number", "kind"
+            ),
+            "sensitive_messages",
+            column_config={"name": "agent", "contact_number": "contact", "body": "message (masked)"},
+        )

@@ -9,8 +9,9 @@ st.title("Data health")
 if not common.has_warehouse():
     common.require_data()
 else:
-    st.caption("What was loaded and when. The sidebar filters do not apply here: this page describes loads, "
-               "not conversations.")
+    st.caption(
+        "What was loaded and when. The sidebar filters do not apply here: this page describes loads, not conversations."
+    )
     runs = common.sql(
         "SELECT run_id, started_at, finished_at, status, rows_read, rows_loaded, rows_updated, rows_duplicate, "
         "rows_rejected, epoch(finished_at) - epoch(started_at) AS seconds FROM etl_runs ORDER BY run_id DESC"
@@ -21,8 +22,11 @@ else:
         last = runs.row(0, named=True)
         cols = st.columns(4)
         cols[0].metric("Loads", common.fmt_number(runs.height))
-        cols[1].metric("Last load (UTC)", f"{last['finished_at'] or last['started_at']:%b %d %H:%M}",
-                       help=f"Run {last['run_id']} ({last['status']}), {last['started_at']:%Y-%m-%d %H:%M:%S} UTC.")
+        cols[1].metric(
+            "Last load (UTC)",
+            f"{last['finished_at'] or last['started_at']:%b %d %H:%M}",
+            help=f"Run {last['run_id']} ({last['status']}), {last['started_at']:%Y-%m-%d %H:%M:%S} UTC.",
+        )
         cols[2].metric("Rows loaded (all runs)", common.fmt_number(runs["rows_loaded"].sum()))
         cols[3].metric("Rows rejected (all runs)", common.fmt_number(runs["rows_rejected"].sum()))
 
@@ -33,18 +37,22 @@ else:
             "min(f.first_at) AS first_message_at, max(f.last_at) AS last_message_at "
             "FROM etl_files f LEFT JOIN etl_runs r USING (run_id) GROUP BY ALL ORDER BY last_load DESC"
         )
-        st.caption("Per kind of file: when it was last loaded and the first / last message time it held (UTC). "
-                   "A source whose last message is old is worth a look.")
+        st.caption(
+            "Per kind of file: when it was last loaded and the first / last message time it held (UTC). "
+            "A source whose last message is old is worth a look."
+        )
         common.table(freshness, "freshness")
 
         st.subheader("Runs")
-        common.table(runs, "etl_runs", column_config={
-            "seconds": st.column_config.NumberColumn("duration", format="%.1f s")})
+        common.table(
+            runs, "etl_runs", column_config={"seconds": st.column_config.NumberColumn("duration", format="%.1f s")}
+        )
 
         st.subheader("Files per run")
         run_ids = runs["run_id"].to_list()
-        chosen = st.selectbox("Run", ["all", *run_ids], key="health_run",
-                              format_func=lambda r: "All runs" if r == "all" else f"Run {r}")
+        chosen = st.selectbox(
+            "Run", ["all", *run_ids], key="health_run", format_func=lambda r: "All runs" if r == "all" else f"Run {r}"
+        )
         files = common.sql(
             "SELECT run_id, path, kind, rows_read, rows_loaded, rows_updated, rows_duplicate, rows_rejected, "
             "first_at, last_at FROM etl_files WHERE ? IS NULL OR run_id = ? ORDER BY run_id DESC, path",
@@ -63,15 +71,25 @@ else:
         if reasons.is_empty():
             st.success("No rejected rows: every row read was loaded (or recognised as a duplicate).")
         else:
-            common.show_figure(figures.bars(reasons.head(15).reverse(), x="reason", y="rows", horizontal=True,
-                                            title="Rejected rows by reason (top 15)", y_title="rows"))
+            common.show_figure(
+                figures.bars(
+                    reasons.head(15).reverse(),
+                    x="reason",
+                    y="rows",
+                    horizontal=True,
+                    title="Rejected rows by reason (top 15)",
+                    y_title="rows",
+                )
+            )
             common.table(reasons, "rejected_reasons")
-            rows = common.sql("SELECT run_id, path, kind, line, reason FROM rejected_rows "
-                              "ORDER BY run_id DESC, path, line LIMIT 1000")
+            rows = common.sql(
+                "SELECT run_id, path, kind, line, reason FROM rejected_rows ORDER BY run_id DESC, path, line LIMIT 1000"
+            )
             st.caption("Which line of which file, and why (newest run first, at most 1,000 shown).")
             st.dataframe(rows, hide_index=True)
-            raw = common.sql("SELECT run_id, path, kind, line, reason, raw FROM rejected_rows "
-                             "ORDER BY run_id DESC, path, line")
+            raw = common.sql(
+                "SELECT run_id, path, kind, line, reason, raw FROM rejected_rows ORDER BY run_id DESC, path, line"
+            )
             st.warning(
                 "The download below is the **only place raw rows appear** in Replyboard: it holds each rejected "
                 "line exactly as it was read, unmasked (phone numbers, message bodies), so the file can be fixed "

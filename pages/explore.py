@@ -29,8 +29,10 @@ def _schema(version: str):
 
 
 st.title("Explore")
-st.caption(f"Read-only SQL (DuckDB dialect) over the warehouse: one SELECT at a time, at most {ROW_LIMIT:,} rows "
-           f"and {TIMEOUT_SECONDS:.0f} s. Timestamps are UTC; `*_local` columns are in the team timezone.")
+st.caption(
+    f"Read-only SQL (DuckDB dialect) over the warehouse: one SELECT at a time, at most {ROW_LIMIT:,} rows "
+    f"and {TIMEOUT_SECONDS:.0f} s. Timestamps are UTC; `*_local` columns are in the team timezone."
+)
 if common.require_data():
     editor, schema_col = st.columns([3, 1])
     with schema_col:
@@ -39,8 +41,9 @@ if common.require_data():
         for table in schema["table"].unique(maintain_order=True).to_list():
             with st.expander(table):
                 cols = schema.filter(schema["table"] == table)
-                st.markdown("\n".join(f"- `{c}` {t.lower()}" for c, t in zip(cols["column"], cols["type"],
-                                                                               strict=True)))
+                st.markdown(
+                    "\n".join(f"- `{c}` {t.lower()}" for c, t in zip(cols["column"], cols["type"], strict=True))
+                )
     with editor:
         with st.form("sql"):
             text = st.text_area("SQL", value=EXAMPLE, height=220, key="explore_sql")
@@ -48,7 +51,8 @@ if common.require_data():
         if submitted or "explore_result" not in st.session_state:
             try:
                 st.session_state["explore_result"] = sandbox.run_query(
-                    common.db_path(), text, row_limit=ROW_LIMIT, timeout_seconds=TIMEOUT_SECONDS)
+                    common.db_path(), text, row_limit=ROW_LIMIT, timeout_seconds=TIMEOUT_SECONDS
+                )
                 st.session_state["explore_problem"] = None
             except sandbox.SandboxProblem as exc:
                 st.session_state["explore_result"] = None
@@ -68,8 +72,9 @@ if common.require_data():
             left.download_button("Download CSV", to_safe_csv_bytes(ready), "query.csv", "text/csv")
             buffer = io.BytesIO()
             frame.write_parquet(buffer)
-            right.download_button("Download Parquet", buffer.getvalue(), "query.parquet",
-                                  "application/vnd.apache.parquet")
+            right.download_button(
+                "Download Parquet", buffer.getvalue(), "query.parquet", "application/vnd.apache.parquet"
+            )
             if frame.width >= 2 and frame.height:
                 numeric = [c for c, t in zip(frame.columns, frame.dtypes, strict=True) if t.is_numeric()]
                 if numeric:

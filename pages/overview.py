@@ -26,12 +26,27 @@ if common.require_data():
         if v["value"] is not None and v["previous"] is not None:
             diff = v["value"] - v["previous"]
             delta = fmt(abs(diff)) if fmt is not common.fmt_rate else f"{diff * 100:.1f} pts"
-            delta = ("+" if diff >= 0 else "-") + delta if fmt is not common.fmt_rate else \
-                ("+" if diff >= 0 else "") + delta
-        cols[i % 3].metric(label, fmt(v["value"]), delta=delta, delta_color=colour,
-                           help=f"n = {v['n']:,} (previous period: n = {v['previous_n']:,}). Metric: `{name}`.")
-    by = "week" if (common.filters().date_to and common.filters().date_from and
-                    (common.filters().date_to - common.filters().date_from).days > 62) else "day"
+            delta = (
+                ("+" if diff >= 0 else "-") + delta
+                if fmt is not common.fmt_rate
+                else ("+" if diff >= 0 else "") + delta
+            )
+        cols[i % 3].metric(
+            label,
+            fmt(v["value"]),
+            delta=delta,
+            delta_color=colour,
+            help=f"n = {v['n']:,} (previous period: n = {v['previous_n']:,}). Metric: `{name}`.",
+        )
+    by = (
+        "week"
+        if (
+            common.filters().date_to
+            and common.filters().date_from
+            and (common.filters().date_to - common.filters().date_from).days > 62
+        )
+        else "day"
+    )
     volume = common.metrics(["inbound_messages", "outbound_messages"], by=by)
     common.show_figure(figures.volume_over_time(volume, x=by, title=f"Texts per {by}"))
     common.download_csv(volume, "volume")

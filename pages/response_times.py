@@ -31,7 +31,11 @@ if common.require_data():
 
     st.subheader("Distribution")
     which = st.segmented_control(
-        "Inquiries", ["all", "first"], default="all", required=True, key="rt_which",
+        "Inquiries",
+        ["all", "first"],
+        default="all",
+        required=True,
+        key="rt_which",
         format_func=lambda w: {"all": "Every inquiry block", "first": "First responses only"}[w],
     )
     where, params = common.filter_sql("started_local", agent="reply_agent_id")
@@ -39,51 +43,84 @@ if common.require_data():
     buckets = common.sql(
         f"SELECT len(list_filter(?, lambda e: e <= {secs})) AS bucket, count(*) AS n FROM inquiry_blocks "
         f"WHERE replied_at IS NOT NULL {first_only} AND {where} GROUP BY ALL ORDER BY bucket",
-        list(figures.DURATION_EDGES), *params,
+        list(figures.DURATION_EDGES),
+        *params,
     )
-    common.show_figure(figures.duration_distribution(
-        buckets, title="Answered inquiries by reply time", x_title=f"reply time ({common.hours_label()})"))
+    common.show_figure(
+        figures.duration_distribution(
+            buckets, title="Answered inquiries by reply time", x_title=f"reply time ({common.hours_label()})"
+        )
+    )
 
     st.subheader("Trend")
     period = common.trend_period()
     trend = common.metrics(["reply_time_median", "reply_time_p90", "first_response_time_median"], by=period)
-    trend_min = trend.with_columns((pl.col(c) / 60).round(1) for c in
-                                   ("reply_time_median", "reply_time_p90", "first_response_time_median"))
-    common.show_figure(figures.lines_over_time(
-        trend_min, x=period, title=f"Reply time per {period} (n = {trend['reply_time_median_n'].sum():,} replies)",
-        series={"reply_time_median": "median", "reply_time_p90": "p90",
-                "first_response_time_median": "first response median"},
-        y_title=f"minutes ({common.hours_label()})", log_y=True,
-    ))
+    trend_min = trend.with_columns(
+        (pl.col(c) / 60).round(1) for c in ("reply_time_median", "reply_time_p90", "first_response_time_median")
+    )
+    common.show_figure(
+        figures.lines_over_time(
+            trend_min,
+            x=period,
+            title=f"Reply time per {period} (n = {trend['reply_time_median_n'].sum():,} replies)",
+            series={
+                "reply_time_median": "median",
+                "reply_time_p90": "p90",
+                "first_response_time_median": "first response median",
+            },
+            y_title=f"minutes ({common.hours_label()})",
+            log_y=True,
+        )
+    )
     common.download_csv(trend, "response_time_trend")
 
     st.subheader("Share within targets")
     shares = pl.DataFrame(
         [
-            {"target": f"≤ {t} min", "share": r["response_within_target_rate"],
-             "n": r["response_within_target_rate_n"]}
+            {"target": f"≤ {t} min", "share": r["response_within_target_rate"], "n": r["response_within_target_rate_n"]}
             for t in TARGETS_MINUTES
             for r in [common.metrics(["response_within_target_rate"], o=common.options(t)).row(0, named=True)]
-        ] + [{"target": "same business day", "share": row["same_business_day_response_rate"],
-              "n": row["same_business_day_response_rate_n"]}],
+        ]
+        + [
+            {
+                "target": "same business day",
+                "share": row["same_business_day_response_rate"],
+                "n": row["same_business_day_response_rate_n"],
+            }
+        ],
         schema={"target": pl.String, "share": pl.Float64, "n": pl.Int64},
     )
     left, right = st.columns([3, 2])
     with left:
-        common.show_figure(figures.bars(
-            shares.filter(pl.col("share").is_not_null()), x="target", y="share", percent=True,
-            title="Inquiries answered within the target", y_title="share of inquiries"))
+        common.show_figure(
+            figures.bars(
+                shares.filter(pl.col("share").is_not_null()),
+                x="target",
+                y="share",
+                percent=True,
+                title="Inquiries answered within the target",
+                y_title="share of inquiries",
+            )
+        )
     with right:
         st.caption(
             "Share = blocks answered within the target ÷ blocks answered or already older than the target "
             "(an unanswered block past the target is a miss). Same business day: answered before that day's "
             "close, or the next business day's close when it arrived outside opening hours."
         )
-        common.table(shares, "response_targets", column_config={"share": st.column_config.NumberColumn(format="percent")})
+        common.table(
+            shares, "response_targets", column_config={"share": st.column_config.NumberColumn(format="percent")}
+        )
 
     st.subheader("Per line and channel")
-    per = ["reply_time_median", "reply_time_p90", "first_response_time_median", "response_within_target_rate",
-           "same_business_day_response_rate", "unanswered_inquiries"]
+    per = [
+        "reply_time_median",
+        "reply_time_p90",
+        "first_response_time_median",
+        "response_within_target_rate",
+        "same_business_day_response_rate",
+        "unanswered_inquiries",
+    ]
     target = common.options().target_minutes
     config = {
         "reply_time_median": st.column_config.NumberColumn("reply median", format="%.1f min"),
@@ -99,8 +136,11 @@ if common.require_data():
         if frame.is_empty():
             common.empty("No inquiries for these filters.")
             break
-        frame = common.named(frame).with_columns((pl.col(c) / 60).round(1) for c in per[:3]) \
-            .with_columns((pl.col("reply_time_p90") / 60).round(1))  # p90 in hours
+        frame = (
+            common.named(frame)
+            .with_columns((pl.col(c) / 60).round(1) for c in per[:3])
+            .with_columns((pl.col("reply_time_p90") / 60).round(1))
+        )  # p90 in hours
         st.markdown(f"**{title}**")
         common.table(frame.select(by, *config), f"response_times_by_{by}", column_config=config)
 
@@ -122,6 +162,11 @@ if common.require_data():
     if waiting.is_empty():
         common.empty("No unanswered inquiries for these filters.")
     else:
-        common.table(common.named(common.masked(waiting)), "unanswered_inquiries",
-                     column_config={"waiting_hours": st.column_config.NumberColumn("waiting", format="%.1f h"),
-                                    "contact_number": "contact"})
+        common.table(
+            common.named(common.masked(waiting)),
+            "unanswered_inquiries",
+            column_config={
+                "waiting_hours": st.column_config.NumberColumn("waiting", format="%.1f h"),
+                "contact_number": "contact",
+            },
+        )

@@ -23,18 +23,31 @@ if common.require_data():
         "the scale count; the others are listed below. Dates apply to when the reply was received; a score "
         "goes to the agent who sent the last human reply before the survey."
     )
-    names = ["csat_mean", "csat_satisfied_rate", "nps", "survey_response_rate", "survey_replies",
-             "survey_replies_valid"]
+    names = [
+        "csat_mean",
+        "csat_satisfied_rate",
+        "nps",
+        "survey_response_rate",
+        "survey_replies",
+        "survey_replies_valid",
+    ]
     row = common.metrics(names).row(0, named=True)
     tiles = [
         ("CSAT (mean)", common.fmt_number(row["csat_mean"], 2), row["csat_mean_n"], "csat_mean"),
-        ("Satisfied", common.fmt_rate(row["csat_satisfied_rate"]), row["csat_satisfied_rate_n"],
-         "csat_satisfied_rate"),
+        ("Satisfied", common.fmt_rate(row["csat_satisfied_rate"]), row["csat_satisfied_rate_n"], "csat_satisfied_rate"),
         ("NPS", common.fmt_number(row["nps"]), row["nps_n"], "nps"),
-        ("Survey response rate", common.fmt_rate(row["survey_response_rate"]), row["survey_response_rate_n"],
-         "survey_response_rate"),
-        ("Replies not parsed", common.fmt_number(row["survey_replies"] - row["survey_replies_valid"]),
-         row["survey_replies"], "survey_replies"),
+        (
+            "Survey response rate",
+            common.fmt_rate(row["survey_response_rate"]),
+            row["survey_response_rate_n"],
+            "survey_response_rate",
+        ),
+        (
+            "Replies not parsed",
+            common.fmt_number(row["survey_replies"] - row["survey_replies_valid"]),
+            row["survey_replies"],
+            "survey_replies",
+        ),
     ]
     for col, (label, value, n, metric) in zip(st.columns(len(tiles)), tiles, strict=True):
         col.metric(label, value, help=f"n = {n:,}. Metric: `{metric}`.")
@@ -47,45 +60,81 @@ if common.require_data():
     )
     left, right = st.columns(2)
     with left:
-        common.show_figure(figures.score_distribution(
-            scores.filter(pl.col("survey") == "csat"), low=scale.min, high=scale.max, title="CSAT scores",
-            bands=[("not satisfied", scale.min, scale.satisfied_at_least - 1),
-                   ("satisfied", scale.satisfied_at_least, scale.max)]))
+        common.show_figure(
+            figures.score_distribution(
+                scores.filter(pl.col("survey") == "csat"),
+                low=scale.min,
+                high=scale.max,
+                title="CSAT scores",
+                bands=[
+                    ("not satisfied", scale.min, scale.satisfied_at_least - 1),
+                    ("satisfied", scale.satisfied_at_least, scale.max),
+                ],
+            )
+        )
     with right:
-        common.show_figure(figures.score_distribution(
-            scores.filter(pl.col("survey") == "nps"), low=0, high=10, title="NPS scores",
-            bands=[("detractors", 0, 6), ("passives", 7, 8), ("promoters", 9, 10)]))
+        common.show_figure(
+            figures.score_distribution(
+                scores.filter(pl.col("survey") == "nps"),
+                low=0,
+                high=10,
+                title="NPS scores",
+                bands=[("detractors", 0, 6), ("passives", 7, 8), ("promoters", 9, 10)],
+            )
+        )
     common.download_csv(scores, "survey_scores")
 
     st.subheader("Trends")
     trend = common.metrics(["csat_mean", "csat_satisfied_rate", "nps"], by="week")
     left, right = st.columns(2)
     with left:
-        common.show_figure(figures.lines_over_time(
-            trend, x="week", series={"csat_satisfied_rate": "satisfied share"}, percent=True, y_title="share",
-            title=f"CSAT satisfied share per week (n = {trend['csat_satisfied_rate_n'].sum():,})"))
+        common.show_figure(
+            figures.lines_over_time(
+                trend,
+                x="week",
+                series={"csat_satisfied_rate": "satisfied share"},
+                percent=True,
+                y_title="share",
+                title=f"CSAT satisfied share per week (n = {trend['csat_satisfied_rate_n'].sum():,})",
+            )
+        )
     with right:
-        common.show_figure(figures.lines_over_time(
-            trend, x="week", series={"nps": "NPS"}, y_title="NPS (−100..100)",
-            title=f"NPS per week (n = {trend['nps_n'].sum():,})"))
+        common.show_figure(
+            figures.lines_over_time(
+                trend,
+                x="week",
+                series={"nps": "NPS"},
+                y_title="NPS (−100..100)",
+                title=f"NPS per week (n = {trend['nps_n'].sum():,})",
+            )
+        )
     common.download_csv(trend, "satisfaction_trend")
 
     st.subheader("Per agent")
-    per_agent = common.metrics(["csat_mean", "csat_satisfied_rate", "csat_responses", "nps", "nps_responses"],
-                               by="agent").filter(pl.col("agent").is_not_null())
+    per_agent = common.metrics(
+        ["csat_mean", "csat_satisfied_rate", "csat_responses", "nps", "nps_responses"], by="agent"
+    ).filter(pl.col("agent").is_not_null())
     if per_agent.is_empty():
         common.empty("No survey replies attributed to an agent for these filters.")
     else:
         number = st.column_config.NumberColumn
         common.table(
-            common.named(per_agent).select("name", "team", "csat_mean", "csat_satisfied_rate", "csat_responses",
-                                           "nps", "nps_responses", "agent")
+            common.named(per_agent)
+            .select(
+                "name", "team", "csat_mean", "csat_satisfied_rate", "csat_responses", "nps", "nps_responses", "agent"
+            )
             .sort("csat_responses", descending=True),
             "satisfaction_by_agent",
-            column_config={"name": "agent", "csat_mean": number("CSAT mean", format="%.2f"),
-                           "csat_satisfied_rate": number("satisfied", format="percent"),
-                           "csat_responses": "CSAT (n)", "nps": number("NPS", format="%.0f"),
-                           "nps_responses": "NPS (n)", "agent": "id"})
+            column_config={
+                "name": "agent",
+                "csat_mean": number("CSAT mean", format="%.2f"),
+                "csat_satisfied_rate": number("satisfied", format="percent"),
+                "csat_responses": "CSAT (n)",
+                "nps": number("NPS", format="%.0f"),
+                "nps_responses": "NPS (n)",
+                "agent": "id",
+            },
+        )
 
     texts = {"reply_text": "reply", "contact_number": "contact"}
     st.subheader("Replies that could not be parsed")
@@ -99,13 +148,18 @@ if common.require_data():
         common.empty("Every survey reply in this selection parsed as a score.")
     else:
         counts = unparsed.group_by("parse_status").len().sort("len", descending=True)
-        st.caption("Not counted in CSAT or NPS (newest first, at most 500): "
-                   + ", ".join(f"{s.replace('_', ' ')} {n:,}" for s, n in counts.iter_rows())
-                   + ". Out-of-range scores show the number as parsed; opt-outs are never scores.")
-        common.table(common.named(common.masked(unparsed, texts=("reply_text",)))
-                     .select("received", "survey", "parse_status", "reply_text", "score", "name", "line",
-                             "contact_number"),
-                     "survey_replies_not_parsed", column_config={"name": "agent", **texts})
+        st.caption(
+            "Not counted in CSAT or NPS (newest first, at most 500): "
+            + ", ".join(f"{s.replace('_', ' ')} {n:,}" for s, n in counts.iter_rows())
+            + ". Out-of-range scores show the number as parsed; opt-outs are never scores."
+        )
+        common.table(
+            common.named(common.masked(unparsed, texts=("reply_text",))).select(
+                "received", "survey", "parse_status", "reply_text", "score", "name", "line", "contact_number"
+            ),
+            "survey_replies_not_parsed",
+            column_config={"name": "agent", **texts},
+        )
 
     st.subheader("Testimonials bank")
     st.caption(
@@ -119,11 +173,17 @@ if common.require_data():
         "AND ((survey = 'csat' AND score >= ?) OR (survey = 'nps' AND score >= 9)) "
         "AND length(regexp_replace(lower(reply_text), ?, '', 'g')) >= 3 "
         f"AND {where} ORDER BY received_at DESC",
-        scale.satisfied_at_least, _BEYOND_NUMBER, *params,
+        scale.satisfied_at_least,
+        _BEYOND_NUMBER,
+        *params,
     )
     if testimonials.is_empty():
         common.empty("No high-score replies with words for these filters.")
     else:
-        common.table(common.named(common.masked(testimonials, texts=("reply_text",)))
-                     .select("received", "survey", "score", "reply_text", "name", "line", "contact_number"),
-                     "testimonials", column_config={"name": "agent", **texts})
+        common.table(
+            common.named(common.masked(testimonials, texts=("reply_text",))).select(
+                "received", "survey", "score", "reply_text", "name", "line", "contact_number"
+            ),
+            "testimonials",
+            column_config={"name": "agent", **texts},
+        )

@@ -331,9 +331,7 @@ def deadline_query(
     source: str, ts_col: str = "ts", calendar: str = "business_calendar", alias: str = "deadline"
 ) -> str:
     """SQL returning every row of source plus a TIMESTAMPTZ column {alias}: the same-business-day deadline."""
-    return DEADLINE_SQL.format(
-        source=source, ts=_quote(ts_col), alias=_quote(alias), calendar=_check_table(calendar)
-    )
+    return DEADLINE_SQL.format(source=source, ts=_quote(ts_col), alias=_quote(alias), calendar=_check_table(calendar))
 
 
 def business_seconds_sql(

@@ -10,8 +10,16 @@ import os
 import signal
 
 POINTS = (
-    "after_copy", "after_stage", "after_validate", "after_merge", "after_derive_messages", "after_derive",
-    "after_record", "after_checkpoint", "after_close", "before_rename",
+    "after_copy",
+    "after_stage",
+    "after_validate",
+    "after_merge",
+    "after_derive_messages",
+    "after_derive",
+    "after_record",
+    "after_checkpoint",
+    "after_close",
+    "before_rename",
 )
 
 

@@ -12,8 +12,11 @@ _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified", legen
 
 def _empty(title: str) -> go.Figure:
     fig = go.Figure()
-    fig.update_layout(title=title, annotations=[dict(text="No data for these filters", showarrow=False,
-                                                     xref="paper", yref="paper", x=0.5, y=0.5)], **_LAYOUT)
+    fig.update_layout(
+        title=title,
+        annotations=[dict(text="No data for these filters", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)],
+        **_LAYOUT,
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -26,14 +29,21 @@ def volume_over_time(frame: pl.DataFrame, *, x: str = "day", title: str = "Texts
     fig = go.Figure()
     for col, name in (("inbound_messages", "inbound"), ("outbound_messages", "outbound")):
         if col in frame.columns:
-            fig.add_bar(x=frame[x].to_list(), y=frame[col].to_list(), name=name,
-                        marker_color=DIRECTION_COLOURS[name])
+            fig.add_bar(x=frame[x].to_list(), y=frame[col].to_list(), name=name, marker_color=DIRECTION_COLOURS[name])
     fig.update_layout(title=title, barmode="group", yaxis_title="texts", **_LAYOUT)
     return fig
 
 
-def lines_over_time(frame: pl.DataFrame, *, x: str, series: dict[str, str], title: str, y_title: str = "",
-                    percent: bool = False, log_y: bool = False) -> go.Figure:
+def lines_over_time(
+    frame: pl.DataFrame,
+    *,
+    x: str,
+    series: dict[str, str],
+    title: str,
+    y_title: str = "",
+    percent: bool = False,
+    log_y: bool = False,
+) -> go.Figure:
     """One line per column in `series` ({column: label}); a `<column>_n` column, when present, is shown as
     each point's n on hover. `log_y` suits heavy-tailed durations (a median and a p90 hours apart)."""
     if frame.is_empty():
@@ -41,10 +51,17 @@ def lines_over_time(frame: pl.DataFrame, *, x: str, series: dict[str, str], titl
     fig = go.Figure()
     for i, (col, label) in enumerate(series.items()):
         n = frame[f"{col}_n"].to_list() if f"{col}_n" in frame.columns else None
-        fig.add_scatter(x=frame[x].to_list(), y=frame[col].to_list(), name=label, mode="lines+markers",
-                        line=dict(color=PALETTE[i % len(PALETTE)]), customdata=n,
-                        hovertemplate=None if n is None else
-                        f"{label}: %{{y{':.1%' if percent else ':,.1f'}}} (n = %{{customdata:,}})<extra></extra>")
+        fig.add_scatter(
+            x=frame[x].to_list(),
+            y=frame[col].to_list(),
+            name=label,
+            mode="lines+markers",
+            line=dict(color=PALETTE[i % len(PALETTE)]),
+            customdata=n,
+            hovertemplate=None
+            if n is None
+            else f"{label}: %{{y{':.1%' if percent else ':,.1f'}}} (n = %{{customdata:,}})<extra></extra>",
+        )
     values = [v for col in series for v in frame[col].to_list() if v is not None]
     log_y = log_y and bool(values) and min(values) > 0  # a zero (e.g. 0 business minutes) needs a linear axis
     fig.update_layout(title=title, yaxis_title=f"{y_title}, log scale" if log_y else y_title, **_LAYOUT)
@@ -64,8 +81,15 @@ def heatmap(frame: pl.DataFrame, *, value: str = "per_week", title: str = "Inbou
         return _empty(title)
     names = frame.sort("weekday").unique("weekday", maintain_order=True)["weekday_name"].to_list()
     z = [frame.filter(pl.col("weekday") == d).sort("hour")[value].to_list() for d in range(1, 8)]
-    fig = go.Figure(go.Heatmap(z=z, x=list(range(24)), y=names, colorscale=HEATMAP_SCALE,
-                               hovertemplate="%{y} %{x}:00<br>%{z:.1f} per week<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(24)),
+            y=names,
+            colorscale=HEATMAP_SCALE,
+            hovertemplate="%{y} %{x}:00<br>%{z:.1f} per week<extra></extra>",
+        )
+    )
     fig.update_layout(title=title, xaxis_title="hour (team timezone)", **{**_LAYOUT, "hovermode": "closest"})
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -79,8 +103,17 @@ def histogram(values: list[float], *, title: str, x_title: str, nbins: int = 40)
     return fig
 
 
-def bars(frame: pl.DataFrame, *, x: str, y: str, title: str, y_title: str = "", horizontal: bool = False,
-         percent: bool = False, colour: str | None = None) -> go.Figure:
+def bars(
+    frame: pl.DataFrame,
+    *,
+    x: str,
+    y: str,
+    title: str,
+    y_title: str = "",
+    horizontal: bool = False,
+    percent: bool = False,
+    colour: str | None = None,
+) -> go.Figure:
     if frame.is_empty():
         return _empty(title)
     xs, ys = frame[x].to_list(), frame[y].to_list()
@@ -97,8 +130,16 @@ def bars(frame: pl.DataFrame, *, x: str, y: str, title: str, y_title: str = "", 
 
 # Reply-time buckets for a heavy-tailed distribution: (label, upper bound in seconds); the last is open-ended.
 DURATION_BUCKETS: tuple[tuple[str, float], ...] = (
-    ("< 5 min", 300), ("5-15 min", 900), ("15-30 min", 1800), ("30-60 min", 3600), ("1-2 h", 7200),
-    ("2-4 h", 14400), ("4-8 h", 28800), ("8-24 h", 86400), ("1-2 d", 172800), ("2 d +", float("inf")),
+    ("< 5 min", 300),
+    ("5-15 min", 900),
+    ("15-30 min", 1800),
+    ("30-60 min", 3600),
+    ("1-2 h", 7200),
+    ("2-4 h", 14400),
+    ("4-8 h", 28800),
+    ("8-24 h", 86400),
+    ("1-2 d", 172800),
+    ("2 d +", float("inf")),
 )
 DURATION_EDGES: tuple[float, ...] = tuple(upper for _, upper in DURATION_BUCKETS[:-1])
 
@@ -112,16 +153,37 @@ def duration_distribution(frame: pl.DataFrame, *, title: str, x_title: str = "re
     labels = [label for label, _ in DURATION_BUCKETS]
     ys = [int(counts.get(i, 0)) for i in range(len(labels))]
     total = sum(ys)
-    fig = go.Figure(go.Bar(x=labels, y=ys, marker_color=PALETTE[0], customdata=[y / total for y in ys],
-                           text=[f"{y / total:.0%}" for y in ys], textposition="outside",
-                           hovertemplate="%{x}: %{y:,} (%{customdata:.1%})<extra></extra>"))
-    fig.update_layout(title=f"{title} (n = {total:,})", xaxis_title=x_title, yaxis_title="inquiries",
-                      **{**_LAYOUT, "hovermode": "closest"})
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=ys,
+            marker_color=PALETTE[0],
+            customdata=[y / total for y in ys],
+            text=[f"{y / total:.0%}" for y in ys],
+            textposition="outside",
+            hovertemplate="%{x}: %{y:,} (%{customdata:.1%})<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"{title} (n = {total:,})",
+        xaxis_title=x_title,
+        yaxis_title="inquiries",
+        **{**_LAYOUT, "hovermode": "closest"},
+    )
     return fig
 
 
-def matrix_heatmap(frame: pl.DataFrame, *, x: str, y: str, z: str, title: str, x_values: list | None = None,
-                   x_title: str = "", hover: str = "%{y}, %{x}: %{z:,}") -> go.Figure:
+def matrix_heatmap(
+    frame: pl.DataFrame,
+    *,
+    x: str,
+    y: str,
+    z: str,
+    title: str,
+    x_values: list | None = None,
+    x_title: str = "",
+    hover: str = "%{y}, %{x}: %{z:,}",
+) -> go.Figure:
     """Any two-key matrix (e.g. agent x hour): rows ordered as they first appear, missing cells 0."""
     if frame.is_empty() or frame[z].sum() == 0:
         return _empty(title)
@@ -129,16 +191,25 @@ def matrix_heatmap(frame: pl.DataFrame, *, x: str, y: str, z: str, title: str, x
     cols = x_values if x_values is not None else sorted(frame[x].unique().to_list())
     cell = {(r, c): v for r, c, v in zip(frame[y].to_list(), frame[x].to_list(), frame[z].to_list(), strict=True)}
     zs = [[cell.get((r, c), 0) for c in cols] for r in rows]
-    fig = go.Figure(go.Heatmap(z=zs, x=cols, y=rows, colorscale=HEATMAP_SCALE,
-                               hovertemplate=hover + "<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title=x_title, height=max(300, 60 + 28 * len(rows)),
-                      **{**_LAYOUT, "hovermode": "closest"})
+    fig = go.Figure(go.Heatmap(z=zs, x=cols, y=rows, colorscale=HEATMAP_SCALE, hovertemplate=hover + "<extra></extra>"))
+    fig.update_layout(
+        title=title, xaxis_title=x_title, height=max(300, 60 + 28 * len(rows)), **{**_LAYOUT, "hovermode": "closest"}
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     return fig
 
 
-def stacked_bars(frame: pl.DataFrame, *, x: str, y: str, stack: str, title: str, y_title: str = "",
-                 horizontal: bool = False, percent: bool = False) -> go.Figure:
+def stacked_bars(
+    frame: pl.DataFrame,
+    *,
+    x: str,
+    y: str,
+    stack: str,
+    title: str,
+    y_title: str = "",
+    horizontal: bool = False,
+    percent: bool = False,
+) -> go.Figure:
     """One bar segment per value of `stack` (e.g. texts per day stacked by line, replies per team by agent)."""
     if frame.is_empty():
         return _empty(title)
@@ -146,8 +217,13 @@ def stacked_bars(frame: pl.DataFrame, *, x: str, y: str, stack: str, title: str,
     for i, part in enumerate(frame[stack].unique(maintain_order=True).to_list()):
         rows = frame.filter(pl.col(stack) == part) if part is not None else frame.filter(pl.col(stack).is_null())
         xs, ys = rows[x].to_list(), rows[y].to_list()
-        fig.add_bar(x=ys if horizontal else xs, y=xs if horizontal else ys, name=str(part),
-                    orientation="h" if horizontal else "v", marker_color=PALETTE[i % len(PALETTE)])
+        fig.add_bar(
+            x=ys if horizontal else xs,
+            y=xs if horizontal else ys,
+            name=str(part),
+            orientation="h" if horizontal else "v",
+            marker_color=PALETTE[i % len(PALETTE)],
+        )
     fig.update_layout(title=title, barmode="stack", **_LAYOUT)
     axis = fig.update_xaxes if horizontal else fig.update_yaxes
     axis(title=y_title, **({"tickformat": ".0%"} if percent else {}))
@@ -158,8 +234,9 @@ def stacked_bars(frame: pl.DataFrame, *, x: str, y: str, stack: str, title: str,
     return fig
 
 
-def score_distribution(frame: pl.DataFrame, *, low: int, high: int, bands: list[tuple[str, int, int]],
-                       title: str) -> go.Figure:
+def score_distribution(
+    frame: pl.DataFrame, *, low: int, high: int, bands: list[tuple[str, int, int]], title: str
+) -> go.Figure:
     """Valid survey scores on their whole scale (columns score, responses), coloured by band.
 
     `bands` are (name, first score, last score), e.g. CSAT [("not satisfied", 1, 7), ("satisfied", 8, 9)] or
@@ -173,15 +250,28 @@ def score_distribution(frame: pl.DataFrame, *, low: int, high: int, bands: list[
     for name, first, last in bands:
         scores = list(range(max(first, low), min(last, high) + 1))
         ys = [int(counts.get(s, 0)) for s in scores]
-        fig.add_bar(x=scores, y=ys, name=f"{name} ({sum(ys) / total:.0%})",
-                    marker_color=SCORE_BAND_COLOURS.get(name, PALETTE[0]),
-                    hovertemplate="score %{x}: %{y:,}<extra>" + name + "</extra>")
+        fig.add_bar(
+            x=scores,
+            y=ys,
+            name=f"{name} ({sum(ys) / total:.0%})",
+            marker_color=SCORE_BAND_COLOURS.get(name, PALETTE[0]),
+            hovertemplate="score %{x}: %{y:,}<extra>" + name + "</extra>",
+        )
     for name, first, _ in bands[1:]:  # one boundary gets its name; several get short labels that fit
-        fig.add_vline(x=first - 0.5, line_dash="dash", line_color="#57606a",
-                      annotation_text=f"{name} ≥ {first}" if len(bands) == 2 else f"≥ {first}",
-                      annotation_position="top left" if len(bands) == 2 else "top right")
-    fig.update_layout(title=f"{title} (n = {total:,})", xaxis_title="score", yaxis_title="replies",
-                      barmode="stack", **{**_LAYOUT, "hovermode": "closest"})
+        fig.add_vline(
+            x=first - 0.5,
+            line_dash="dash",
+            line_color="#57606a",
+            annotation_text=f"{name} ≥ {first}" if len(bands) == 2 else f"≥ {first}",
+            annotation_position="top left" if len(bands) == 2 else "top right",
+        )
+    fig.update_layout(
+        title=f"{title} (n = {total:,})",
+        xaxis_title="score",
+        yaxis_title="replies",
+        barmode="stack",
+        **{**_LAYOUT, "hovermode": "closest"},
+    )
     fig.update_xaxes(tickmode="linear", dtick=1, range=[low - 0.6, high + 0.6])
     return fig
 
@@ -190,11 +280,24 @@ def okr_progress(progress: float | None, expected: float | None, status: str, *,
     """A bullet bar: progress 0-1 coloured by status, with a marker where progress is expected by now."""
     from replyboard.theme import STATUS_COLOURS
 
-    fig = go.Figure(go.Bar(x=[progress or 0], y=[""], orientation="h", marker_color=STATUS_COLOURS.get(status, "#8c959f"),
-                           hovertemplate="progress %{x:.0%}<extra></extra>", width=0.5))
+    fig = go.Figure(
+        go.Bar(
+            x=[progress or 0],
+            y=[""],
+            orientation="h",
+            marker_color=STATUS_COLOURS.get(status, "#8c959f"),
+            hovertemplate="progress %{x:.0%}<extra></extra>",
+            width=0.5,
+        )
+    )
     if expected is not None:
-        fig.add_vline(x=expected, line_dash="dash", line_color="#24292f",
-                      annotation_text=f"expected by now {expected:.0%}", annotation_position="top")
+        fig.add_vline(
+            x=expected,
+            line_dash="dash",
+            line_color="#24292f",
+            annotation_text=f"expected by now {expected:.0%}",
+            annotation_position="top",
+        )
     fig.update_layout(title=title, height=110, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
     fig.update_xaxes(range=[0, 1], tickformat=".0%")
     fig.update_yaxes(visible=False)
@@ -206,8 +309,11 @@ def quick_chart(frame: pl.DataFrame, *, x: str, y: str, kind: str = "bar") -> go
     title = f"{y} by {x}"
     if frame.is_empty():
         return _empty(title)
-    trace = go.Bar(x=frame[x].to_list(), y=frame[y].to_list(), marker_color=PALETTE[0]) if kind == "bar" else \
-        go.Scatter(x=frame[x].to_list(), y=frame[y].to_list(), mode="lines+markers", line=dict(color=PALETTE[0]))
+    trace = (
+        go.Bar(x=frame[x].to_list(), y=frame[y].to_list(), marker_color=PALETTE[0])
+        if kind == "bar"
+        else go.Scatter(x=frame[x].to_list(), y=frame[y].to_list(), mode="lines+markers", line=dict(color=PALETTE[0]))
+    )
     fig = go.Figure(trace)
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, **{**_LAYOUT, "hovermode": "closest"})
     return fig

@@ -77,33 +77,101 @@ _LOCKDOWN = (
 )
 
 # Table functions a SELECT may use; every other one is refused (fail closed on new DuckDB functions).
-ALLOWED_TABLE_FUNCTIONS = frozenset({
-    "range", "generate_series", "unnest", "repeat", "repeat_row", "json_each", "json_tree",
-    "duckdb_tables", "duckdb_columns", "duckdb_views", "duckdb_schemas", "duckdb_types", "duckdb_functions",
-    "duckdb_constraints", "duckdb_indexes", "duckdb_sequences", "duckdb_keywords", "duckdb_dependencies",
-    "pragma_table_info", "pragma_storage_info", "pragma_database_size", "pragma_version", "pragma_collations",
-    "pg_timezone_names", "icu_calendar_names",
-})
-_FILE_READERS = frozenset({
-    "glob", "sniff_csv", "read_duckdb", "arrow_scan", "arrow_scan_dumb", "pandas_scan", "python_arrow_scan",
-    "python_map_function",
-})
+ALLOWED_TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "generate_series",
+        "unnest",
+        "repeat",
+        "repeat_row",
+        "json_each",
+        "json_tree",
+        "duckdb_tables",
+        "duckdb_columns",
+        "duckdb_views",
+        "duckdb_schemas",
+        "duckdb_types",
+        "duckdb_functions",
+        "duckdb_constraints",
+        "duckdb_indexes",
+        "duckdb_sequences",
+        "duckdb_keywords",
+        "duckdb_dependencies",
+        "pragma_table_info",
+        "pragma_storage_info",
+        "pragma_database_size",
+        "pragma_version",
+        "pragma_collations",
+        "pg_timezone_names",
+        "icu_calendar_names",
+    }
+)
+_FILE_READERS = frozenset(
+    {
+        "glob",
+        "sniff_csv",
+        "read_duckdb",
+        "arrow_scan",
+        "arrow_scan_dumb",
+        "pandas_scan",
+        "python_arrow_scan",
+        "python_map_function",
+    }
+)
 _FILE_READER_PREFIXES = ("read_", "parquet_", "iceberg", "delta", "sqlite", "postgres", "mysql", "http", "s3")
 _RUNS_SQL = frozenset({"query", "query_table", "json_execute_serialized_sql", "json_serialize_plan"})
-_ENVIRONMENT = frozenset({
-    "getenv", "current_setting", "duckdb_settings", "duckdb_secrets", "which_secret", "duckdb_secret_types",
-    "duckdb_secret_type_parameters", "duckdb_extensions", "duckdb_extension_repositories", "duckdb_databases",
-    "duckdb_temporary_files", "duckdb_external_file_cache", "duckdb_memory", "duckdb_logs", "duckdb_logs_parsed",
-    "duckdb_log_contexts", "duckdb_variables", "duckdb_prepared_statements", "duckdb_live_query_metrics",
-    "pragma_platform", "pragma_user_agent", "pragma_show", "pragma_metadata_info", "pragma_database_list",
-    "duckdb_profiling_settings", "duckdb_connection_count", "duckdb_external_resources",
-})
-_CHANGES = frozenset({
-    "checkpoint", "force_checkpoint", "nextval", "setval", "write_log", "enable_logging", "disable_logging",
-    "truncate_duckdb_logs", "enable_profiling", "disable_profiling", "add_grammar_extension",
-    "remove_grammar_extension", "create_external_resource", "destroy_external_resource",
-    "register_external_resource", "deregister_external_resource", "register_external_resource_type",
-})
+_ENVIRONMENT = frozenset(
+    {
+        "getenv",
+        "current_setting",
+        "duckdb_settings",
+        "duckdb_secrets",
+        "which_secret",
+        "duckdb_secret_types",
+        "duckdb_secret_type_parameters",
+        "duckdb_extensions",
+        "duckdb_extension_repositories",
+        "duckdb_databases",
+        "duckdb_temporary_files",
+        "duckdb_external_file_cache",
+        "duckdb_memory",
+        "duckdb_logs",
+        "duckdb_logs_parsed",
+        "duckdb_log_contexts",
+        "duckdb_variables",
+        "duckdb_prepared_statements",
+        "duckdb_live_query_metrics",
+        "pragma_platform",
+        "pragma_user_agent",
+        "pragma_show",
+        "pragma_metadata_info",
+        "pragma_database_list",
+        "duckdb_profiling_settings",
+        "duckdb_connection_count",
+        "duckdb_external_resources",
+    }
+)
+_CHANGES = frozenset(
+    {
+        "checkpoint",
+        "force_checkpoint",
+        "nextval",
+        "setval",
+        "write_log",
+        "enable_logging",
+        "disable_logging",
+        "truncate_duckdb_logs",
+        "enable_profiling",
+        "disable_profiling",
+        "add_grammar_extension",
+        "remove_grammar_extension",
+        "create_external_resource",
+        "destroy_external_resource",
+        "register_external_resource",
+        "deregister_external_resource",
+        "register_external_resource_type",
+    }
+)
 # A table name with one of these is a path or URL DuckDB would read as a file (replacement scan).
 _PATH_LIKE = re.compile(r"[./\\:*?~]")
 
@@ -125,21 +193,58 @@ _KEYWORD_REFUSALS = {
     "PREPARE": "PREPARE stores a statement; send the SELECT itself",
     "EXECUTE": "EXECUTE runs a stored statement; send the SELECT itself",
     "DEALLOCATE": "DEALLOCATE drops a stored statement; send the SELECT itself",
-    **{kw: f"{kw} manages transactions; Explore runs each query on its own, read-only"
-       for kw in ("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT")},
-    **{kw: f"{kw} changes the warehouse; {_READ_ONLY}"
-       for kw in ("CREATE", "INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "TRUNCATE", "MERGE", "COMMENT",
-                  "VACUUM", "ANALYZE", "UPSERT", "REPLACE")},
+    **{
+        kw: f"{kw} manages transactions; Explore runs each query on its own, read-only"
+        for kw in ("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT")
+    },
+    **{
+        kw: f"{kw} changes the warehouse; {_READ_ONLY}"
+        for kw in (
+            "CREATE",
+            "INSERT",
+            "UPDATE",
+            "DELETE",
+            "DROP",
+            "ALTER",
+            "TRUNCATE",
+            "MERGE",
+            "COMMENT",
+            "VACUUM",
+            "ANALYZE",
+            "UPSERT",
+            "REPLACE",
+        )
+    },
 }
 _TYPE_KEYWORDS = {  # for statements whose first word is not the verb (WITH ... INSERT, FORCE CHECKPOINT)
-    "INSERT": "INSERT", "UPDATE": "UPDATE", "DELETE": "DELETE", "CREATE": "CREATE", "DROP": "DROP",
-    "ALTER": "ALTER", "COPY": "COPY", "EXPORT": "EXPORT", "ATTACH": "ATTACH", "DETACH": "DETACH",
-    "SET": "SET", "VARIABLE_SET": "SET", "LOAD": "LOAD", "EXTENSION": "INSTALL", "PRAGMA": "PRAGMA",
-    "CALL": "CALL", "VACUUM": "VACUUM", "TRANSACTION": "BEGIN", "PREPARE": "PREPARE", "EXECUTE": "EXECUTE",
-    "MERGE_INTO": "MERGE", "COPY_DATABASE": "COPY", "CREATE_FUNC": "CREATE",
+    "INSERT": "INSERT",
+    "UPDATE": "UPDATE",
+    "DELETE": "DELETE",
+    "CREATE": "CREATE",
+    "DROP": "DROP",
+    "ALTER": "ALTER",
+    "COPY": "COPY",
+    "EXPORT": "EXPORT",
+    "ATTACH": "ATTACH",
+    "DETACH": "DETACH",
+    "SET": "SET",
+    "VARIABLE_SET": "SET",
+    "LOAD": "LOAD",
+    "EXTENSION": "INSTALL",
+    "PRAGMA": "PRAGMA",
+    "CALL": "CALL",
+    "VACUUM": "VACUUM",
+    "TRANSACTION": "BEGIN",
+    "PREPARE": "PREPARE",
+    "EXECUTE": "EXECUTE",
+    "MERGE_INTO": "MERGE",
+    "COPY_DATABASE": "COPY",
+    "CREATE_FUNC": "CREATE",
 }
-_TOO_LARGE = (f"Refused: the result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer or shorter "
-              "columns, or fewer rows.")
+_TOO_LARGE = (
+    f"Refused: the result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer or shorter "
+    "columns, or fewer rows."
+)
 _ONLY_SELECT = "Explore runs only SELECT queries (and EXPLAIN of one)"
 
 
@@ -172,8 +277,10 @@ class QueryResult:
 
 
 def row_limit_notice(row_limit: int) -> str:
-    return (f"Refused rows past the {row_limit:,}-row limit: showing the first {row_limit:,} rows only. "
-            "Aggregate (GROUP BY), filter (WHERE) or add a LIMIT to see what you need.")
+    return (
+        f"Refused rows past the {row_limit:,}-row limit: showing the first {row_limit:,} rows only. "
+        "Aggregate (GROUP BY), filter (WHERE) or add a LIMIT to see what you need."
+    )
 
 
 def time_limit_message(timeout_seconds: float) -> str:
@@ -228,13 +335,16 @@ def _statement_refusal(sql: str, type_name: str | None) -> SandboxRefusal:
     if keyword not in _KEYWORD_REFUSALS and type_name:
         keyword = _TYPE_KEYWORDS.get(type_name, keyword)
     if keyword == "UPDATE" and words[1:2] == ["EXTENSIONS"]:
-        return SandboxRefusal("Refused: UPDATE EXTENSIONS downloads extensions; "
-                              "Explore cannot install or load extensions.")
+        return SandboxRefusal(
+            "Refused: UPDATE EXTENSIONS downloads extensions; Explore cannot install or load extensions."
+        )
     if keyword in _KEYWORD_REFUSALS:
         return SandboxRefusal(f"Refused: {_KEYWORD_REFUSALS[keyword]}.")
     if type_name == "MULTI" and keyword == "PIVOT":
-        return SandboxRefusal("Refused: this PIVOT would have DuckDB create a type first; list the values "
-                              "instead: PIVOT ... ON column IN ('a', 'b') USING count(*).")
+        return SandboxRefusal(
+            "Refused: this PIVOT would have DuckDB create a type first; list the values "
+            "instead: PIVOT ... ON column IN ('a', 'b') USING count(*)."
+        )
     what = keyword or (type_name or "this")
     return SandboxRefusal(f"Refused: {what} statements are not allowed; {_ONLY_SELECT}.")
 
@@ -280,13 +390,15 @@ def _check_tree(tree: object) -> None:
             for key in ("catalog_name", "schema_name", "table_name"):
                 name = str(node.get(key) or "")
                 if _PATH_LIKE.search(name):
-                    raise SandboxRefusal(f"Refused: FROM '{name}' reads a file or URL; "
-                                         "Explore only reads the warehouse's tables.")
+                    raise SandboxRefusal(
+                        f"Refused: FROM '{name}' reads a file or URL; Explore only reads the warehouse's tables."
+                    )
         elif kind == "SHOW_REF" and node.get("show_type") == "SHOW":
             name = str(node.get("table_name") or "")
             if name.lower() in _setting_names():
-                raise SandboxRefusal(f"Refused: SHOW {name} reads the server's configuration; "
-                                     "Explore has no access to it.")
+                raise SandboxRefusal(
+                    f"Refused: SHOW {name} reads the server's configuration; Explore has no access to it."
+                )
         if node.get("class") == "FUNCTION":
             reason = _function_refusal(str(node.get("function_name", "")).lower(), table=False)
             if reason:
@@ -329,8 +441,9 @@ def _check(con: duckdb.DuckDBPyConnection, sql: str, *, allow_explain: bool) -> 
     if not statements:
         raise SandboxError("Nothing to run: the query is empty (write one SELECT).")
     if len(statements) > 1:
-        raise SandboxRefusal(f"Refused: several statements in one ({len(statements)} found); "
-                             "Explore runs one SELECT at a time.")
+        raise SandboxRefusal(
+            f"Refused: several statements in one ({len(statements)} found); Explore runs one SELECT at a time."
+        )
     try:
         type_name = statements[0].type.name
     except ValueError:  # a statement type the Python enum does not know (UPDATE EXTENSIONS in DuckDB 2.0.1)
@@ -340,11 +453,14 @@ def _check(con: duckdb.DuckDBPyConnection, sql: str, *, allow_explain: bool) -> 
             raw = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0]
             tree = json.loads(raw)
         except Exception as exc:  # duckdb.Error, or a tree too deep for json
-            raise SandboxRefusal(f"Refused: Explore could not check this query ({exc}); "
-                                 "write it as a plain SELECT.") from None
+            raise SandboxRefusal(
+                f"Refused: Explore could not check this query ({exc}); write it as a plain SELECT."
+            ) from None
         if tree.get("error"):
-            raise SandboxRefusal(f"Refused: Explore could not check this query ({tree.get('error_message')}); "
-                                 "write it as a plain SELECT.")
+            raise SandboxRefusal(
+                f"Refused: Explore could not check this query ({tree.get('error_message')}); "
+                "write it as a plain SELECT."
+            )
         _check_tree(tree.get("statements"))
         return
     if type_name == "EXPLAIN" and allow_explain:
@@ -354,8 +470,9 @@ def _check(con: duckdb.DuckDBPyConnection, sql: str, *, allow_explain: bool) -> 
         try:
             _check(con, inner, allow_explain=False)
         except SandboxError:
-            raise SandboxRefusal("Refused: only EXPLAIN [ANALYZE] followed by one SELECT is allowed "
-                                 "(no EXPLAIN options).") from None
+            raise SandboxRefusal(
+                "Refused: only EXPLAIN [ANALYZE] followed by one SELECT is allowed (no EXPLAIN options)."
+            ) from None
         return
     raise _statement_refusal(sql, type_name)
 
@@ -386,7 +503,9 @@ def open_sandbox(db_path: str | Path) -> duckdb.DuckDBPyConnection:
     """A private, locked-down DuckDB instance with the warehouse attached read-only as ``warehouse``."""
     path = Path(db_path)
     if not path.exists():
-        raise SandboxError(f"{path}: no warehouse here yet. Load some data first: python -m etl load --db {path} FILE...")
+        raise SandboxError(
+            f"{path}: no warehouse here yet. Load some data first: python -m etl load --db {path} FILE..."
+        )
     try:
         check_is_warehouse(path)
     except WarehouseError as exc:
@@ -487,8 +606,10 @@ def _runtime_problem(exc: BaseException, timeout_seconds: float) -> SandboxProbl
     if isinstance(exc, duckdb.InterruptException):
         return SandboxRefusal(time_limit_message(timeout_seconds))
     if isinstance(exc, duckdb.PermissionException):
-        return SandboxRefusal(f"Refused: the query tried to reach files, URLs or extensions outside the warehouse "
-                              f"({first}); Explore only reads the warehouse.")
+        return SandboxRefusal(
+            f"Refused: the query tried to reach files, URLs or extensions outside the warehouse "
+            f"({first}); Explore only reads the warehouse."
+        )
     if "read-only mode" in message:
         return SandboxRefusal(f"Refused: the query would change the warehouse ({first}); {_READ_ONLY}.")
     if "configuration has been locked" in message:
@@ -496,8 +617,9 @@ def _runtime_problem(exc: BaseException, timeout_seconds: float) -> SandboxProbl
     if "Arrow Appender" in message:  # one batch of text past Arrow's 2 GB string buffer
         return SandboxRefusal(_TOO_LARGE)
     if isinstance(exc, duckdb.OutOfMemoryException):
-        return SandboxError(f"The query needed more than Explore's {MEMORY_LIMIT} of memory; aggregate or filter "
-                            f"it. ({first})")
+        return SandboxError(
+            f"The query needed more than Explore's {MEMORY_LIMIT} of memory; aggregate or filter it. ({first})"
+        )
     if isinstance(exc, duckdb.Error):
         return SandboxError(message)
     return SandboxError(f"The result could not be read: {type(exc).__name__}: {first}")
@@ -542,8 +664,12 @@ def run_query(
     if "error" in outcome:
         raise _runtime_problem(outcome["error"], timeout_seconds)  # type: ignore[arg-type]
     frame, truncated = outcome["value"]  # type: ignore[misc]
-    return QueryResult(frame=frame, truncated=truncated, elapsed=time.perf_counter() - started,
-                       notice=row_limit_notice(row_limit) if truncated else None)
+    return QueryResult(
+        frame=frame,
+        truncated=truncated,
+        elapsed=time.perf_counter() - started,
+        notice=row_limit_notice(row_limit) if truncated else None,
+    )
 
 
 def schema_overview(db_path: str | Path) -> pl.DataFrame:
@@ -552,7 +678,7 @@ def schema_overview(db_path: str | Path) -> pl.DataFrame:
     try:
         return con.sql(
             "SELECT CASE WHEN schema_name = 'main' THEN table_name ELSE schema_name || '.' || table_name END "
-            "AS \"table\", column_name AS \"column\", data_type AS \"type\" FROM duckdb_columns() "
+            'AS "table", column_name AS "column", data_type AS "type" FROM duckdb_columns() '
             f"WHERE database_name = {_sql_string(CATALOG)} AND NOT internal "
             "ORDER BY schema_name, table_name, column_index"
         ).pl()

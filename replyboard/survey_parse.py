@@ -54,9 +54,7 @@ _ONE_DETERMINERS = frozenset(
 # A number as written in a denominator form: digits (with an optional decimal part) or a number word.
 _NUM = rf"(?:[0-9]{{1,3}}(?:\.[0-9]{{1,2}})?|{_WORD_ALT})"
 # Lookarounds keep "9/10/2024", "x9/10" and "1.9/10.5" out; "of" needs a space on both sides.
-_DENOM_RE = re.compile(
-    rf"(?<![\w./-])(?P<n>{_NUM})(?:\s*/\s*|\s+out\s+of\s+|\s+of\s+)(?P<m>{_NUM})(?![\w/]|\.[0-9])"
-)
+_DENOM_RE = re.compile(rf"(?<![\w./-])(?P<n>{_NUM})(?:\s*/\s*|\s+out\s+of\s+|\s+of\s+)(?P<m>{_NUM})(?![\w/]|\.[0-9])")
 _DIGITS_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _WORD_RE = re.compile(rf"\b(?:{_WORD_ALT})\b")
 _CURRENCY = frozenset("$£€¥₹#")

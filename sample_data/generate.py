@@ -67,8 +67,7 @@ AUTO_REPLY = (
 CSAT_PROMPT = "How would you rate your experience with us today on a scale of 1-9? Reply with a number."
 NPS_PROMPT = "How likely, on a scale of 0-10, are you to recommend our company to a friend or colleague?"
 OPT_OUT_CONFIRMATION = (
-    "You have been unsubscribed and will receive no more messages from this number. "
-    "Reply START to resubscribe."
+    "You have been unsubscribed and will receive no more messages from this number. Reply START to resubscribe."
 )
 
 # (number, name, team handling it): fictional 555-01xx numbers, so no contact can collide with a line.
@@ -179,10 +178,7 @@ class Calendar:
         grid_end = t_end + slack_days * DAY
         n_hours = (grid_end - t_start) // HOUR + 1
         offsets = np.array(
-            [
-                int(datetime.fromtimestamp(t_start + h * HOUR, zone).utcoffset().total_seconds())
-                for h in range(n_hours)
-            ],
+            [int(datetime.fromtimestamp(t_start + h * HOUR, zone).utcoffset().total_seconds()) for h in range(n_hours)],
             dtype=np.int64,
         )
         holidays = set(settings.holidays)
@@ -439,14 +435,12 @@ AGENT_CLOSING_TEXTS = (
 )
 REMINDER_TEXTS = (
     (  # Support
-        "Reminder: your call with Swoop support is {day} at {time}. "
-        "Reply C to confirm or R to pick another time.",
+        "Reminder: your call with Swoop support is {day} at {time}. Reply C to confirm or R to pick another time.",
         "Swoop: your refund for booking {ref} is being processed. Reply here if you have any questions.",
     ),
     (),
     (  # Rides in the future
-        "Reminder: your Swoop ride is booked for {day} at {time} from {place}. "
-        "Reply C to confirm or R to reschedule.",
+        "Reminder: your Swoop ride is booked for {day} at {time} from {place}. Reply C to confirm or R to reschedule.",
         "Hi from Swoop! Your pickup {day} at {time} is scheduled. Reply C to confirm, R to change it.",
         "Swoop reminder: {airport} trip {day} at {time}. Reply C to confirm or R to reschedule.",
     ),
@@ -608,10 +602,7 @@ def build_texts() -> Texts:
         formats = _survey_formats(scale_max)
         table = np.array(
             [
-                [
-                    [pool.add(fn(s, _first(a))) for a in range(len(AGENTS))]
-                    for s in range(scale_min, scale_max + 1)
-                ]
+                [[pool.add(fn(s, _first(a))) for a in range(len(AGENTS))] for s in range(scale_min, scale_max + 1)]
                 for _, fn in formats
             ],
             dtype=np.int32,
@@ -777,9 +768,7 @@ def _lognormal(rng: np.random.Generator, median, sigma: float, n: int) -> np.nda
     return median * np.exp(rng.normal(0.0, sigma, n))
 
 
-def _reply_after(
-    rng, model: Model, t_from, t_floor, median, sigma, tail_p, calendar_mask, queue=0
-) -> np.ndarray:
+def _reply_after(rng, model: Model, t_from, t_floor, median, sigma, tail_p, calendar_mask, queue=0) -> np.ndarray:
     """Time of an agent's reply to a message at t_from: the delay (plus `queue`, business seconds spent
     on earlier conversations) is counted in business time (closed -> next opening plus the delay) unless
     calendar_mask (someone answering out of hours). When that would leave the customer waiting more than
@@ -1152,9 +1141,7 @@ def generate(
     kept = np.nonzero(chosen)[0]
     end = np.minimum(info["t_last"][kept], cal.end)
     contact_of = np.full(total_convs, -1, dtype=np.int64)
-    contact_of[kept] = _assign_contacts(
-        rng, info["t_start"][kept], end, int(settings.session_gap_hours * HOUR)
-    )
+    contact_of[kept] = _assign_contacts(rng, info["t_start"][kept], end, int(settings.session_gap_hours * HOUR))
     n_contacts = int(contact_of.max()) + 1
     numbers = _contact_numbers(rng, n_contacts)
     whatsapp = rng.random(n_contacts) < WHATSAPP_SHARE
@@ -1216,9 +1203,7 @@ def _add_sensitive(rng, pool: Pool, n_messages: int, conv, kind, body, ex) -> np
     return body
 
 
-def _messages_frame(
-    rng, pool: Pool, info, contact_of, numbers, whatsapp, conv, t, kind, body, agent
-) -> pl.DataFrame:
+def _messages_frame(rng, pool: Pool, info, contact_of, numbers, whatsapp, conv, t, kind, body, agent) -> pl.DataFrame:
     n = len(conv)
     inbound = KIND_INBOUND[kind]
     u = rng.random(n)
@@ -1245,9 +1230,7 @@ def _messages_frame(
             "contact_number": contact_series.gather(pl.Series(contact.astype(np.uint32))),
             "agent_id": pl.Series(agent_ids, dtype=pl.Enum(agent_ids)).gather(agent_idx),
             "is_automated": KIND_AUTOMATED[kind],
-            "body": pl.Series(pool.strings, dtype=pl.Enum(pool.strings)).gather(
-                pl.Series(body.astype(np.uint32))
-            ),
+            "body": pl.Series(pool.strings, dtype=pl.Enum(pool.strings)).gather(pl.Series(body.astype(np.uint32))),
             "channel": pl.Series(["sms", "whatsapp"], dtype=pl.Enum(["sms", "whatsapp"])).gather(
                 pl.Series(whatsapp[contact].astype(np.uint32))
             ),
@@ -1267,9 +1250,7 @@ def _web_surveys(rng, cal: Calendar, info, kept, contact_of, numbers, n_messages
     if len(elig) == 0:
         return pl.DataFrame({c: pl.Series([], dtype=pl.String) for c in SURVEY_COLUMNS})
     pick = rng.choice(elig, size=min(len(elig), int(n_web * 1.5) + 5), replace=False)
-    received = info["t_last"][pick] + np.clip(_lognormal(rng, 3 * HOUR, 1.0, len(pick)), 300, 3 * DAY).astype(
-        np.int64
-    )
+    received = info["t_last"][pick] + np.clip(_lognormal(rng, 3 * HOUR, 1.0, len(pick)), 300, 3 * DAY).astype(np.int64)
     ok = received < cal.end
     pick, received = pick[ok][:n_web], received[ok][:n_web]
     order = np.argsort(received, kind="stable")
@@ -1277,9 +1258,7 @@ def _web_surveys(rng, cal: Calendar, info, kept, contact_of, numbers, n_messages
     n = len(pick)
     survey = np.where(rng.random(n) < 0.75, "csat", "nps")
     csat = np.clip(
-        np.searchsorted(
-            np.cumsum([0.02, 0.02, 0.03, 0.04, 0.06, 0.1, 0.18, 0.25, 0.3]), rng.random(n), side="right"
-        )
+        np.searchsorted(np.cumsum([0.02, 0.02, 0.03, 0.04, 0.06, 0.1, 0.18, 0.25, 0.3]), rng.random(n), side="right")
         + 1,
         1,
         9,
@@ -1329,15 +1308,11 @@ def write(frames: dict[str, pl.DataFrame], out: Path) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sample_data.generate", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m sample_data.generate", description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, required=True, help="exact number of rows in messages.csv")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="directory for the CSVs (created)")
-    parser.add_argument(
-        "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day (team timezone)"
-    )
+    parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first day (team timezone)")
     parser.add_argument(
         "--days",
         type=int,
@@ -1351,9 +1326,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.days is not None and args.days < 1:
         parser.error("--days must be at least 1")
     t0 = _time.perf_counter()
-    frames = generate(
-        args.messages, args.seed, args.start, args.days, load_settings(args.settings), progress=True
-    )
+    frames = generate(args.messages, args.seed, args.start, args.days, load_settings(args.settings), progress=True)
     rows = write(frames, args.out)
     _log(f"wrote {args.out}", t0)
     parts = ", ".join(f"{name}.csv {n:,} rows" for name, n in rows.items())

@@ -19,8 +19,9 @@ def team_settings(**overrides) -> Settings:
     """The settings golden figures are worked out with (independent of the repo's settings.yaml)."""
     base = dict(
         timezone="America/New_York",
-        business_hours={d: ["09:00-12:00", "13:00-17:00"] for d in ("monday", "tuesday", "wednesday",
-                                                                    "thursday", "friday")},
+        business_hours={
+            d: ["09:00-12:00", "13:00-17:00"] for d in ("monday", "tuesday", "wednesday", "thursday", "friday")
+        },
         holidays=[],
     )
     base.update(overrides)

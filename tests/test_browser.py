@@ -53,9 +53,23 @@ def server(sample_warehouse: Path):
     port = _free_port()
     env = {**os.environ, "REPLYBOARD_DB": str(sample_warehouse)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -94,8 +108,15 @@ def test_every_page_renders_in_chromium(server: str):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for spec in PAGES:
@@ -114,6 +135,7 @@ def test_every_page_renders_in_chromium(server: str):
         assert "hours=business" in page.url
         assert "business" in page.inner_text("[data-testid='stSidebar']")
         browser.close()
-    (ARTIFACTS / "browser.txt").write_text(f"browser: {len(visited)} pages rendered in chromium, screenshots in "
-                                            f"{SHOTS.relative_to(ROOT)}\n")
+    (ARTIFACTS / "browser.txt").write_text(
+        f"browser: {len(visited)} pages rendered in chromium, screenshots in {SHOTS.relative_to(ROOT)}\n"
+    )
     assert len(visited) == len(PAGES)

@@ -32,9 +32,7 @@ NY = ZoneInfo("America/New_York")
 WEEKDAYS_5 = WEEKDAYS[:5]
 
 NINE_TO_FIVE = Settings(timezone="America/New_York", business_hours={d: ["09:00-17:00"] for d in WEEKDAYS_5})
-LUNCH = Settings(
-    timezone="America/New_York", business_hours={d: ["09:00-12:00", "13:00-17:00"] for d in WEEKDAYS_5}
-)
+LUNCH = Settings(timezone="America/New_York", business_hours={d: ["09:00-12:00", "13:00-17:00"] for d in WEEKDAYS_5})
 THANKSGIVING = Settings(
     timezone="America/New_York",
     business_hours={d: ["09:00-17:00"] for d in WEEKDAYS_5},
@@ -368,8 +366,7 @@ def _random_pairs(n: int, seed: int) -> list[tuple[datetime, datetime]]:
         elif kind == 3:  # reversed (end before start) -> 0
             gap = -timedelta(microseconds=rng.randrange(3 * 86400 * 10**6))
         else:  # around the DST transitions
-            anchor = rng.choice([utc(2026, 3, 8, 5), utc(2026, 3, 8, 7),
-                                 utc(2026, 11, 1, 5), utc(2026, 11, 1, 6)])
+            anchor = rng.choice([utc(2026, 3, 8, 5), utc(2026, 3, 8, 7), utc(2026, 11, 1, 5), utc(2026, 11, 1, 6)])
             start = anchor + timedelta(microseconds=rng.randrange(-86400 * 10**6, 86400 * 10**6))
             gap = timedelta(microseconds=rng.randrange(2 * 86400 * 10**6))
         pairs.append((start, start + gap))
@@ -396,10 +393,14 @@ def test_sql_business_seconds_matches_python(con: duckdb.DuckDBPyConnection):
 def test_sql_deadline_matches_python(con: duckdb.DuckDBPyConnection):
     register_calendar(con, RICH, date(2025, 12, 30), date(2027, 3, 31), table="cal")
     instants_ = [a for a, _ in _random_pairs(500, seed=7)] + [
-        ny(2026, 10, 19, 12, 0), ny(2026, 10, 19, 17, 30), ny(2026, 11, 25, 18), ny(2026, 3, 8, 1, 59)
+        ny(2026, 10, 19, 12, 0),
+        ny(2026, 10, 19, 17, 30),
+        ny(2026, 11, 25, 18),
+        ny(2026, 3, 8, 1, 59),
     ]
-    frame = pl.DataFrame({"id": list(range(len(instants_))), "ts": instants_},
-                         schema={"id": pl.Int64, "ts": pl.Datetime("us", "UTC")})
+    frame = pl.DataFrame(
+        {"id": list(range(len(instants_))), "ts": instants_}, schema={"id": pl.Int64, "ts": pl.Datetime("us", "UTC")}
+    )
     con.register("msgs", frame.to_arrow())
     got = dict(deadline_sql(con, "msgs", ts_col="ts", calendar="cal").select("id, deadline").fetchall())
     for i, t in enumerate(instants_):

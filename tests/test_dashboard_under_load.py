@@ -73,8 +73,9 @@ print(json.dumps({"seen": seen, "problems": [str(p) for p in problems]}))
 
 
 @pytest.mark.slow
-def test_eight_sessions_keep_working_while_a_million_messages_load(sample_warehouse: Path, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch):
+def test_eight_sessions_keep_working_while_a_million_messages_load(
+    sample_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     import json
     import os
     import time
@@ -82,8 +83,12 @@ def test_eight_sessions_keep_working_while_a_million_messages_load(sample_wareho
     db = tmp_path / "w.duckdb"
     shutil.copyfile(sample_warehouse, db)
     data = tmp_path / "big"
-    subprocess.run([sys.executable, "-m", "sample_data.generate", "--messages", str(MESSAGES), "--seed", "5",
-                    "--out", str(data)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "sample_data.generate", "--messages", str(MESSAGES), "--seed", "5", "--out", str(data)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     monkeypatch.setenv("REPLYBOARD_DB", str(db))
     first = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     first.run()
@@ -92,11 +97,25 @@ def test_eight_sessions_keep_working_while_a_million_messages_load(sample_wareho
 
     stop = tmp_path / "stop"
     env = {**os.environ, "REPLYBOARD_DB": str(db), "PYTHONPATH": str(ROOT)}
-    sessions = [subprocess.Popen([sys.executable, "-c", _WORKER, str(n), str(stop)], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(SESSIONS)]
+    sessions = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(n), str(stop)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(SESSIONS)
+    ]
     time.sleep(5)  # every session is up and rendering before the load starts
-    load = subprocess.run([sys.executable, "-m", "etl", "load", "--quiet", "--db", str(db), str(data / "messages.csv")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    load = subprocess.run(
+        [sys.executable, "-m", "etl", "load", "--quiet", "--db", str(db), str(data / "messages.csv")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     stop.touch()
     results = []
     for proc in sessions:

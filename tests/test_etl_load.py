@@ -127,9 +127,10 @@ def test_unusable_file_is_one_clear_error_exit_2_and_nothing_lost(load, capsys, 
 def test_changed_row_updates_the_stored_one(load, tmp_path):
     db, _ = load(GOLDEN)
     changed = tmp_path / "changed.csv"
-    text = GOLDEN.read_text().replace("m6,2026-10-19T13:50:00Z,outbound,+15550100001,+15551234567,ag_02,false,"
-                                      "All fixed,,,delivered", "m6,2026-10-19T13:50:00Z,outbound,+15550100001,"
-                                      "+15551234567,ag_02,false,All fixed,,,failed")
+    text = GOLDEN.read_text().replace(
+        "m6,2026-10-19T13:50:00Z,outbound,+15550100001,+15551234567,ag_02,false,All fixed,,,delivered",
+        "m6,2026-10-19T13:50:00Z,outbound,+15550100001,+15551234567,ag_02,false,All fixed,,,failed",
+    )
     changed.write_text(text)
     _, report = load(changed)
     assert report.total("rows_updated") == 1
@@ -142,18 +143,30 @@ def test_golden_derivation(load):
     db, _ = load(GOLDEN, CANON / "surveys.csv", CANON / "agents.csv")
     kinds = dict(rows(db, "SELECT message_id, kind FROM messages"))
     assert kinds == {
-        "m1": "inquiry", "m2": "inquiry", "m3": "automated", "m4": "human_reply", "m5": "inquiry",
-        "m6": "human_reply", "m7": "survey_prompt", "m8": "survey_answer", "m12": "opt_out",
+        "m1": "inquiry",
+        "m2": "inquiry",
+        "m3": "automated",
+        "m4": "human_reply",
+        "m5": "inquiry",
+        "m6": "human_reply",
+        "m7": "survey_prompt",
+        "m8": "survey_answer",
+        "m12": "opt_out",
     }
-    blocks = rows(db, "SELECT block_seq, inquiries, reply_agent_id, calendar_seconds, business_seconds "
-                      "FROM inquiry_blocks ORDER BY started_at")
+    blocks = rows(
+        db,
+        "SELECT block_seq, inquiries, reply_agent_id, calendar_seconds, business_seconds "
+        "FROM inquiry_blocks ORDER BY started_at",
+    )
     # Fri 16:30 EDT -> Mon 09:15 EDT: 30 min Friday + 15 min Monday = 2,700 business seconds;
     # calendar: 2 days 16 h 45 min = 233,100 s. The auto-reply at 17:30 does not answer it.
     assert blocks == [(1, 2, "ag_01", 233100.0, 2700.0), (2, 1, "ag_02", 1800.0, 1800.0)]
     # one conversation despite the weekend gap: Monday's reply answers a customer still waiting
     assert rows(db, "SELECT count(*) FROM conversations WHERE contact_number = '+15551234567'") == [(1,)]
-    surveys = rows(db, "SELECT response_id, origin, survey, score, parse_status, agent_id FROM survey_responses "
-                       "ORDER BY response_id")
+    surveys = rows(
+        db,
+        "SELECT response_id, origin, survey, score, parse_status, agent_id FROM survey_responses ORDER BY response_id",
+    )
     assert surveys == [
         ("m8", "message", "csat", 9, "valid", "ag_02"),
         ("s1", "file", "csat", 8, "valid", "ag_02"),
@@ -186,7 +199,10 @@ def test_killed_load_leaves_the_previous_warehouse(load, point):
     env = {**os.environ, "REPLYBOARD_KILL_AT": point}
     proc = subprocess.run(
         [sys.executable, "-m", "etl", "load", "--quiet", "--db", str(db), str(GOLDEN)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == -9
     assert digest(db) == before

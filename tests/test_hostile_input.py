@@ -36,14 +36,20 @@ from tests.conftest import FIXTURES, ROOT
 
 HOSTILE = FIXTURES / "hostile"
 GOLDEN = FIXTURES / "canonical" / "golden_messages.csv"
-HEADER = ("message_id,created_at,direction,line_number,contact_number,agent_id,is_automated,body,channel,"
-          "conversation_id,status")
+HEADER = (
+    "message_id,created_at,direction,line_number,contact_number,agent_id,is_automated,body,channel,"
+    "conversation_id,status"
+)
 COLUMNS = HEADER.split(",")
 # RB_HYPOTHESIS_EXAMPLES=500 explores further with fresh random examples; by default a fixed, repeatable 30
 EXAMPLES = int(os.environ.get("RB_HYPOTHESIS_EXAMPLES", "30"))
 TRIED: dict[str, int] = {}  # inputs tried per kind, for the figures line
-HYPOTHESIS = settings(max_examples=EXAMPLES, deadline=None, derandomize="RB_HYPOTHESIS_EXAMPLES" not in os.environ,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+HYPOTHESIS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize="RB_HYPOTHESIS_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _corpus_module():
@@ -136,7 +142,9 @@ EXPECTED: dict[str, tuple[int, int, dict[int, str], dict[str, str]]] = {
     "crlf.csv": (0, 3, {}, {"c1": "windows line endings", "c2": "quoted, with comma", "c3": "multi\r\nline"}),
     "bare_cr.csv": (0, 3, {}, {"r1": "classic Mac line endings", "r3": "third, quoted"}),
     "dates_1970_2100.csv": (
-        0, 2, {2: "outside 2000-2100", 3: "outside 2000-2100", 6: "outside 2000-2100"},
+        0,
+        2,
+        {2: "outside 2000-2100", 3: "outside 2000-2100", 6: "outside 2000-2100"},
         {"d3": "last second before 2100"},
     ),
     "clock_skew.csv": (0, 6, {}, {}),
@@ -192,8 +200,11 @@ def test_latin1_file_says_how_it_was_read(tmp_path: Path):
 def test_clock_skew_never_gives_a_negative_reply_time(tmp_path: Path):
     db = tmp_path / "w.duckdb"
     load_checked(db, HOSTILE / "clock_skew.csv")
-    blocks = query(db, "SELECT contact_number, started_at, replied_at, calendar_seconds, business_seconds "
-                       "FROM inquiry_blocks ORDER BY contact_number")
+    blocks = query(
+        db,
+        "SELECT contact_number, started_at, replied_at, calendar_seconds, business_seconds "
+        "FROM inquiry_blocks ORDER BY contact_number",
+    )
     assert len(blocks) == 3
     for _, started, replied, calendar, business in blocks:
         assert replied is None or replied >= started
@@ -228,13 +239,15 @@ def _write(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
 
 
 def _row(mid: str, body: str, extra: str = "", minute: int = 0) -> str:
-    return (f"{mid},2026-10-19T14:{minute:02d}:00Z,inbound,+16465550100,+12015550123,,false,{CORPUS.cell(body)},"
-            f"sms,,received{extra}")
+    return (
+        f"{mid},2026-10-19T14:{minute:02d}:00Z,inbound,+16465550100,+12015550123,,false,{CORPUS.cell(body)},"
+        f"sms,,received{extra}"
+    )
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
 def test_one_megabyte_body_round_trips(tmp_path: Path, encoding: str):
-    body = ("x" * 999_990) + "é, \"q\"\nend"
+    body = ("x" * 999_990) + 'é, "q"\nend'
     path = _write(tmp_path / "big.csv", [HEADER, _row("big1", body), _row("big2", "small", minute=1)], encoding)
     db = tmp_path / "w.duckdb"
     _, report, _ = load_checked(db, path)
@@ -279,9 +292,21 @@ def test_a_valid_header_followed_by_random_bytes(tmp_path: Path):
 
 def test_the_real_process_prints_no_traceback(tmp_path: Path):
     proc = subprocess.run(
-        [sys.executable, "-m", "etl", "load", "--json", "--db", str(tmp_path / "w.duckdb"),
-         str(HOSTILE / "random_bytes.bin"), str(HOSTILE / "truncated_mid_quote.csv")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "etl",
+            "load",
+            "--json",
+            "--db",
+            str(tmp_path / "w.duckdb"),
+            str(HOSTILE / "random_bytes.bin"),
+            str(HOSTILE / "truncated_mid_quote.csv"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "random_bytes.bin" in proc.stderr
@@ -298,8 +323,10 @@ FORMULA_CELLS = ['=HYPERLINK("http://x","y")', "+SUM(1)", "-1+2", "@cmd"]
 def test_formula_cells_load_as_text_and_every_export_neutralises_them(tmp_path: Path):
     db = tmp_path / "w.duckdb"
     load_checked(db, HOSTILE / "formulas.csv")
-    bad = _write(tmp_path / "bad.csv", [HEADER, '"=HYPERLINK(""http://x"",""y"")",not-a-date,inbound,+1,+1,,false,'
-                                        "@cmd,sms,,received"])
+    bad = _write(
+        tmp_path / "bad.csv",
+        [HEADER, '"=HYPERLINK(""http://x"",""y"")",not-a-date,inbound,+1,+1,,false,@cmd,sms,,received'],
+    )
     load_checked(db, bad)
     con = warehouse.connect_readonly(db)
     try:
@@ -322,8 +349,12 @@ def test_formula_cells_load_as_text_and_every_export_neutralises_them(tmp_path: 
 
 def test_every_csv_the_app_exports_goes_through_to_safe_csv_bytes():
     offenders = []
-    files = [ROOT / "app.py", *(ROOT / "pages").rglob("*.py"), *(ROOT / "metrics").rglob("*.py"),
-             *(p for p in (ROOT / "replyboard").rglob("*.py") if p.name != "csv_safety.py")]
+    files = [
+        ROOT / "app.py",
+        *(ROOT / "pages").rglob("*.py"),
+        *(ROOT / "metrics").rglob("*.py"),
+        *(p for p in (ROOT / "replyboard").rglob("*.py") if p.name != "csv_safety.py"),
+    ]
     for path in files:
         if not path.exists():
             continue
@@ -347,11 +378,24 @@ def test_every_csv_the_app_exports_goes_through_to_safe_csv_bytes():
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 BODY_CHARS = st.one_of(
-    st.sampled_from([*',"\r\n\t =+-@\'', "😀", "é", "\u202e", "\u200f", "ש", "\x00"]),
+    st.sampled_from([*",\"\r\n\t =+-@'", "😀", "é", "\u202e", "\u200f", "ש", "\x00"]),
     st.characters(codec="utf-8", exclude_categories=("Cs",)),
 )
-CORRUPTIONS = ("drop_field", "extra_field", "bad_time", "bad_direction", "bad_phone", "stray_quote", "bare_cr",
-               "blank_line", "noise", "no_id", "dup_id", "naive_time", "old_date")
+CORRUPTIONS = (
+    "drop_field",
+    "extra_field",
+    "bad_time",
+    "bad_direction",
+    "bad_phone",
+    "stray_quote",
+    "bare_cr",
+    "blank_line",
+    "noise",
+    "no_id",
+    "dup_id",
+    "naive_time",
+    "old_date",
+)
 
 
 @st.composite
@@ -446,10 +490,13 @@ def test_random_csvs_keep_the_invariants(case: tuple[bytes, list[str]]):
             return
         con = warehouse.connect_readonly(db)
         try:
-            stored = con.execute(
-                "SELECT string_agg(concat_ws('|', message_id, agent_id, body, channel, status, source_conversation_id,"
-                " line_number, contact_number), '\n') FROM messages"
-            ).fetchall()[0][0] or ""
+            stored = (
+                con.execute(
+                    "SELECT string_agg(concat_ws('|', message_id, agent_id, body, channel, status, source_conversation_id,"
+                    " line_number, contact_number), '\n') FROM messages"
+                ).fetchall()[0][0]
+                or ""
+            )
             raw = con.execute("SELECT string_agg(raw, '\n') FROM rejected_rows").fetchall()[0][0] or ""
         finally:
             con.close()
@@ -465,21 +512,46 @@ def test_random_csvs_keep_the_invariants(case: tuple[bytes, list[str]]):
 
 SETTING_KEYS = sorted(Settings.model_fields)
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20), st.dates(), st.sampled_from(["09:00-17:00", "24:00-25:00", "(?=x)", "a{4294967296}",
-                                                       "America/New_York", "../../etc/passwd", "ZZ", "1e999"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.dates(),
+    st.sampled_from(
+        ["09:00-17:00", "24:00-25:00", "(?=x)", "a{4294967296}", "America/New_York", "../../etc/passwd", "ZZ", "1e999"]
+    ),
 )
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.one_of(st.sampled_from(["monday", "csat", "nps", "min", "max", "number", "name"]), st.text(max_size=8)),
-    inner, max_size=4), max_leaves=12)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.one_of(st.sampled_from(["monday", "csat", "nps", "min", "max", "number", "name"]), st.text(max_size=8)),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
 DEEP_YAML = "[" * 5000
 CYCLIC_YAML = ["a: &x [*x]\nb: *x\n", "a: &x {b: *x}\n"]
 OKR_KNOWN_CRASHES = [DEEP_YAML, *CYCLIC_YAML]
 HOSTILE_YAML = [
-    "timezone: 2026-02-30\n", DEEP_YAML, *CYCLIC_YAML, "survey_prompts: {csat: ['a{4294967296}']}\n",
-    "auto_reply_templates: ['(?=x)']\n", "timezone: ../../etc/passwd\n", "holiday_country: ZZ\n",
-    "session_gap_hours: .inf\n", "business_hours: {monday: ['17:00-09:00']}\n", "!!python/object:os.system x\n",
-    "\t- bad: indent\n", "csat: {min: 9, max: 1}\n", "? [a, b]\n: c\n", "holidays: [2026-13-01]\n",
+    "timezone: 2026-02-30\n",
+    DEEP_YAML,
+    *CYCLIC_YAML,
+    "survey_prompts: {csat: ['a{4294967296}']}\n",
+    "auto_reply_templates: ['(?=x)']\n",
+    "timezone: ../../etc/passwd\n",
+    "holiday_country: ZZ\n",
+    "session_gap_hours: .inf\n",
+    "business_hours: {monday: ['17:00-09:00']}\n",
+    "!!python/object:os.system x\n",
+    "\t- bad: indent\n",
+    "csat: {min: 9, max: 1}\n",
+    "? [a, b]\n: c\n",
+    "holidays: [2026-13-01]\n",
 ]
 
 
@@ -491,7 +563,7 @@ def _settings_documents() -> st.SearchStrategy[bytes]:
         mapping.map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode()),
         VALUES.map(lambda v: yaml.safe_dump(v).encode()),
         st.tuples(st.integers(0, len(shipped)), st.integers(0, 20), st.text(max_size=6)).map(
-            lambda t: (shipped[: t[0]] + t[2] + shipped[t[0] + t[1]:]).encode()
+            lambda t: (shipped[: t[0]] + t[2] + shipped[t[0] + t[1] :]).encode()
         ),
         st.sampled_from(HOSTILE_YAML).map(str.encode),
         st.text(max_size=60).map(lambda t: t.encode("utf-16")),
@@ -562,14 +634,33 @@ def _okr_loader():
 def _okr_documents() -> st.SearchStrategy[bytes]:
     shipped = sorted((ROOT / "okr_definitions").glob("*.yaml"))
     base = shipped[0].read_text() if shipped else "period: p\nstart: 2026-09-01\nend: 2026-10-31\nobjectives: []\n"
-    keys = st.sampled_from(["period", "start", "end", "owner", "objectives", "id", "title", "key_results", "metric",
-                            "comparator", "target", "baseline", "weight", "window", "filters", "type", "checkins"])
+    keys = st.sampled_from(
+        [
+            "period",
+            "start",
+            "end",
+            "owner",
+            "objectives",
+            "id",
+            "title",
+            "key_results",
+            "metric",
+            "comparator",
+            "target",
+            "baseline",
+            "weight",
+            "window",
+            "filters",
+            "type",
+            "checkins",
+        ]
+    )
     mapping = st.dictionaries(st.one_of(keys, st.text(max_size=6)), VALUES, max_size=6)
     return st.one_of(
         st.binary(max_size=200),
         mapping.map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode()),
         st.tuples(st.integers(0, len(base)), st.integers(0, 30), st.text(max_size=8)).map(
-            lambda t: (base[: t[0]] + t[2] + base[t[0] + t[1]:]).encode()
+            lambda t: (base[: t[0]] + t[2] + base[t[0] + t[1] :]).encode()
         ),
         st.sampled_from([t for t in HOSTILE_YAML if t not in OKR_KNOWN_CRASHES]).map(str.encode),
         st.text(max_size=60).map(lambda t: t.encode("utf-16")),
@@ -613,4 +704,3 @@ def test_damaged_okr_folder_keeps_the_good_files(tmp_path: Path):
     assert [p.period for p in periods] == [p.period for p in good_periods]
     assert {Path(p.file).name for p in problems} >= {"zz-broken.yaml", "zz-dates.yaml"}
     tried("OKR definition files", 3)
-

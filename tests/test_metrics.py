@@ -263,8 +263,12 @@ GOLDEN: dict[str, list[Case]] = {
         # ag_03: e02 k02 = 240 -> 990
         Case("volume", 990, n=9),
         # ag_01 on Tue Oct 20 only: d02 120 + d03 30 + d05 120 = 270
-        Case("volume", 270, n=3, filters=Filters(agents=("ag_01",), date_from=date(2026, 10, 20),
-                                                 date_to=date(2026, 10, 20))),
+        Case(
+            "volume",
+            270,
+            n=3,
+            filters=Filters(agents=("ag_01",), date_from=date(2026, 10, 20), date_to=date(2026, 10, 20)),
+        ),
     ],
     # ---------------------------------------------------------------- satisfaction
     "csat_mean": [
@@ -336,10 +340,13 @@ def test_golden_value(dbs, name, case):
 
 
 def test_derived_blocks_behind_the_response_figures(dbs):
-    got = rows(dbs["response"], """
+    got = rows(
+        dbs["response"],
+        """
         SELECT strftime(started_local, '%a %H:%M'), inquiries, block_seq, is_follow_up, reply_agent_id,
                calendar_seconds, business_seconds, replied_at <= deadline_at
-        FROM inquiry_blocks ORDER BY started_at""")
+        FROM inquiry_blocks ORDER BY started_at""",
+    )
     assert got == [
         ("Fri 18:00", 1, 1, False, "ag_03", 228000.0, 1200.0, True),  # B1: the auto-reply a02 is not a reply
         ("Mon 10:00", 3, 1, False, "ag_01", 600.0, 600.0, True),  # B2: a burst of 3; a07 does not end it
@@ -378,8 +385,10 @@ def test_inbound_kinds_and_surveys(dbs):
     assert kinds["g01"] == "opt_out"  # STOP on its own: not an inquiry
     assert kinds["f04"] == "survey_answer"  # STOP answering a CSAT prompt
     assert {k for k, v in kinds.items() if v == "inquiry"} == {"m01", "d01", "d04", "d08", "f01", "e01", "h01", "k01"}
-    surveys = rows(dbs["volume"], "SELECT response_id, survey, score, parse_status, agent_id FROM survey_responses "
-                                  "ORDER BY response_id")
+    surveys = rows(
+        dbs["volume"],
+        "SELECT response_id, survey, score, parse_status, agent_id FROM survey_responses ORDER BY response_id",
+    )
     assert surveys == [
         ("d07", "csat", 8, "valid", "ag_01"),
         ("d11", "nps", 10, "valid", "ag_02"),
@@ -408,8 +417,14 @@ def test_median_and_p90_interpolate_like_numpy(dbs, name, values, hours):
     assert got[f"{name}_median"] == pytest.approx(float(np.quantile(values, 0.5)))
     assert got[f"{name}_p90"] == pytest.approx(float(np.quantile(values, 0.9)))
     assert got[f"{name}_mean"] == pytest.approx(float(np.mean(values)))
-    stored = sorted(v for (v,) in rows(dbs["response"], f"SELECT {hours}_seconds FROM inquiry_blocks "
-                                       f"WHERE replied_at IS NOT NULL{' AND block_seq = 1' if 'first' in name else ''}"))
+    stored = sorted(
+        v
+        for (v,) in rows(
+            dbs["response"],
+            f"SELECT {hours}_seconds FROM inquiry_blocks "
+            f"WHERE replied_at IS NOT NULL{' AND block_seq = 1' if 'first' in name else ''}",
+        )
+    )
     assert stored == sorted(values)
 
 
@@ -441,17 +456,21 @@ def test_grouping_by_agent_team_line_channel(dbs):
     # CSAT goes to the last human replier before the survey: ag_01 d07 8; ag_02 s1 5; ag_03 only ambiguous/empty
     csat = run(vol, ["csat_mean"], by="agent")
     assert {r["agent"]: (r["csat_mean"], r["csat_mean_n"]) for r in csat.iter_rows(named=True)} == {
-        "ag_01": (8.0, 1), "ag_02": (5.0, 1), "ag_03": (None, 0),
+        "ag_01": (8.0, 1),
+        "ag_02": (5.0, 1),
+        "ag_03": (None, 0),
     }
     # active texting per agent (see GOLDEN): 390 / 360 / 240
     assert grouped(vol, ["active_texting_seconds"], "agent") == {"ag_01": 390.0, "ag_02": 360.0, "ag_03": 240.0}
     # response times go to the replier: ag_01 B2 600, B4 3000, B6 61200 -> median 3000; ag_02 B3 8100, B7 12600
     # -> (8100 + 12600) / 2 = 10350; ag_03 B1 228000, B8 300 -> 114150; unanswered blocks: no agent, no value
     assert grouped(dbs["response"], ["reply_time_median"], "agent") == {
-        "ag_01": 3000.0, "ag_02": 10350.0, "ag_03": 114150.0, None: None,
+        "ag_01": 3000.0,
+        "ag_02": 10350.0,
+        "ag_03": 114150.0,
+        None: None,
     }
-    assert grouped(dbs["response"], ["conversations_handled"], "agent") == {"ag_01": 3, "ag_02": 2, "ag_03": 2,
-                                                                            None: 0}
+    assert grouped(dbs["response"], ["conversations_handled"], "agent") == {"ag_01": 3, "ag_02": 2, "ag_03": 2, None: 0}
 
 
 def test_grouping_metrics_of_different_facts_gives_one_row_per_key(dbs):
@@ -470,14 +489,25 @@ def test_grouping_by_time(dbs):
     # inbound by local day: Oct 19 m01 (22:30); Oct 20 d01 d04 d07; Oct 21 g01 f01 f04 e01 e04;
     # Oct 22 d08 d11 h01 h04 h06; Oct 23 k01 k04
     assert grouped(vol, ["inbound_messages"], "day") == {
-        date(2026, 10, 19): 1, date(2026, 10, 20): 3, date(2026, 10, 21): 5, date(2026, 10, 22): 5,
+        date(2026, 10, 19): 1,
+        date(2026, 10, 20): 3,
+        date(2026, 10, 21): 5,
+        date(2026, 10, 22): 5,
         date(2026, 10, 23): 2,
     }
     assert grouped(vol, ["inbound_messages"], "weekday") == {
-        "Monday": 1, "Tuesday": 3, "Wednesday": 5, "Thursday": 5, "Friday": 2,
+        "Monday": 1,
+        "Tuesday": 3,
+        "Wednesday": 5,
+        "Thursday": 5,
+        "Friday": 2,
     }
     assert run(vol, ["inbound_messages"], by="weekday")["weekday"].to_list() == [
-        "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
     ]
     # local hours: 22 m01; 10 d01 d04 d07 d08 d11 k01 k04; 9 g01; 11 f01 f04; 14 e01 e04; 13 h01 h04 h06;
     # 15 has only the outbound prompt h07, so its group exists with 0 inbound texts
@@ -487,7 +517,9 @@ def test_grouping_by_time(dbs):
     assert grouped(dbs["weeks"], ["inbound_messages"], "month") == {date(2026, 10, 1): 5}
     # blocks by the local day they started: Fri 16 B1; Mon 19 B2-B6; Tue 20 B7-B10
     assert grouped(dbs["response"], ["inquiry_blocks"], "day") == {
-        date(2026, 10, 16): 1, date(2026, 10, 19): 5, date(2026, 10, 20): 4,
+        date(2026, 10, 16): 1,
+        date(2026, 10, 19): 5,
+        date(2026, 10, 20): 4,
     }
 
 
@@ -550,8 +582,11 @@ def test_active_texting_merges_an_agents_spans_across_lines_before_filtering(loa
 def test_previous_period_comparison(dbs):
     con = warehouse.connect_readonly(dbs["weeks"])
     try:
-        got = compare(con, ["inbound_messages", "conversations", "human_replies"],
-                      Filters(date_from=date(2026, 10, 19), date_to=date(2026, 10, 25)))
+        got = compare(
+            con,
+            ["inbound_messages", "conversations", "human_replies"],
+            Filters(date_from=date(2026, 10, 19), date_to=date(2026, 10, 25)),
+        )
     finally:
         con.close()
     # this week (Oct 19-25): w5 w7 inbound, W2's two conversations, w6; the week before (Oct 12-18): w1 w2 w3,
@@ -596,8 +631,19 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_cli_json_rows_by_agent(dbs, capsys):
-    code, out, _ = cli(capsys, "--db", str(dbs["response"]), "--metric", "human_replies", "--metric",
-                       "reply_time_median", "--by", "agent", "--format", "json")
+    code, out, _ = cli(
+        capsys,
+        "--db",
+        str(dbs["response"]),
+        "--metric",
+        "human_replies",
+        "--metric",
+        "reply_time_median",
+        "--by",
+        "agent",
+        "--format",
+        "json",
+    )
     assert code == 0
     got = json.loads(out)
     assert got == [
@@ -610,18 +656,52 @@ def test_cli_json_rows_by_agent(dbs, capsys):
 
 
 def test_cli_target_hours_dates_and_n(dbs, capsys):
-    code, out, _ = cli(capsys, "--db", str(dbs["response"]), "--metric", "response_within_target_rate",
-                       "--hours", "business", "--target", "60", "--format", "json", "--with-n")
+    code, out, _ = cli(
+        capsys,
+        "--db",
+        str(dbs["response"]),
+        "--metric",
+        "response_within_target_rate",
+        "--hours",
+        "business",
+        "--target",
+        "60",
+        "--format",
+        "json",
+        "--with-n",
+    )
     assert code == 0
     assert json.loads(out) == [{"response_within_target_rate": round(5 / 9, 6), "response_within_target_rate_n": 9}]
-    code, out, _ = cli(capsys, "--db", str(dbs["volume"]), "--metric", "inbound_messages", "--from", "2026-10-19",
-                       "--to", "2026-10-19", "--format", "json")
+    code, out, _ = cli(
+        capsys,
+        "--db",
+        str(dbs["volume"]),
+        "--metric",
+        "inbound_messages",
+        "--from",
+        "2026-10-19",
+        "--to",
+        "2026-10-19",
+        "--format",
+        "json",
+    )
     assert (code, json.loads(out)) == (0, [{"inbound_messages": 1}])  # m01, 02:30Z = Oct 19 22:30 local
 
 
 def test_cli_csv_and_table(dbs, capsys):
-    code, out, _ = cli(capsys, "--db", str(dbs["response"]), "--metric", "inbound_messages", "--metric",
-                       "unanswered_inquiries", "--by", "day", "--format", "csv")
+    code, out, _ = cli(
+        capsys,
+        "--db",
+        str(dbs["response"]),
+        "--metric",
+        "inbound_messages",
+        "--metric",
+        "unanswered_inquiries",
+        "--by",
+        "day",
+        "--format",
+        "csv",
+    )
     assert code == 0
     # inbound by local day: Oct 16 a01; Oct 19 a04 a05 a06 a09 a11 a13 a14; Oct 20 a17 a19 a21 a22.
     # Unanswered blocks by the day they started: Oct 19 B5; Oct 20 B9 B10.
@@ -631,8 +711,17 @@ def test_cli_csv_and_table(dbs, capsys):
         ["2026-10-19", "7", "1"],
         ["2026-10-20", "4", "2"],
     ]
-    code, out, _ = cli(capsys, "--db", str(dbs["response"]), "--metric", "human_replies", "--metric",
-                       "reply_time_median", "--format", "table")
+    code, out, _ = cli(
+        capsys,
+        "--db",
+        str(dbs["response"]),
+        "--metric",
+        "human_replies",
+        "--metric",
+        "reply_time_median",
+        "--format",
+        "table",
+    )
     assert code == 0
     header, rule, values = out.strip("\n").split("\n")
     assert header.split() == ["human_replies", "reply_time_median"]
@@ -643,11 +732,17 @@ def test_cli_csv_and_table(dbs, capsys):
 @pytest.mark.parametrize(
     ("args", "message", "valid"),
     [
-        (["--metric", "human_replies", "--metric", "replies_per_hour"], "unknown metric replies_per_hour",
-         list(METRICS)),
+        (
+            ["--metric", "human_replies", "--metric", "replies_per_hour"],
+            "unknown metric replies_per_hour",
+            list(METRICS),
+        ),
         (["--metric", "human_replies", "--by", "colour"], "unknown dimension 'colour'", list(DIMENSIONS)),
-        (["--metric", "reply_time_median", "--by", "direction"], "reply_time_median cannot be split by direction",
-         [d for d in DIMENSIONS if d != "direction"]),
+        (
+            ["--metric", "reply_time_median", "--by", "direction"],
+            "reply_time_median cannot be split by direction",
+            [d for d in DIMENSIONS if d != "direction"],
+        ),
     ],
 )
 def test_cli_unknown_name_is_one_clear_error_exit_2(dbs, capsys, args, message, valid):

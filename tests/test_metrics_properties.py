@@ -47,28 +47,51 @@ EVENTS = (
     ("outbound", False, "failed", "Checking now"),
 )
 GAPS = st.one_of(st.integers(1, 240), st.integers(241, 3 * 3600), st.integers(3 * 3600, 2 * 86400))
-COLUMNS = ("message_id", "created_at", "direction", "line_number", "contact_number", "agent_id", "is_automated",
-           "body", "channel", "conversation_id", "status")
+COLUMNS = (
+    "message_id",
+    "created_at",
+    "direction",
+    "line_number",
+    "contact_number",
+    "agent_id",
+    "is_automated",
+    "body",
+    "channel",
+    "conversation_id",
+    "status",
+)
 COUNTS = [n for n, m in METRICS.items() if m.aggregation in ("count", "sum")]
 SECONDS = [n for n, m in METRICS.items() if m.unit == "seconds" and m.aggregation in ("median", "p90", "mean")]
 
 
 @st.composite
 def conversation_sets(draw) -> list[dict]:
-    pairs = draw(st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.sampled_from(CONTACTS)),
-                          min_size=1, max_size=4, unique=True))
+    pairs = draw(
+        st.lists(
+            st.tuples(st.sampled_from(sorted(LINES)), st.sampled_from(CONTACTS)), min_size=1, max_size=4, unique=True
+        )
+    )
     rows = []
     for p, (line, contact) in enumerate(pairs):
         t = START + timedelta(seconds=draw(st.integers(0, 3)) * 86400 + draw(st.integers(0, 10 * 3600)))
         for m in range(draw(st.integers(1, 9))):
             direction, automated, status, body = draw(st.sampled_from(EVENTS))
             agent = draw(st.sampled_from(AGENTS)) if direction == "outbound" and not automated else None
-            rows.append({
-                "message_id": f"p{p}m{m}", "created_at": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "direction": direction,
-                "line_number": line, "contact_number": contact, "agent_id": agent or "",
-                "is_automated": str(automated).lower(), "body": body, "channel": LINES[line],
-                "conversation_id": "", "status": status,
-            })
+            rows.append(
+                {
+                    "message_id": f"p{p}m{m}",
+                    "created_at": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "direction": direction,
+                    "line_number": line,
+                    "contact_number": contact,
+                    "agent_id": agent or "",
+                    "is_automated": str(automated).lower(),
+                    "body": body,
+                    "channel": LINES[line],
+                    "conversation_id": "",
+                    "status": status,
+                }
+            )
             t += timedelta(seconds=draw(GAPS))
     return rows
 
@@ -138,8 +161,8 @@ def _check(con) -> None:
         WHERE m.kind = 'inquiry' GROUP BY m.message_id HAVING count(b.block_id) <> 1
     """).fetchall()
     assert orphans == []
-    (in_blocks,), = one("SELECT coalesce(sum(inquiries), 0) FROM inquiry_blocks").fetchall()
-    (inquiries,), = one("SELECT count(*) FROM messages WHERE kind = 'inquiry'").fetchall()
+    ((in_blocks,),) = one("SELECT coalesce(sum(inquiries), 0) FROM inquiry_blocks").fetchall()
+    ((inquiries,),) = one("SELECT count(*) FROM messages WHERE kind = 'inquiry'").fetchall()
     assert in_blocks == inquiries
 
     # ---- every metric, both hours: n >= 0, null iff n = 0 for non-counts, rates in [0, 1]
@@ -156,11 +179,14 @@ def _check(con) -> None:
 
     # ---- the rates' denominators, recomputed block by block: an unanswered block counts once it is old enough
     # (business age from the reference business_seconds) or past its deadline at the end of the data
-    (end,), = one("SELECT max(created_at) FROM messages").fetchall()
-    blocks = one("SELECT started_at, replied_at, calendar_seconds, business_seconds, is_follow_up, deadline_at "
-                 "FROM inquiry_blocks").fetchall()
+    ((end,),) = one("SELECT max(created_at) FROM messages").fetchall()
+    blocks = one(
+        "SELECT started_at, replied_at, calendar_seconds, business_seconds, is_follow_up, deadline_at "
+        "FROM inquiry_blocks"
+    ).fetchall()
     team = team_settings()
     for hours in ("calendar", "business"):
+
         def age(start, hours=hours):
             return business_seconds(team, start, end) if hours == "business" else (end - start).total_seconds()
 

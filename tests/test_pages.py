@@ -29,8 +29,13 @@ KEY_FIGURES: dict[str, dict[str, list[str]]] = {
     "pages/overview.py": {"metric": ["Texts received", "First response (median)", "CSAT (mean)"]},
     "pages/response_times.py": {
         "metric": ["Reply time (median)", "Reply time (p90)", "Answered same business day"],
-        "subheader": ["Distribution", "Trend", "Share within targets", "Per line and channel",
-                      "Slowest unanswered inquiries right now"],
+        "subheader": [
+            "Distribution",
+            "Trend",
+            "Share within targets",
+            "Per line and channel",
+            "Slowest unanswered inquiries right now",
+        ],
     },
     "pages/busiest_times.py": {"subheader": ["Daily volume", "By line"]},
     "pages/agents.py": {"subheader": ["One agent"]},
@@ -39,11 +44,18 @@ KEY_FIGURES: dict[str, dict[str, list[str]]] = {
         "subheader": ["Trends", "Per agent", "Replies that could not be parsed", "Testimonials bank"],
     },
     "pages/compliance.py": {"metric": ["Messages with sensitive data", "From customers", "Sent by us"]},
-    "pages/data_health.py": {"metric": ["Loads", "Last load (UTC)"],
-                             "subheader": ["Freshness per source", "Runs", "Files per run", "Rejected rows"]},
+    "pages/data_health.py": {
+        "metric": ["Loads", "Last load (UTC)"],
+        "subheader": ["Freshness per source", "Runs", "Files per run", "Rejected rows"],
+    },
 }
-MIN_CHARTS = {"pages/response_times.py": 3, "pages/busiest_times.py": 3, "pages/agents.py": 4,
-              "pages/satisfaction.py": 4, "pages/overview.py": 1}
+MIN_CHARTS = {
+    "pages/response_times.py": 3,
+    "pages/busiest_times.py": 3,
+    "pages/agents.py": 4,
+    "pages/satisfaction.py": 4,
+    "pages/overview.py": 1,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -85,8 +97,10 @@ def warehouse(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 def empty_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Migrated, one load recorded, no rows: a messages CSV with only its header."""
     folder = tmp_path_factory.mktemp("empty")
-    (folder / "messages.csv").write_text("message_id,created_at,direction,line_number,contact_number,agent_id,"
-                                         "is_automated,body,channel,conversation_id,status\n")
+    (folder / "messages.csv").write_text(
+        "message_id,created_at,direction,line_number,contact_number,agent_id,"
+        "is_automated,body,channel,conversation_id,status\n"
+    )
     return _load(folder / "w.duckdb", folder / "messages.csv")
 
 
@@ -106,8 +120,9 @@ def rejects_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _bounds(db: Path) -> tuple[date, date]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        first, last = con.execute("SELECT CAST(min(created_local) AS DATE), CAST(max(created_local) AS DATE) "
-                                  "FROM messages").fetchall()[0]
+        first, last = con.execute(
+            "SELECT CAST(min(created_local) AS DATE), CAST(max(created_local) AS DATE) FROM messages"
+        ).fetchall()[0]
     finally:
         con.close()
     return first, last

@@ -39,8 +39,15 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 FIGURES: dict[str, tuple[str, str]] = {}
 DAMAGED: list[str] = []
 FINGERPRINT_TABLES = (
-    "messages", "conversations", "inquiry_blocks", "survey_responses", "contacts", "agents", "lines",
-    "rejected_rows", "meta",
+    "messages",
+    "conversations",
+    "inquiry_blocks",
+    "survey_responses",
+    "contacts",
+    "agents",
+    "lines",
+    "rejected_rows",
+    "meta",
 )
 SETTINGS_YAML = """\
 timezone: America/New_York
@@ -105,8 +112,20 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def etl_cmd(db: Path, *paths: Path, settings: Path, extra: tuple[str, ...] = ()) -> list[str]:
-    return [sys.executable, "-m", "etl", "load", "--quiet", "--json", "--db", str(db), "--settings", str(settings),
-            *extra, *map(str, paths)]
+    return [
+        sys.executable,
+        "-m",
+        "etl",
+        "load",
+        "--quiet",
+        "--json",
+        "--db",
+        str(db),
+        "--settings",
+        str(settings),
+        *extra,
+        *map(str, paths),
+    ]
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -130,8 +149,10 @@ def _synthetic_messages(out: Path, n: int, seed: int) -> None:
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["+16465550100", "+16465550101", "+16465550102"]
-    rows = ["message_id,created_at,direction,line_number,contact_number,agent_id,is_automated,body,channel,"
-            "conversation_id,status"]
+    rows = [
+        "message_id,created_at,direction,line_number,contact_number,agent_id,is_automated,body,channel,"
+        "conversation_id,status"
+    ]
     t = 1_785_000_000 + seed * 1000
     i = 0
     while i < n:
@@ -143,10 +164,12 @@ def _synthetic_messages(out: Path, n: int, seed: int) -> None:
             inbound = rng.random() < 0.55
             agent = "" if inbound or rng.random() < 0.2 else f"ag_{rng.randint(1, 12):02d}"
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-            body = rng.choice(["where is my ride?", "Thanks!", "On it, checking now", "STOP", "8", "ok \U0001F44D"])
-            rows.append(f"m{seed}_{i:07d},{when},{'inbound' if inbound else 'outbound'},{line},{contact},{agent},"
-                        f"{'true' if not inbound and not agent else 'false'},{body},sms,,"
-                        f"{'received' if inbound else 'delivered'}")
+            body = rng.choice(["where is my ride?", "Thanks!", "On it, checking now", "STOP", "8", "ok \U0001f44d"])
+            rows.append(
+                f"m{seed}_{i:07d},{when},{'inbound' if inbound else 'outbound'},{line},{contact},{agent},"
+                f"{'true' if not inbound and not agent else 'false'},{body},sms,,"
+                f"{'received' if inbound else 'delivered'}"
+            )
             i += 1
     (out / "messages.csv").write_text("\n".join(rows) + "\n")
 
@@ -156,8 +179,9 @@ def generate_sets(specs: list[tuple[Path, int, int]]) -> str:
 
     def one(spec: tuple[Path, int, int]) -> bool:
         out, n, seed = spec
-        proc = run([sys.executable, "-m", "sample_data.generate", "--messages", str(n), "--seed", str(seed),
-                    "--out", str(out)])
+        proc = run(
+            [sys.executable, "-m", "sample_data.generate", "--messages", str(n), "--seed", str(seed), "--out", str(out)]
+        )
         if proc.returncode == 0 and (out / "messages.csv").exists():
             return True
         _synthetic_messages(out, n, seed)
@@ -256,9 +280,11 @@ def test_sigkill_at_every_point_leaves_old_or_new_and_a_rerun_finishes_clean(cor
             survived += 1
         except AssertionError as exc:
             problems.append(f"{point}: {exc}")
-    figure("kills", f"kill points survived: {survived}/{len(POINTS)}",
-           f"data from {corpus.generator}; state after the kill: "
-           + ", ".join(f"{p}={o}" for p, o in outcomes.items()))
+    figure(
+        "kills",
+        f"kill points survived: {survived}/{len(POINTS)}",
+        f"data from {corpus.generator}; state after the kill: " + ", ".join(f"{p}={o}" for p, o in outcomes.items()),
+    )
     assert problems == []
 
 
@@ -276,8 +302,9 @@ def _rlimit(limit: int):
 @contextlib.contextmanager
 def tmpfs(folder: Path, size: int):
     folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         yield None
         return
@@ -316,8 +343,7 @@ def test_full_disk_is_a_clear_error_and_the_warehouse_is_untouched(corpus: Corpu
             shutil.copyfile(corpus.base, db)
             digest = sha(db)
             check(label, db, run(etl_cmd(db, *new_files, settings=corpus.settings_file)), digest)
-    figure("full disk", f"full disk: {len(tried)} cases refused, warehouse intact",
-           "; ".join(tried) + skipped)
+    figure("full disk", f"full disk: {len(tried)} cases refused, warehouse intact", "; ".join(tried) + skipped)
 
 
 # ----------------------------------------------------------------------------------------------- read-only folder
@@ -326,17 +352,37 @@ def test_full_disk_is_a_clear_error_and_the_warehouse_is_untouched(corpus: Corpu
 def _unprivileged_python(scratch: Path) -> tuple[list[str], dict] | None:
     """A command prefix and kwargs that run Python as uid/gid 65534 able to import the project, or None."""
     purelib = sysconfig.get_paths()["purelib"]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(scratch), "LANG": "C.UTF-8",
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{purelib}", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(scratch),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{purelib}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    candidates = [sys.executable, os.path.realpath(sys.executable), shutil.which(f"python{version}"),
-                  f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    candidates = [
+        sys.executable,
+        os.path.realpath(sys.executable),
+        shutil.which(f"python{version}"),
+        f"/usr/bin/python{version}",
+        f"/usr/local/bin/python{version}",
+    ]
     for python in dict.fromkeys(c for c in candidates if c and os.path.exists(c)):
         try:
             probe = subprocess.run(
-                [python, "-c", "import sys, duckdb, polars, pydantic, yaml, etl.load; "
-                 f"sys.exit(sys.version_info[:2] != {tuple(sys.version_info[:2])})"],
-                cwd=ROOT, env=env, capture_output=True, user=65534, group=65534, extra_groups=[], timeout=120,
+                [
+                    python,
+                    "-c",
+                    "import sys, duckdb, polars, pydantic, yaml, etl.load; "
+                    f"sys.exit(sys.version_info[:2] != {tuple(sys.version_info[:2])})",
+                ],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                user=65534,
+                group=65534,
+                extra_groups=[],
+                timeout=120,
             )
         except OSError:  # not executable by that user
             continue
@@ -362,8 +408,10 @@ def test_read_only_target_folder_is_a_clear_error_and_the_warehouse_is_untouched
         if os.geteuid() == 0:
             found = _unprivileged_python(scratch)
             if found is None:
-                pytest.skip("running as root and no Python interpreter of this version is executable by uid 65534 "
-                            "(the venv's interpreter lives under a private home): cannot drop privileges")
+                pytest.skip(
+                    "running as root and no Python interpreter of this version is executable by uid 65534 "
+                    "(the venv's interpreter lives under a private home): cannot drop privileges"
+                )
             prefix, kw = found
             how = "as uid 65534"
         else:
@@ -383,8 +431,10 @@ def test_read_only_target_folder_is_a_clear_error_and_the_warehouse_is_untouched
             p.chmod(0o644)
         shared.chmod(0o777 | stat.S_ISVTX)
         digest2 = sha(db2)
-        proc = run([*prefix, "-m", "etl", "load", "--quiet", "--db", str(db2), "--settings", str(settings_file),
-                    str(data)], **kw)
+        proc = run(
+            [*prefix, "-m", "etl", "load", "--quiet", "--db", str(db2), "--settings", str(settings_file), str(data)],
+            **kw,
+        )
         if os.geteuid() == 0:  # the lock file is root's: nobody cannot open it for writing
             assert_clear_error(proc, "lock", "not changed")
             assert sha(db2) == digest2
@@ -404,10 +454,13 @@ def _used_block_offset(db: Path) -> int:
     con = duckdb.connect(str(db), read_only=True)
     try:
         blocks = sorted(
-            {b for (b,) in con.execute(
-                "SELECT block_id FROM pragma_storage_info('messages') WHERE column_name = 'body' "
-                "AND segment_type = 'VARCHAR' AND block_id >= 0"
-            ).fetchall()}
+            {
+                b
+                for (b,) in con.execute(
+                    "SELECT block_id FROM pragma_storage_info('messages') WHERE column_name = 'body' "
+                    "AND segment_type = 'VARCHAR' AND block_id >= 0"
+                ).fetchall()
+            }
         )
         (block_size,) = con.execute("SELECT block_size FROM pragma_database_size()").fetchall()[0]
     finally:
@@ -491,8 +544,11 @@ def test_two_loads_at_once_serialise_and_no_wait_refuses(corpus: Corpus):
     try:
         for name, paths in files.items():  # both started at once
             procs[name] = subprocess.Popen(
-                etl_cmd(db, *paths, settings=corpus.settings_file), cwd=ROOT, stdout=subprocess.PIPE,
-                stderr=logs[name].open("w"), text=True,
+                etl_cmd(db, *paths, settings=corpus.settings_file),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=logs[name].open("w"),
+                text=True,
             )
         tmp_of = {name: db.with_name(f"{db.name}.tmp-{p.pid}") for name, p in procs.items()}
         _wait_for(lambda: any(t.exists() for t in tmp_of.values()), "one load to take the lock")
@@ -521,8 +577,11 @@ def test_two_loads_at_once_serialise_and_no_wait_refuses(corpus: Corpus):
     assert "waiting" not in logs[holder].read_text()
     assert fingerprint(db) == expected[holder]
     assert leftovers(work) == []
-    figure("two loads", "two loads at once: serialised, --no-wait refused",
-           "one waited for the lock; the result equals the two loads run one after the other")
+    figure(
+        "two loads",
+        "two loads at once: serialised, --no-wait refused",
+        "one waited for the lock; the result equals the two loads run one after the other",
+    )
 
 
 # ----------------------------------------------------------------------------------------------- readers
@@ -609,15 +668,17 @@ def test_eight_readers_during_a_large_load_see_old_or_new_and_never_fail(corpus:
             t.join(timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     new = counts(db)
-    assert new != old and new[0] == old[0] + json.loads(proc.stdout)["rows_loaded"] - json.loads(proc.stdout)[
-        "rows_updated"
-    ]
+    assert (
+        new != old
+        and new[0] == old[0] + json.loads(proc.stdout)["rows_loaded"] - json.loads(proc.stdout)["rows_updated"]
+    )
     assert errors == []
     assert set(seen) <= {old, new}, {row for row in seen if row not in (old, new)}
     n_old, n_new = seen.count(old), seen.count(new)
     assert n_old > 0 and n_new > 0
     figure(
-        "readers", f"readers: 8 sessions, {len(seen)} queries, {len(errors)} errors",
+        "readers",
+        f"readers: 8 sessions, {len(seen)} queries, {len(errors)} errors",
         f"during a {new[0] - old[0]:,}-message load of {seconds:.0f} s (data from {used}): "
         f"{n_old} queries saw the old version, {n_new} the new, none partial",
     )

@@ -28,11 +28,7 @@ def _read(path: Path) -> pl.DataFrame:
 
 
 def _with_local_time(df: pl.DataFrame, col: str = "created_at") -> pl.DataFrame:
-    loc = (
-        pl.col(col)
-        .str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC")
-        .dt.convert_time_zone(SETTINGS.timezone)
-    )
+    loc = pl.col(col).str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC").dt.convert_time_zone(SETTINGS.timezone)
     df = df.with_columns(
         ts=pl.col(col).str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC"),
         local=loc,
@@ -40,8 +36,7 @@ def _with_local_time(df: pl.DataFrame, col: str = "created_at") -> pl.DataFrame:
     df = df.with_columns(
         weekday=pl.col("local").dt.weekday().cast(pl.Int32),  # 1 = Monday
         hour=pl.col("local").dt.hour().cast(pl.Int32),
-        minute_of_day=pl.col("local").dt.hour().cast(pl.Int32) * 60
-        + pl.col("local").dt.minute().cast(pl.Int32),
+        minute_of_day=pl.col("local").dt.hour().cast(pl.Int32) * 60 + pl.col("local").dt.minute().cast(pl.Int32),
         local_date=pl.col("local").dt.date(),
     )
     is_open = pl.lit(False)
@@ -49,9 +44,7 @@ def _with_local_time(df: pl.DataFrame, col: str = "created_at") -> pl.DataFrame:
         for start, end in SETTINGS.windows_for(wd):
             lo, hi = start.hour * 60 + start.minute, end.hour * 60 + end.minute + (1 if end.second else 0)
             is_open = is_open | (
-                (pl.col("weekday") == wd + 1)
-                & (pl.col("minute_of_day") >= lo)
-                & (pl.col("minute_of_day") < hi)
+                (pl.col("weekday") == wd + 1) & (pl.col("minute_of_day") >= lo) & (pl.col("minute_of_day") < hi)
             )
     return df.with_columns(is_open=is_open & ~pl.col("local_date").is_in(list(SETTINGS.holidays)))
 
@@ -212,9 +205,7 @@ def test_auto_replies_only_outside_business_hours(messages):
 
 
 def test_repeat_customers(messages):
-    per_contact = (
-        _sessions(messages).group_by("contact_number").agg(pl.col("new").sum().alias("conversations"))
-    )
+    per_contact = _sessions(messages).group_by("contact_number").agg(pl.col("new").sum().alias("conversations"))
     share = (per_contact["conversations"] >= 2).mean()
     assert 0.2 <= share <= 0.45
 
@@ -255,9 +246,7 @@ def test_texted_csat_replies_are_messy_but_mostly_good(messages):
         prev_body=pl.col("body").shift(1).over("conversation"),
         wait=(pl.col("ts") - pl.col("ts").shift(1).over("conversation")).dt.total_seconds(),
     )
-    replies = s.filter(
-        (pl.col("direction") == "inbound") & pl.col("prev_body").str.contains("(?i)on a scale of 1-9")
-    )
+    replies = s.filter((pl.col("direction") == "inbound") & pl.col("prev_body").str.contains("(?i)on a scale of 1-9"))
     assert replies.height > 50
     assert (replies["wait"] <= 3600).mean() > 0.7
     bare = replies.filter(pl.col("body").str.contains(r"^[1-9]$"))["body"].cast(pl.Int64)
@@ -266,8 +255,7 @@ def test_texted_csat_replies_are_messy_but_mostly_good(messages):
     assert (~replies["body"].fill_null("").str.contains(r"^[1-9]$")).sum() > 0.2 * replies.height
     opt_outs = {k.upper() for k in SETTINGS.opt_out_keywords}
     stops = messages.filter(
-        (pl.col("direction") == "inbound")
-        & pl.col("body").str.strip_chars(" .!").str.to_uppercase().is_in(opt_outs)
+        (pl.col("direction") == "inbound") & pl.col("body").str.strip_chars(" .!").str.to_uppercase().is_in(opt_outs)
     )
     assert stops.height > 0
 

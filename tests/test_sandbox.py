@@ -40,8 +40,21 @@ from replyboard.warehouse import connect_readonly
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACT = ROOT / "tests" / "artifacts" / "sandbox_refusals.txt"
-TABLES = ("messages", "conversations", "inquiry_blocks", "survey_responses", "contacts", "agents", "lines", "calls",
-          "etl_runs", "etl_files", "rejected_rows", "meta", "schema_migrations")
+TABLES = (
+    "messages",
+    "conversations",
+    "inquiry_blocks",
+    "survey_responses",
+    "contacts",
+    "agents",
+    "lines",
+    "calls",
+    "etl_runs",
+    "etl_files",
+    "rejected_rows",
+    "meta",
+    "schema_migrations",
+)
 TMP_TARGET = Path("/tmp/x.csv")  # the issue's example target; it may exist already (not ours): must not change
 HYPOTHESIS_TARGET = Path("/tmp/replyboard-sandbox-hypothesis.csv")
 
@@ -78,8 +91,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _listing(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*"))}
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -99,14 +111,39 @@ def _state(place: dict[str, Path]) -> tuple:
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in TABLES}
     finally:
         con.close()
-    return (digest, counts, _listing(db.parent), _listing(place["scratch"]), _stat(TMP_TARGET),
-            _stat(HYPOTHESIS_TARGET))
+    return (
+        digest,
+        counts,
+        _listing(db.parent),
+        _listing(place["scratch"]),
+        _stat(TMP_TARGET),
+        _stat(HYPOTHESIS_TARGET),
+    )
 
 
 ISSUE_8_LIST = (
-    "COPY ... TO", "EXPORT DATABASE", "read_csv", "read_text", "read_parquet", "glob", "ATTACH", "DETACH", "INSTALL",
-    "LOAD", "SET / PRAGMA / RESET", "CREATE", "INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "CHECKPOINT",
-    "several statements in one", "getenv and other environment access", "time limit", "row limit",
+    "COPY ... TO",
+    "EXPORT DATABASE",
+    "read_csv",
+    "read_text",
+    "read_parquet",
+    "glob",
+    "ATTACH",
+    "DETACH",
+    "INSTALL",
+    "LOAD",
+    "SET / PRAGMA / RESET",
+    "CREATE",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "DROP",
+    "ALTER",
+    "CHECKPOINT",
+    "several statements in one",
+    "getenv and other environment access",
+    "time limit",
+    "row limit",
 )
 # Issue 8's list, each item in several spellings: (what it is, SQL, a fragment the message must hold).
 # {csv} {txt} {parquet} {other} {scratch} are real files/folders in the scratch folder.
@@ -122,12 +159,21 @@ REFUSALS: list[tuple[str, str, str]] = [
     ("read_csv", "SELECT * FROM read_csv('{csv}')", "Refused: read_csv() reads files"),
     ("read_csv", "SELECT * FROM read_csv_auto('{csv}')", "Refused: read_csv_auto() reads files"),
     ("read_csv", "FROM read_csv(['{csv}', '{csv}'], union_by_name = true)", "Refused: read_csv() reads files"),
-    ("read_csv", "WITH f AS (SELECT * FROM read_csv('{csv}')) SELECT count(*) FROM f",
-     "Refused: read_csv() reads files"),
-    ("read_csv", "SELECT count(*) FROM messages WHERE body IN (SELECT a::VARCHAR FROM read_csv('{csv}'))",
-     "Refused: read_csv() reads files"),
-    ("read_csv", "SELECT * FROM messages m, LATERAL (SELECT * FROM read_csv(m.body)) x",
-     "Refused: read_csv() reads files"),
+    (
+        "read_csv",
+        "WITH f AS (SELECT * FROM read_csv('{csv}')) SELECT count(*) FROM f",
+        "Refused: read_csv() reads files",
+    ),
+    (
+        "read_csv",
+        "SELECT count(*) FROM messages WHERE body IN (SELECT a::VARCHAR FROM read_csv('{csv}'))",
+        "Refused: read_csv() reads files",
+    ),
+    (
+        "read_csv",
+        "SELECT * FROM messages m, LATERAL (SELECT * FROM read_csv(m.body)) x",
+        "Refused: read_csv() reads files",
+    ),
     ("read_csv", "SELECT * FROM sniff_csv('{csv}')", "Refused: sniff_csv() reads files"),
     ("read_csv", "SELECT * FROM '{csv}'", "Refused: FROM '"),
     ("read_csv", 'SELECT * FROM "{csv}"', "Refused: FROM '"),
@@ -207,29 +253,51 @@ REFUSALS: list[tuple[str, str, str]] = [
     ("beyond the list", "BEGIN TRANSACTION", "Refused: BEGIN manages transactions"),
     ("beyond the list", "PREPARE p AS SELECT 1", "Refused: PREPARE"),
     ("beyond the list", "EXECUTE p", "Refused: EXECUTE"),
-    ("beyond the list", "SELECT * FROM query('SELECT * FROM read_csv(''{csv}'')')",
-     "Refused: query() runs SQL from a string"),
+    (
+        "beyond the list",
+        "SELECT * FROM query('SELECT * FROM read_csv(''{csv}'')')",
+        "Refused: query() runs SQL from a string",
+    ),
     ("beyond the list", "SELECT * FROM query_table('messages')", "Refused: query_table() runs SQL"),
-    ("beyond the list", "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
-     "Refused: json_execute_serialized_sql() runs SQL"),
+    (
+        "beyond the list",
+        "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
+        "Refused: json_execute_serialized_sql() runs SQL",
+    ),
     ("beyond the list", "PIVOT messages ON direction USING count(*)", "Refused: this PIVOT"),
     ("beyond the list", "SELECT repeat('x', 1000000) AS big FROM range(1000)", "Refused: the result is larger than"),
-    ("getenv and other environment access", "SELECT getenv('HOME')", "Refused: getenv() reads the server's environment"),
+    (
+        "getenv and other environment access",
+        "SELECT getenv('HOME')",
+        "Refused: getenv() reads the server's environment",
+    ),
     ("getenv and other environment access", "SELECT 'PATH'.getenv()", "Refused: getenv()"),
-    ("getenv and other environment access", "SELECT count(*) FROM messages WHERE body = getenv('USER')",
-     "Refused: getenv()"),
+    (
+        "getenv and other environment access",
+        "SELECT count(*) FROM messages WHERE body = getenv('USER')",
+        "Refused: getenv()",
+    ),
     ("getenv and other environment access", "WITH e AS (SELECT getenv('HOME') h) SELECT * FROM e", "Refused: getenv()"),
-    ("getenv and other environment access", "SELECT current_setting('home_directory')",
-     "Refused: current_setting() reads the server's environment"),
+    (
+        "getenv and other environment access",
+        "SELECT current_setting('home_directory')",
+        "Refused: current_setting() reads the server's environment",
+    ),
     ("getenv and other environment access", "SELECT * FROM duckdb_settings()", "Refused: duckdb_settings()"),
     ("getenv and other environment access", "SHOW home_directory", "Refused: SHOW home_directory"),
     ("getenv and other environment access", "SELECT * FROM duckdb_secrets()", "Refused: duckdb_secrets()"),
-    ("getenv and other environment access", "SELECT * FROM which_secret('s3://bucket/x', 's3')",
-     "Refused: which_secret()"),
+    (
+        "getenv and other environment access",
+        "SELECT * FROM which_secret('s3://bucket/x', 's3')",
+        "Refused: which_secret()",
+    ),
     ("getenv and other environment access", "SELECT * FROM duckdb_extensions()", "Refused: duckdb_extensions()"),
     ("getenv and other environment access", "SELECT path FROM duckdb_databases()", "Refused: duckdb_databases()"),
-    ("getenv and other environment access", "SELECT * FROM duckdb_temporary_files()",
-     "Refused: duckdb_temporary_files()"),
+    (
+        "getenv and other environment access",
+        "SELECT * FROM duckdb_temporary_files()",
+        "Refused: duckdb_temporary_files()",
+    ),
     ("getenv and other environment access", "SELECT * FROM pragma_user_agent()", "Refused: pragma_user_agent()"),
     ("getenv and other environment access", "EXPLAIN SELECT getenv('HOME')", "Refused: getenv()"),
     ("getenv and other environment access", "EXPLAIN ANALYZE COPY messages TO '{scratch}/e.csv'", "Refused: COPY"),
@@ -246,9 +314,13 @@ ROW_LIMITED = [("SELECT * FROM messages", 3), ("SELECT * FROM range(1000000000) 
 
 def test_issue_8_refusal_list(place: dict[str, Path]) -> None:
     """The whole list: each refused with a clear message; the warehouse and the file system unchanged."""
-    paths = {"csv": place["scratch"] / "data.csv", "txt": place["scratch"] / "notes.txt",
-             "parquet": place["scratch"] / "data.parquet", "other": place["scratch"] / "other.duckdb",
-             "scratch": place["scratch"]}
+    paths = {
+        "csv": place["scratch"] / "data.csv",
+        "txt": place["scratch"] / "notes.txt",
+        "parquet": place["scratch"] / "data.parquet",
+        "other": place["scratch"] / "other.duckdb",
+        "scratch": place["scratch"],
+    }
     before = _state(place)
     report: list[str] = []
     failures: list[str] = []
@@ -302,8 +374,10 @@ def test_issue_8_refusal_list(place: dict[str, Path]) -> None:
 
     assert not failures, "\n".join(failures)
     assert kinds == {*ISSUE_8_LIST, "beyond the list"}
-    summary = (f"sandbox: {len(report)} statements refused, covering all {len(ISSUE_8_LIST)} items of issue 8's "
-               "list; warehouse and file system unchanged")
+    summary = (
+        f"sandbox: {len(report)} statements refused, covering all {len(ISSUE_8_LIST)} items of issue 8's "
+        "list; warehouse and file system unchanged"
+    )
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     ARTIFACT.write_text("\n".join([summary, *report]) + "\n", encoding="utf-8")
     print(summary)
@@ -316,10 +390,13 @@ def test_runtime_lockdown_holds_without_the_static_check(place: dict[str, Path])
     con = open_sandbox(place["db"])
     try:
         assert con.execute("SELECT count(*) FROM messages").fetchall() == [(7,)]  # still reads its own database
-        settings_now = dict(con.execute(
-            "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access', "
-            "'lock_configuration', 'autoinstall_known_extensions', 'autoload_known_extensions', 'threads', "
-            "'memory_limit', 'python_enable_replacements', 'temp_directory')").fetchall())
+        settings_now = dict(
+            con.execute(
+                "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access', "
+                "'lock_configuration', 'autoinstall_known_extensions', 'autoload_known_extensions', 'threads', "
+                "'memory_limit', 'python_enable_replacements', 'temp_directory')"
+            ).fetchall()
+        )
         assert settings_now["enable_external_access"] == "false"
         assert settings_now["lock_configuration"] == "true"
         assert settings_now["autoinstall_known_extensions"] == "false"
@@ -332,13 +409,26 @@ def test_runtime_lockdown_holds_without_the_static_check(place: dict[str, Path])
         with pytest.raises(duckdb.CatalogException):
             con.sql("SELECT * FROM secret_frame").fetchall()
         assert secret_frame.height == 1
-        for sql in [f"SELECT * FROM read_csv('{csv}')", f"SELECT * FROM '{csv}'", "SELECT getenv('HOME')",
-                    "COPY (SELECT 1) TO '/tmp/x.csv'", f"COPY messages TO '{place['scratch']}/o.csv'",
-                    "SET enable_external_access = true", "SET lock_configuration = false", "RESET threads",
-                    f"ATTACH '{place['scratch']}/new.duckdb'", "INSTALL httpfs", "LOAD httpfs",
-                    "CREATE TABLE t (a INT)", "INSERT INTO meta VALUES ('a', 'b')", "DELETE FROM messages",
-                    "DROP TABLE messages", "UPDATE messages SET body = ''", f"EXPORT DATABASE '{place['scratch']}/x'",
-                    "SELECT * FROM glob('/*')"]:
+        for sql in [
+            f"SELECT * FROM read_csv('{csv}')",
+            f"SELECT * FROM '{csv}'",
+            "SELECT getenv('HOME')",
+            "COPY (SELECT 1) TO '/tmp/x.csv'",
+            f"COPY messages TO '{place['scratch']}/o.csv'",
+            "SET enable_external_access = true",
+            "SET lock_configuration = false",
+            "RESET threads",
+            f"ATTACH '{place['scratch']}/new.duckdb'",
+            "INSTALL httpfs",
+            "LOAD httpfs",
+            "CREATE TABLE t (a INT)",
+            "INSERT INTO meta VALUES ('a', 'b')",
+            "DELETE FROM messages",
+            "DROP TABLE messages",
+            "UPDATE messages SET body = ''",
+            f"EXPORT DATABASE '{place['scratch']}/x'",
+            "SELECT * FROM glob('/*')",
+        ]:
             with pytest.raises(duckdb.Error):
                 con.execute(sql).fetchall()
     finally:
@@ -373,8 +463,11 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 def test_good_queries_return_correct_results(place: dict[str, Path]) -> None:
     db = place["db"]
     assert _rows(db, "SELECT line_number, direction, count(*) AS n FROM messages GROUP BY ALL ORDER BY ALL") == [
-        ("+15550100001", "inbound", 2), ("+15550100001", "outbound", 1),
-        ("+15550100002", "inbound", 2), ("+15550100002", "outbound", 2)]
+        ("+15550100001", "inbound", 2),
+        ("+15550100001", "outbound", 1),
+        ("+15550100002", "inbound", 2),
+        ("+15550100002", "outbound", 2),
+    ]
     join = """
         SELECT i.message_id, o.message_id FROM messages i
         JOIN messages o ON o.line_number = i.line_number AND o.contact_number = i.contact_number
@@ -391,12 +484,17 @@ def test_good_queries_return_correct_results(place: dict[str, Path]) -> None:
         SELECT message_id, (epoch(next_at) - epoch(created_at))::INTEGER AS wait_seconds
         FROM ordered WHERE direction = 'inbound' AND next_direction = 'outbound' ORDER BY message_id;"""
     assert _rows(db, window) == [("m1", 300), ("m4", 1200), ("m6", 300)]
-    ranked = ("SELECT agent_id, count(*) AS n, rank() OVER (ORDER BY count(*) DESC) AS r FROM messages "
-              "WHERE agent_id IS NOT NULL GROUP BY agent_id QUALIFY r = 1")
+    ranked = (
+        "SELECT agent_id, count(*) AS n, rank() OVER (ORDER BY count(*) DESC) AS r FROM messages "
+        "WHERE agent_id IS NOT NULL GROUP BY agent_id QUALIFY r = 1"
+    )
     assert _rows(db, ranked) == [("ag_02", 2, 1)]
     assert _rows(db, "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id)") == [(7,)]
-    assert _rows(db, "PIVOT messages ON direction IN ('inbound', 'outbound') USING count(*) GROUP BY line_number "
-                     "ORDER BY line_number") == [("+15550100001", 2, 1), ("+15550100002", 2, 2)]
+    assert _rows(
+        db,
+        "PIVOT messages ON direction IN ('inbound', 'outbound') USING count(*) GROUP BY line_number "
+        "ORDER BY line_number",
+    ) == [("+15550100001", 2, 1), ("+15550100002", 2, 2)]
     assert _rows(db, "VALUES (1, 'a'), (2, 'b')") == [(1, "a"), (2, "b")]
     assert _rows(db, "FROM range(3) t(i) SELECT sum(i)") == [(3,)]
 
@@ -406,12 +504,18 @@ def test_catalog_statements_are_allowed(place: dict[str, Path]) -> None:
     summary = run_query(db, "SUMMARIZE messages").frame
     assert summary.height == 20 and "column_name" in summary.columns  # one row per messages column
     assert run_query(db, "DESCRIBE messages").frame["column_name"].to_list()[:3] == [
-        "message_id", "source", "created_at"]
+        "message_id",
+        "source",
+        "created_at",
+    ]
     assert set(TABLES) <= set(run_query(db, "SHOW TABLES").frame["name"].to_list())
     assert "messages" in run_query(db, "SELECT table_name FROM duckdb_tables()").frame["table_name"].to_list()
     assert run_query(db, "SELECT * FROM information_schema.columns WHERE table_name = 'lines'").frame.height == 3
-    for sql in ["EXPLAIN SELECT * FROM messages", "/* plan */ EXPLAIN ANALYZE SELECT count(*) FROM messages",
-                "explain (SELECT 1)"]:
+    for sql in [
+        "EXPLAIN SELECT * FROM messages",
+        "/* plan */ EXPLAIN ANALYZE SELECT count(*) FROM messages",
+        "explain (SELECT 1)",
+    ]:
         assert run_query(db, sql).frame.columns == ["explain_key", "explain_value"]
     with pytest.raises(SandboxRefusal, match="only EXPLAIN"):
         run_query(db, "EXPLAIN (FORMAT json) SELECT 1")
@@ -430,8 +534,11 @@ def test_row_limit_keeps_order_and_reports(place: dict[str, Path]) -> None:
 
 
 def test_awkward_result_types(place: dict[str, Path]) -> None:
-    frame = run_query(place["db"], "SELECT 1 AS a, 2 AS a, INTERVAL '14 months 3 days 1 hour' AS i, "
-                                   "union_value(k := 1) AS u, [1, 2] AS l, {'x': 1} AS s, 'ab'::BLOB AS b").frame
+    frame = run_query(
+        place["db"],
+        "SELECT 1 AS a, 2 AS a, INTERVAL '14 months 3 days 1 hour' AS i, "
+        "union_value(k := 1) AS u, [1, 2] AS l, {'x': 1} AS s, 'ab'::BLOB AS b",
+    ).frame
     assert frame.columns == ["a", "a_1", "i", "u", "l", "s", "b"]
     assert frame["i"].item() == "1 year 2 months 3 days 01:00:00"
     text = csv_ready(frame)
@@ -479,8 +586,11 @@ def test_schema_overview(place: dict[str, Path]) -> None:
     assert schema.columns == ["table", "column", "type"]
     assert set(schema["table"].unique().to_list()) == set(TABLES)
     lines = schema.filter(pl.col("table") == "lines").rows()
-    assert lines == [("lines", "line_number", "VARCHAR"), ("lines", "name", "VARCHAR"),
-                     ("lines", "source_id", "VARCHAR")]
+    assert lines == [
+        ("lines", "line_number", "VARCHAR"),
+        ("lines", "name", "VARCHAR"),
+        ("lines", "source_id", "VARCHAR"),
+    ]
     assert not schema.filter(pl.col("table").str.starts_with("rb_")).height
 
 
@@ -500,14 +610,23 @@ def test_cli(place: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None
     assert err.strip() == "error: Refused: COPY reads or writes files; Explore is read-only and cannot touch files."
     code, out, err = _cli(capsys, "--db", db, "--timeout", "0.5", "SELECT count(*) FROM range(100000000000) a")
     assert code == 2 and "error: Refused: the query ran past the 0.5 s limit and was stopped." in err
-    code, out, err = _cli(capsys, "--db", db, "--format", "csv", "--limit", "2",
-                          "SELECT message_id, body FROM messages ORDER BY message_id")
+    code, out, err = _cli(
+        capsys,
+        "--db",
+        db,
+        "--format",
+        "csv",
+        "--limit",
+        "2",
+        "SELECT message_id, body FROM messages ORDER BY message_id",
+    )
     assert code == 0 and out == "message_id,body\nm1,Hi my ride is late\nm2,Checking now\n"
     assert "note: Refused rows past the 2-row limit" in err
     code, out, _ = _cli(capsys, "--db", db, "--format", "csv", "SELECT '=cmd()' AS f")
     assert code == 0 and out == "f\n'=cmd()\n"  # through to_safe_csv_bytes
-    code, out, _ = _cli(capsys, "--db", db, "--format", "json",
-                        "SELECT 1.5::DECIMAL(4, 2) AS d, DATE '2026-10-16' AS day, NULL AS n")
+    code, out, _ = _cli(
+        capsys, "--db", db, "--format", "json", "SELECT 1.5::DECIMAL(4, 2) AS d, DATE '2026-10-16' AS day, NULL AS n"
+    )
     assert code == 0 and out.split() == ["[", "{", '"d":', "1.5,", '"day":', '"2026-10-16",', '"n":', "null", "}", "]"]
     code, _, err = _cli(capsys, "--db", db, "SELEC 1")
     assert code == 2 and err.startswith("error: Parser Error")
@@ -515,20 +634,73 @@ def test_cli(place: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None
 
 def test_cli_as_a_program(place: dict[str, Path]) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    ok = subprocess.run([sys.executable, "-m", "metrics", "sql", "--db", str(place["db"]), "SELECT 40 + 2 AS answer"],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, "-m", "metrics", "sql", "--db", str(place["db"]), "SELECT 40 + 2 AS answer"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0 and ok.stdout.split() == ["answer", "------", "42"], ok.stderr
-    refused = subprocess.run([sys.executable, "-m", "metrics", "sql", "--db", str(place["db"]), "DROP TABLE messages"],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [sys.executable, "-m", "metrics", "sql", "--db", str(place["db"]), "DROP TABLE messages"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 2 and refused.stderr.startswith("error: Refused: DROP changes the warehouse")
 
 
 FRAGMENTS = [
-    "SELECT", "*", "FROM", "messages", "lines", "WHERE", "1", "=", ",", "(", ")", ";", "'x'", "--", "/*", "*/",
-    "count(*)", "GROUP BY ALL", "LIMIT 3", "JOIN lines USING (line_number)", "WITH a AS", "UNION ALL", "EXPLAIN",
-    "read_csv('/etc/passwd')", f"'{HYPOTHESIS_TARGET}'", "COPY", "TO", "ATTACH", "INSTALL httpfs", "SET threads = 1",
-    "getenv('HOME')", "range(10) t(i)", "DROP TABLE messages", "INSERT INTO meta VALUES ('a', 'b')", "VALUES (1)",
-    "DESCRIBE", "SUMMARIZE", "PRAGMA", "CALL", "query('SELECT 1')", '"', "$1", "?", "ORDER BY 1", "é", "\x00",
+    "SELECT",
+    "*",
+    "FROM",
+    "messages",
+    "lines",
+    "WHERE",
+    "1",
+    "=",
+    ",",
+    "(",
+    ")",
+    ";",
+    "'x'",
+    "--",
+    "/*",
+    "*/",
+    "count(*)",
+    "GROUP BY ALL",
+    "LIMIT 3",
+    "JOIN lines USING (line_number)",
+    "WITH a AS",
+    "UNION ALL",
+    "EXPLAIN",
+    "read_csv('/etc/passwd')",
+    f"'{HYPOTHESIS_TARGET}'",
+    "COPY",
+    "TO",
+    "ATTACH",
+    "INSTALL httpfs",
+    "SET threads = 1",
+    "getenv('HOME')",
+    "range(10) t(i)",
+    "DROP TABLE messages",
+    "INSERT INTO meta VALUES ('a', 'b')",
+    "VALUES (1)",
+    "DESCRIBE",
+    "SUMMARIZE",
+    "PRAGMA",
+    "CALL",
+    "query('SELECT 1')",
+    '"',
+    "$1",
+    "?",
+    "ORDER BY 1",
+    "é",
+    "\x00",
 ]
 sqlish = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=10).map(" ".join)
 

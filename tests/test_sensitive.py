@@ -123,9 +123,7 @@ no_digits = st.text(alphabet=st.characters(blacklist_characters="0123456789"), m
 
 @settings(max_examples=300)
 @given(number=card_numbers(), prefix=no_digits, suffix=no_digits, sep=st.sampled_from(["", " ", "-"]))
-def test_generated_card_embedded_in_text_is_found_and_masked(
-    number: str, prefix: str, suffix: str, sep: str
-) -> None:
+def test_generated_card_embedded_in_text_is_found_and_masked(number: str, prefix: str, suffix: str, sep: str) -> None:
     assert luhn_ok(number)
     written = _format(number, sep, 4) if sep else number
     text = f"{prefix} {written} {suffix}"

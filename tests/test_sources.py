@@ -48,8 +48,7 @@ def plain() -> Settings:
 
 
 def with_lines(*lines: tuple[str, str | None], **kw: Any) -> Settings:
-    return Settings(lines=[{"number": n, "name": f"line {i}", "source_id": s} for i, (n, s) in enumerate(lines)],
-                    **kw)
+    return Settings(lines=[{"number": n, "name": f"line {i}", "source_id": s} for i, (n, s) in enumerate(lines)], **kw)
 
 
 def by_id(frame: SourceFrame, column: str = "message_id") -> dict[str, dict[str, Any]]:
@@ -99,8 +98,12 @@ def test_detect_each_kind(tmp_path: Path) -> None:
 
 def test_detect_sniffs_content_not_extension(tmp_path: Path) -> None:
     pairs = {"a.txt": TWILIO_CSV, "b.csv": OP_HOOKS, "c.xml": OP_API, "d.json": MEMACS_XML}
-    expected = {"a.txt": "twilio_csv", "b.csv": "openphone_webhook", "c.xml": "openphone_api",
-                "d.json": "sms_backup_xml"}
+    expected = {
+        "a.txt": "twilio_csv",
+        "b.csv": "openphone_webhook",
+        "c.xml": "openphone_api",
+        "d.json": "sms_backup_xml",
+    }
     for name, source in pairs.items():
         shutil.copyfile(source, tmp_path / name)
         assert detect_kind(tmp_path / name) == expected[name]
@@ -140,8 +143,14 @@ def test_detect_raises_only_for_unreadable_or_broken_json(tmp_path: Path) -> Non
 
 
 def test_adapters_table() -> None:
-    assert set(ADAPTERS) == {"openphone_api", "openphone_webhook", "twilio_api", "twilio_csv", "sms_backup_xml",
-                             "mapped_csv"}
+    assert set(ADAPTERS) == {
+        "openphone_api",
+        "openphone_webhook",
+        "twilio_api",
+        "twilio_csv",
+        "sms_backup_xml",
+        "mapped_csv",
+    }
 
 
 # ---------------------------------------------------------------------------------------- OpenPhone REST
@@ -157,7 +166,10 @@ def test_openphone_rest_page() -> None:
     assert set(rows) == {"AC0001", "AC0002", "AC0003", "AC0005"}
     incoming = rows["AC0001"]
     assert (incoming["direction"], incoming["line_number"], incoming["contact_number"]) == (
-        "inbound", "+15550100100", "+15550100201")
+        "inbound",
+        "+15550100100",
+        "+15550100201",
+    )
     assert incoming["agent_id"] is None and incoming["is_automated"] == "false"
     assert incoming["conversation_id"] is None  # the REST API has no conversation id
     assert incoming["created_at"] == "2026-03-02T14:00:00Z"
@@ -174,8 +186,9 @@ def test_openphone_rest_page() -> None:
 def test_openphone_rest_unmapped_phone_number_id_is_rejected_with_reason() -> None:
     frame = openphone.read_api(OP_API, plain())
     assert "AC0005" not in by_id(frame)
-    assert reasons(frame)[6] == ("no line number: 'to' is empty and phoneNumberId 'PNsales02' is not a "
-                                 "source_id in settings.lines")
+    assert reasons(frame)[6] == (
+        "no line number: 'to' is empty and phoneNumberId 'PNsales02' is not a source_id in settings.lines"
+    )
 
 
 def _schema_example(schema: dict[str, Any]) -> dict[str, Any]:
@@ -214,8 +227,10 @@ def test_openphone_rest_shapes_from_the_real_schema(tmp_path: Path) -> None:
     call = _schema_example(call_item)
     assert call["participants"] == ["+15555555555"]
     call["participants"] = ["+15555550123"]
-    calls = openphone.read_api(write_json(tmp_path / "calls.json", {"data": [call], "nextPageToken": None}),
-                               with_lines(("+15555555555", call["phoneNumberId"])))
+    calls = openphone.read_api(
+        write_json(tmp_path / "calls.json", {"data": [call], "nextPageToken": None}),
+        with_lines(("+15555555555", call["phoneNumberId"])),
+    )
     assert calls.messages.height == 0 and calls.rejects == []
     row = by_id(calls, "call_id")[call["id"]]
     assert row["line_number"] == "+15555555555" and row["contact_number"] == "+15555550123"
@@ -223,8 +238,11 @@ def test_openphone_rest_shapes_from_the_real_schema(tmp_path: Path) -> None:
 
 
 def test_openphone_rest_wrong_kind_and_broken_file(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match=r"openphone_webhooks_handmade\.jsonl: looks like OpenPhone webhook "
-                                          r"events, not OpenPhone REST API messages"):
+    with pytest.raises(
+        SourceError,
+        match=r"openphone_webhooks_handmade\.jsonl: looks like OpenPhone webhook "
+        r"events, not OpenPhone REST API messages",
+    ):
         openphone.read_api(OP_HOOKS, plain())
     with pytest.raises(SourceError, match="looks like a Twilio console messaging-log CSV"):
         openphone.read_api(TWILIO_CSV, plain())
@@ -248,15 +266,21 @@ def test_openphone_webhooks_real_samples(tmp_path: Path) -> None:
     rows = by_id(frame)
     # AC24a8... appears as a v4 doc sample and a v2 legacy sample with the same event time: one message,
     # the later record wins field by field (v2 `body` and v4 `text` are the same field)
-    assert set(rows) == {"AC24a8b8321c4f4cf2be110f4250793d51", "ACcdcc2668c4134c3cbfdacb9e273cac6f",
-                         "ACdab71744ad3a4414a584fd45d61b80f2"}
+    assert set(rows) == {
+        "AC24a8b8321c4f4cf2be110f4250793d51",
+        "ACcdcc2668c4134c3cbfdacb9e273cac6f",
+        "ACdab71744ad3a4414a584fd45d61b80f2",
+    }
     received = rows["AC24a8b8321c4f4cf2be110f4250793d51"]
     assert received["body"] == "af" and received["line_number"] == "+18885550101"
     assert received["contact_number"] == "+18005550100" and received["agent_id"] is None
     assert received["conversation_id"] == "CN78ba0373683c48fd8fd96bc836c51f79"
     delivered = rows["ACcdcc2668c4134c3cbfdacb9e273cac6f"]
     assert (delivered["direction"], delivered["line_number"], delivered["contact_number"]) == (
-        "outbound", "+18005550100", "+18885550101")
+        "outbound",
+        "+18005550100",
+        "+18885550101",
+    )
     assert delivered["agent_id"] == "USu5AsEHuQ" and delivered["status"] == "delivered"
     assert delivered["created_at"] == "2022-01-23T17:05:45.195Z"
     # v3 capture: `to` is ONE comma-joined string of five numbers -> one row, first number as our line
@@ -284,8 +308,7 @@ def test_openphone_webhook_settings_pick_the_line(tmp_path: Path) -> None:
     # v4 call: no from/to, only participants (the other side) and phoneNumberId (our line)
     v4_call = by_id(frame, "call_id")["ACsXlF0"]
     assert (v4_call["line_number"], v4_call["contact_number"]) == ("+15550100100", "+15555555555")
-    assert (v4_call["direction"], v4_call["agent_id"], v4_call["duration_seconds"]) == ("outbound", "USlHhXmRMz",
-                                                                                         "60")
+    assert (v4_call["direction"], v4_call["agent_id"], v4_call["duration_seconds"]) == ("outbound", "USlHhXmRMz", "60")
     assert 1 not in reasons(frame)
 
 
@@ -347,13 +370,15 @@ def test_twilio_api_list_page(tmp_path: Path) -> None:
     assert frame.rows_read == 2
     rows = by_id(frame)
     out = rows["SMded05904ccb347238880ca9264e8fe1c"]
-    assert (out["direction"], out["line_number"], out["contact_number"]) == ("outbound", "+12019235161",
-                                                                             "+18182008801")
+    assert (out["direction"], out["line_number"], out["contact_number"]) == ("outbound", "+12019235161", "+18182008801")
     assert out["created_at"] == "2019-05-24T17:44:50Z"  # date_sent, RFC 2822 -> ISO UTC
     assert out["agent_id"] is None and out["is_automated"] == "false" and out["conversation_id"] is None
     inbound = rows["MMc26223853f8c46b4ab7dfaa6abba0a26"]
     assert (inbound["direction"], inbound["line_number"], inbound["contact_number"]) == (
-        "inbound", "+18182008801", "+12019235161")
+        "inbound",
+        "+18182008801",
+        "+12019235161",
+    )
     assert inbound["status"] == "received" and inbound["body"] == "look mom I have media!"
     assert [r["source_line"] for r in frame.messages.to_dicts()] == [1, 2]
     assert "price" not in frame.messages.columns  # the negative price string is ignored, not an error
@@ -364,19 +389,23 @@ def test_twilio_api_oddities(tmp_path: Path) -> None:
     assert redacted.messages["body"].to_list() == [""]  # redacted body: row kept, body ""
     emoji = twilio.read_api(write_json(tmp_path / "e.json", twilio_body("test_create_response")), plain())
     assert emoji.messages["body"].to_list() == ["Hello! 👍"]
-    queued = twilio.read_api(write_json(tmp_path / "q.json", twilio_body("test_create_with_queued_status_response")),
-                             plain())
+    queued = twilio.read_api(
+        write_json(tmp_path / "q.json", twilio_body("test_create_with_queued_status_response")), plain()
+    )
     assert queued.messages["status"].to_list() == ["queued"]
     # scheduled WhatsApp message: no from (Messaging Service), no date_sent
-    settings = with_lines(("whatsapp:+14155238886", "MGaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
-                          ("+15550100100", "MGdeadbeefdeadbeefdeadbeefdeadbeef"))
+    settings = with_lines(
+        ("whatsapp:+14155238886", "MGaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        ("+15550100100", "MGdeadbeefdeadbeefdeadbeefdeadbeef"),
+    )
     path = write_json(tmp_path / "w.json", twilio_body("test_create_scheduled_message_whatsapp_response"))
     row = twilio.read_api(path, settings).messages.row(0, named=True)
     assert row["contact_number"] == "whatsapp:+15558675310"  # raw, the validator strips the prefix
     assert row["channel"] == "whatsapp" and row["status"] == "scheduled"
     assert row["created_at"] == "2021-11-29T22:40:10Z"  # date_created: date_sent is null
-    canceled = twilio.read_api(write_json(tmp_path / "c.json", twilio_body("test_cancel_message_response")),
-                               settings).messages.row(0, named=True)
+    canceled = twilio.read_api(
+        write_json(tmp_path / "c.json", twilio_body("test_cancel_message_response")), settings
+    ).messages.row(0, named=True)
     assert canceled["status"] == "canceled" and canceled["line_number"] == "+15550100100"
 
 
@@ -392,32 +421,49 @@ def test_twilio_api_automation(tmp_path: Path) -> None:
     flags = {r["message_id"]: r["is_automated"] for r in frame.messages.to_dicts()}
     assert flags == {"SM1": "false", "SM2": "true", "SM3": "true", "SM4": "false"}
     assert frame.messages["agent_id"].null_count() == 4
-    by_number = twilio.read_api(write_json(tmp_path / "b.json", records),
-                                plain().model_copy(update={"automation_numbers": ["(201) 923-5161"]}))
+    by_number = twilio.read_api(
+        write_json(tmp_path / "b.json", records), plain().model_copy(update={"automation_numbers": ["(201) 923-5161"]})
+    )
     assert by_number.messages.filter(pl.col("direction") == "outbound")["is_automated"].to_list() == ["true"] * 3
 
 
 def test_twilio_api_broken_record_loads_the_rest(tmp_path: Path) -> None:
     good = twilio_body("test_fetch_response")
-    page = {"messages": [good, 7, {"sid": "SMbad", "direction": "outbound-api"},
-                         {**good, "sid": "SMdate", "date_sent": "last Tuesday"}], "page_size": 4}
+    page = {
+        "messages": [
+            good,
+            7,
+            {"sid": "SMbad", "direction": "outbound-api"},
+            {**good, "sid": "SMdate", "date_sent": "last Tuesday"},
+        ],
+        "page_size": 4,
+    }
     frame = twilio.read_api(write_json(tmp_path / "p.json", page), plain())
     assert frame.rows_read == 4 and frame.messages.height == 1
     assert reasons(frame) == {
         2: "record is a JSON int, not an object",
         3: "date_created is empty; no line number: 'from' is empty; no contact number: 'to' is empty",
         4: "date_sent 'last Tuesday' is not a date this loader understands "
-           "(expected e.g. Thu, 30 Jul 2015 20:12:31 +0000)",
+        "(expected e.g. Thu, 30 Jul 2015 20:12:31 +0000)",
     }
 
 
 def test_twilio_api_json_lines_with_iso_dates(tmp_path: Path) -> None:
     """Bulk Export "Day" files: one message per line, ISO 8601 UTC dates."""
-    base = {"account_sid": "ACx", "from": "+14155550123", "to": "+14155550100", "body": "hi",
-            "status": "received", "direction": "inbound", "num_segments": "1"}
-    lines = [json.dumps({**base, "sid": "SMa", "date_sent": "2024-01-15T14:23:05Z"}),
-             "{not json",
-             json.dumps({**base, "sid": "SMb", "date_sent": "2024-01-15T14:24:05.5Z"})]
+    base = {
+        "account_sid": "ACx",
+        "from": "+14155550123",
+        "to": "+14155550100",
+        "body": "hi",
+        "status": "received",
+        "direction": "inbound",
+        "num_segments": "1",
+    }
+    lines = [
+        json.dumps({**base, "sid": "SMa", "date_sent": "2024-01-15T14:23:05Z"}),
+        "{not json",
+        json.dumps({**base, "sid": "SMb", "date_sent": "2024-01-15T14:24:05.5Z"}),
+    ]
     path = tmp_path / "day.json"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert detect_kind(path) == "twilio_api"
@@ -450,32 +496,37 @@ def test_twilio_csv_handmade_export() -> None:
     assert len(rows) == 9
     created = {k[-2:]: v["created_at"] for k, v in rows.items()}
     assert created == {
-        "01": "2024-01-15T14:23:05Z",          # ISO with Z
-        "02": "2024-01-15T14:25:10Z",          # naive = UTC
-        "03": "2024-01-15T14:30:00Z",          # RFC 2822
-        "04": "2024-01-15T14:35:05Z",          # US 24-hour
-        "05": "2024-01-15T14:40:05Z",          # US 12-hour
-        "06": "2024-01-15T14:45:05.250Z",      # offset + fraction
-        "07": "2024-01-15T14:50:05.123456Z",   # naive with microseconds
-        "11": "2024-01-15T15:10:00Z",          # trailing UTC
-        "12": "2024-01-16T09:05:00Z",          # "1/16/2024, 9:05 AM"
+        "01": "2024-01-15T14:23:05Z",  # ISO with Z
+        "02": "2024-01-15T14:25:10Z",  # naive = UTC
+        "03": "2024-01-15T14:30:00Z",  # RFC 2822
+        "04": "2024-01-15T14:35:05Z",  # US 24-hour
+        "05": "2024-01-15T14:40:05Z",  # US 12-hour
+        "06": "2024-01-15T14:45:05.250Z",  # offset + fraction
+        "07": "2024-01-15T14:50:05.123456Z",  # naive with microseconds
+        "11": "2024-01-15T15:10:00Z",  # trailing UTC
+        "12": "2024-01-16T09:05:00Z",  # "1/16/2024, 9:05 AM"
     }
     line = {k[-2:]: v["source_line"] for k, v in rows.items()}
     assert line["05"] == 6 and line["06"] == 8 and line["11"] == 14  # multi-line body, blank line
     assert rows["SM00000000000000000000000000000005"]["body"] == "Line one\nline two, still the same body"
     automated = {k[-2:]: v["is_automated"] for k, v in rows.items() if v["direction"] == "outbound"}
-    assert automated == {"02": "false", "03": "true", "04": "true", "06": "false", "07": "false", "11": "true",
-                         "12": "false"}
+    assert automated == {
+        "02": "false",
+        "03": "true",
+        "04": "true",
+        "06": "false",
+        "07": "false",
+        "11": "true",
+        "12": "false",
+    }
     assert rows["SM00000000000000000000000000000006"]["body"] == ""
     whatsapp = rows["SM00000000000000000000000000000007"]
     assert whatsapp["line_number"] == "whatsapp:+14155238886" and whatsapp["channel"] == "whatsapp"
     assert rows["SM00000000000000000000000000000011"]["status"] == "undelivered"
     assert reasons(frame) == {
-        10: "SentDate 'yesterday afternoon' is not a date this loader understands "
-            "(expected e.g. 2024-01-15T14:23:05Z)",
+        10: "SentDate 'yesterday afternoon' is not a date this loader understands (expected e.g. 2024-01-15T14:23:05Z)",
         11: "has 12 fields but the header has 13",
-        12: "SentDate '15/01/2024 14:23:05' is not a date this loader understands "
-            "(expected e.g. 2024-01-15T14:23:05Z)",
+        12: "SentDate '15/01/2024 14:23:05' is not a date this loader understands (expected e.g. 2024-01-15T14:23:05Z)",
     }
 
 
@@ -484,47 +535,68 @@ def test_twilio_csv_older_column_order(tmp_path: Path) -> None:
     path.write_text(
         "Body,Status,SentDate,ApiVersion,NumSegments,AccountSid,Sid,Direction,From,To,Price,PriceUnit\n"
         "hello,received,2024-01-15 14:23:05,2010-04-01,1,ACx,SMold,inbound,+14155550123,+14155550100,-0.0079,USD\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     assert detect_kind(path) == "twilio_csv"
     row = twilio.read_csv(path, plain()).messages.row(0, named=True)
     assert row["line_number"] == "+14155550100" and row["created_at"] == "2024-01-15T14:23:05Z"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2024-01-15T14:23:05Z", "2024-01-15T14:23:05Z"),
-    ("2024-01-15T14:23:05+0000", "2024-01-15T14:23:05Z"),
-    ("2024-01-15 14:23:05", "2024-01-15T14:23:05Z"),
-    ("2024-01-15 14:23", "2024-01-15T14:23:00Z"),
-    ("2024-01-15T16:23:05.5+02:00", "2024-01-15T14:23:05.500Z"),
-    ("2019-06-11 22:05:25.000", "2019-06-11T22:05:25Z"),
-    ("Mon, 15 Jan 2024 14:23:05 +0000", "2024-01-15T14:23:05Z"),
-    ("Wed, 19 Jun 2019 22:04:00 -0000", "2019-06-19T22:04:00Z"),
-    ("Thu, 30 Jul 2015 20:12:31 GMT", "2015-07-30T20:12:31Z"),
-    ("01/15/2024 14:23:05", "2024-01-15T14:23:05Z"),
-    ("1/15/2024 2:23:05 PM", "2024-01-15T14:23:05Z"),
-    ("1/15/2024 12:00:00 AM", "2024-01-15T00:00:00Z"),
-    ("01/15/2024 14:23:05.250", "2024-01-15T14:23:05.250Z"),
-    ("06/11/2019 22:05:25 MST", "2019-06-12T05:05:25Z"),
-    ("2024-01-15 09:23:05 EST", "2024-01-15T14:23:05Z"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-15T14:23:05Z", "2024-01-15T14:23:05Z"),
+        ("2024-01-15T14:23:05+0000", "2024-01-15T14:23:05Z"),
+        ("2024-01-15 14:23:05", "2024-01-15T14:23:05Z"),
+        ("2024-01-15 14:23", "2024-01-15T14:23:00Z"),
+        ("2024-01-15T16:23:05.5+02:00", "2024-01-15T14:23:05.500Z"),
+        ("2019-06-11 22:05:25.000", "2019-06-11T22:05:25Z"),
+        ("Mon, 15 Jan 2024 14:23:05 +0000", "2024-01-15T14:23:05Z"),
+        ("Wed, 19 Jun 2019 22:04:00 -0000", "2019-06-19T22:04:00Z"),
+        ("Thu, 30 Jul 2015 20:12:31 GMT", "2015-07-30T20:12:31Z"),
+        ("01/15/2024 14:23:05", "2024-01-15T14:23:05Z"),
+        ("1/15/2024 2:23:05 PM", "2024-01-15T14:23:05Z"),
+        ("1/15/2024 12:00:00 AM", "2024-01-15T00:00:00Z"),
+        ("01/15/2024 14:23:05.250", "2024-01-15T14:23:05.250Z"),
+        ("06/11/2019 22:05:25 MST", "2019-06-12T05:05:25Z"),
+        ("2024-01-15 09:23:05 EST", "2024-01-15T14:23:05Z"),
+    ],
+)
 def test_twilio_dates_accepted(text: str, expected: str) -> None:
     assert twilio.to_utc_text(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "", "yesterday", "15/01/2024 14:23:05", "2024-01-15", "2024-13-01 00:00:00", "1/15/2024 13:00 PM",
-    "2024-01-15 14:23:05 CET", "2024-01-15T14:23:05Z UTC", "32 Jan 2024 10:00:00 +0000", "1705328585",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "yesterday",
+        "15/01/2024 14:23:05",
+        "2024-01-15",
+        "2024-13-01 00:00:00",
+        "1/15/2024 13:00 PM",
+        "2024-01-15 14:23:05 CET",
+        "2024-01-15T14:23:05Z UTC",
+        "32 Jan 2024 10:00:00 +0000",
+        "1705328585",
+    ],
+)
 def test_twilio_dates_refused(text: str) -> None:
     assert twilio.to_utc_text(text) is None
 
 
 def test_twilio_csv_wrong_kind() -> None:
-    with pytest.raises(SourceError, match=r"golden_messages\.csv: looks like a Replyboard messages CSV, not a "
-                                          r"Twilio console messaging-log CSV"):
+    with pytest.raises(
+        SourceError,
+        match=r"golden_messages\.csv: looks like a Replyboard messages CSV, not a "
+        r"Twilio console messaging-log CSV",
+    ):
         twilio.read_csv(CANONICAL_MESSAGES, plain())
-    with pytest.raises(SourceError, match=r"helpdesk_export_handmade\.csv: not a Twilio console messaging-log "
-                                          r"CSV \(not a format Replyboard knows\)"):
+    with pytest.raises(
+        SourceError,
+        match=r"helpdesk_export_handmade\.csv: not a Twilio console messaging-log "
+        r"CSV \(not a format Replyboard knows\)",
+    ):
         twilio.read_csv(HELPDESK, plain())
 
 
@@ -631,55 +703,83 @@ def _mapping(tmp_path: Path, text: str) -> Path:
 
 def test_mapped_csv_iso_dates_and_derived_ids(tmp_path: Path) -> None:
     csv_path = tmp_path / "x.csv"
-    csv_path.write_text("when;who;dir;text\n2024-01-15 14:23:05+01:00;+15550100201;IN;hello\n"
-                        "2024-01-15T14:30:00;+15550100201;OUT;hi there\n", encoding="utf-8")
-    mapping = _mapping(tmp_path, "columns: {created_at: when, contact_number: who, direction: dir, body: text}\n"
-                                 "defaults: {line_number: +15550100100}\ndelimiter: ';'\n"
-                                 "values: {direction: {in: inbound, out: outbound}}\n")
+    csv_path.write_text(
+        "when;who;dir;text\n2024-01-15 14:23:05+01:00;+15550100201;IN;hello\n"
+        "2024-01-15T14:30:00;+15550100201;OUT;hi there\n",
+        encoding="utf-8",
+    )
+    mapping = _mapping(
+        tmp_path,
+        "columns: {created_at: when, contact_number: who, direction: dir, body: text}\n"
+        "defaults: {line_number: +15550100100}\ndelimiter: ';'\n"
+        "values: {direction: {in: inbound, out: outbound}}\n",
+    )
     frame = mapped_csv.read(csv_path, plain(), mapping=mapping)
     rows = frame.messages.to_dicts()
     assert [r["created_at"] for r in rows] == ["2024-01-15T13:23:05Z", "2024-01-15T14:30:00Z"]
     assert rows[0]["line_number"] == "+15550100100"  # "+" kept: every YAML scalar is text
     assert all(re.fullmatch(r"mapped-[0-9a-f]{20}", r["message_id"]) for r in rows)
     assert mapped_csv.read(csv_path, plain(), mapping=mapping).messages["message_id"].to_list() == [
-        r["message_id"] for r in rows]
+        r["message_id"] for r in rows
+    ]
     assert rows[0]["channel"] is None  # not mapped, no default: the validator decides
 
 
 def test_mapped_csv_epoch_dates(tmp_path: Path) -> None:
     csv_path = tmp_path / "x.csv"
     csv_path.write_text("id,ts,from,line,d\n1,1705328585000,+15550100201,+15550100100,inbound\n", encoding="utf-8")
-    mapping = _mapping(tmp_path, "columns: {message_id: id, created_at: ts, contact_number: from,"
-                                 " line_number: line, direction: d}\ndate_format: epoch_ms\n")
+    mapping = _mapping(
+        tmp_path,
+        "columns: {message_id: id, created_at: ts, contact_number: from,"
+        " line_number: line, direction: d}\ndate_format: epoch_ms\n",
+    )
     assert mapped_csv.read(csv_path, plain(), mapping=mapping).messages["created_at"].to_list() == [
-        "2024-01-15T14:23:05Z"]
+        "2024-01-15T14:23:05Z"
+    ]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("columns: {created_at: a}\nfoo: 1\n", r"map\.yaml: invalid mapping\n  foo: unknown key"),
-    ("columns: {created_at: a, sender: b}\n", r"columns: 'sender' is not a canonical field"),
-    ("columns: {created_at: a, contact_number: b, line_number: c}\n",
-     r"direction needs a column \(columns\.direction\) or a default"),
-    ("columns: {contact_number: b, line_number: c, direction: d}\n", r"columns\.created_at is required"),
-    ("columns: {created_at: a, contact_number: b, line_number: c, direction: d}\n"
-     "values: {direction: {x: sideways}}\n", r"values: direction values must map to inbound or outbound"),
-    ("columns: {created_at: a, contact_number: b, line_number: c, direction: d}\ntimezone: Mars/Olympus\n",
-     r"timezone: 'Mars/Olympus' is not an IANA timezone"),
-    ("columns: {created_at: a, contact_number: b, line_number: c, direction: d}\ndefaults: {message_id: x}\n",
-     r"defaults: message_id cannot have a default"),
-    ("- just\n- a list\n", r"must be a YAML mapping"),
-    ("columns: [unclosed\n", r"not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("columns: {created_at: a}\nfoo: 1\n", r"map\.yaml: invalid mapping\n  foo: unknown key"),
+        ("columns: {created_at: a, sender: b}\n", r"columns: 'sender' is not a canonical field"),
+        (
+            "columns: {created_at: a, contact_number: b, line_number: c}\n",
+            r"direction needs a column \(columns\.direction\) or a default",
+        ),
+        ("columns: {contact_number: b, line_number: c, direction: d}\n", r"columns\.created_at is required"),
+        (
+            "columns: {created_at: a, contact_number: b, line_number: c, direction: d}\n"
+            "values: {direction: {x: sideways}}\n",
+            r"values: direction values must map to inbound or outbound",
+        ),
+        (
+            "columns: {created_at: a, contact_number: b, line_number: c, direction: d}\ntimezone: Mars/Olympus\n",
+            r"timezone: 'Mars/Olympus' is not an IANA timezone",
+        ),
+        (
+            "columns: {created_at: a, contact_number: b, line_number: c, direction: d}\ndefaults: {message_id: x}\n",
+            r"defaults: message_id cannot have a default",
+        ),
+        ("- just\n- a list\n", r"must be a YAML mapping"),
+        ("columns: [unclosed\n", r"not valid YAML"),
+    ],
+)
 def test_mapped_csv_mapping_errors(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SourceError, match=message):
         mapped_csv.read(HELPDESK, plain(), mapping=_mapping(tmp_path, text))
 
 
 def test_mapped_csv_missing_column_and_missing_mapping(tmp_path: Path) -> None:
-    mapping = _mapping(tmp_path, "columns: {created_at: Sent At, contact_number: Phone, line_number: Team Number,"
-                                 " direction: Sender Type}\n")
-    with pytest.raises(SourceError, match=r"column 'Phone' \(map\.yaml columns\.contact_number\) is not in the "
-                                          r"header; the header has: Ticket ID, Message ID"):
+    mapping = _mapping(
+        tmp_path,
+        "columns: {created_at: Sent At, contact_number: Phone, line_number: Team Number, direction: Sender Type}\n",
+    )
+    with pytest.raises(
+        SourceError,
+        match=r"column 'Phone' \(map\.yaml columns\.contact_number\) is not in the "
+        r"header; the header has: Ticket ID, Message ID",
+    ):
         mapped_csv.read(HELPDESK, plain(), mapping=mapping)
     with pytest.raises(SourceError, match="needs a mapping file"):
         mapped_csv.read(HELPDESK, plain())
@@ -705,10 +805,32 @@ READERS = {
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["id", "sid", "type", "data", "object", "to", "from", "direction", "createdAt",
-                         "date_sent", "body", "text", "messages", "participants", "phoneNumberId"]),
-        inner, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "sid",
+                    "type",
+                    "data",
+                    "object",
+                    "to",
+                    "from",
+                    "direction",
+                    "createdAt",
+                    "date_sent",
+                    "body",
+                    "text",
+                    "messages",
+                    "participants",
+                    "phoneNumberId",
+                ]
+            ),
+            inner,
+            max_size=6,
+        )
+    ),
     max_leaves=20,
 )
 

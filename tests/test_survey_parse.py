@@ -97,9 +97,7 @@ def test_parse_scores_frame_maps_every_row_in_order() -> None:
 
 
 def test_parse_scores_frame_empty_and_all_null() -> None:
-    empty = parse_scores_frame(
-        pl.DataFrame({"body": []}, schema={"body": pl.String}), "body", 0, 10, OPT_OUTS
-    )
+    empty = parse_scores_frame(pl.DataFrame({"body": []}, schema={"body": pl.String}), "body", 0, 10, OPT_OUTS)
     assert empty.height == 0
     assert empty.schema["score"] == pl.Int64
     nulls = parse_scores_frame(pl.DataFrame({"body": [None, None]}), "body", 0, 10, OPT_OUTS)

@@ -18,8 +18,17 @@ import polars as pl
 
 # Canonical message columns, all text, exactly as in the canonical messages CSV.
 MESSAGE_COLUMNS = (
-    "message_id", "created_at", "direction", "line_number", "contact_number", "agent_id",
-    "is_automated", "body", "channel", "conversation_id", "status",
+    "message_id",
+    "created_at",
+    "direction",
+    "line_number",
+    "contact_number",
+    "agent_id",
+    "is_automated",
+    "body",
+    "channel",
+    "conversation_id",
+    "status",
 )
 REQUIRED_MESSAGE_COLUMNS = ("message_id", "created_at", "direction", "line_number", "contact_number")
 SURVEY_COLUMNS = ("response_id", "received_at", "contact_number", "survey", "reply_text", "line_number")

@@ -164,8 +164,12 @@ def _describe(path: Path) -> str | None:
         root = _xml_root(text)
         return "sms_backup_calls" if root == "calls" else ("xml" if root else None)
     header = {h.lower() for h in _csv_header(text)}
-    for kind, columns in (("messages", REQUIRED_MESSAGE_COLUMNS), ("surveys", SURVEY_COLUMNS),
-                          ("agents", AGENT_COLUMNS), ("lines", LINE_COLUMNS)):
+    for kind, columns in (
+        ("messages", REQUIRED_MESSAGE_COLUMNS),
+        ("surveys", SURVEY_COLUMNS),
+        ("agents", AGENT_COLUMNS),
+        ("lines", LINE_COLUMNS),
+    ):
         if set(columns) <= header:
             return kind
     return None

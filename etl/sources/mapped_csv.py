@@ -58,8 +58,16 @@ from etl.sources.openphone import automated_by_settings, iso_utc, messages_frame
 from replyboard.settings import Settings
 
 ALLOWED_VALUES = {"direction": ("inbound", "outbound"), "is_automated": ("true", "false")}
-_BOOLEAN_WORDS = {"true": "true", "yes": "true", "y": "true", "1": "true",
-                  "false": "false", "no": "false", "n": "false", "0": "false"}
+_BOOLEAN_WORDS = {
+    "true": "true",
+    "yes": "true",
+    "y": "true",
+    "1": "true",
+    "false": "false",
+    "no": "false",
+    "n": "false",
+    "0": "false",
+}
 _NOT_DEFAULTABLE = ("message_id", "created_at")
 _EPOCH_FORMATS = {"epoch_s": 1000, "epoch_ms": 1}
 
@@ -67,8 +75,9 @@ _EPOCH_FORMATS = {"epoch_s": 1000, "epoch_ms": 1}
 def _check_fields(keys: Any) -> None:
     unknown = [k for k in keys if k not in MESSAGE_COLUMNS]
     if unknown:
-        raise ValueError(f"{', '.join(map(repr, unknown))} is not a canonical field; use one of "
-                         f"{', '.join(MESSAGE_COLUMNS)}")
+        raise ValueError(
+            f"{', '.join(map(repr, unknown))} is not a canonical field; use one of {', '.join(MESSAGE_COLUMNS)}"
+        )
 
 
 class Mapping(BaseModel):
@@ -103,8 +112,9 @@ class Mapping(BaseModel):
                 bad = [f"{k!r}: {v!r}" for k, v in table.items() if v.strip().lower() not in allowed]
                 if bad:
                     raise ValueError(f"{field} values must map to {' or '.join(allowed)}; got {', '.join(bad)}")
-        return {f: {k: (v.strip().lower() if f in ALLOWED_VALUES else v) for k, v in t.items()}
-                for f, t in values.items()}
+        return {
+            f: {k: (v.strip().lower() if f in ALLOWED_VALUES else v) for k, v in t.items()} for f, t in values.items()
+        }
 
     @field_validator("defaults")
     @classmethod
@@ -143,7 +153,7 @@ class Mapping(BaseModel):
     def _delimiter(cls, delimiter: str) -> str:
         if delimiter == "\\t":
             delimiter = "\t"
-        if len(delimiter) != 1 or delimiter in "\"\r\n":
+        if len(delimiter) != 1 or delimiter in '"\r\n':
             raise ValueError(f"{delimiter!r} must be one character (not a quote or newline)")
         return delimiter
 
@@ -273,8 +283,11 @@ def _row(
         moment = _parse_date(raw_date, mapping)
         created = iso_utc(moment) if moment is not None else None
         if created is None:
-            expected = f"date_format '{mapping.date_format}'" if mapping.date_format else \
-                "ISO 8601, e.g. 2024-01-15T14:23:05Z (or set date_format in the mapping)"
+            expected = (
+                f"date_format '{mapping.date_format}'"
+                if mapping.date_format
+                else "ISO 8601, e.g. 2024-01-15T14:23:05Z (or set date_format in the mapping)"
+            )
             problems.append(f"{mapping.columns['created_at']} '{raw_date}' is not a date matching {expected}")
         out["created_at"] = created
     for field in ("contact_number", "line_number"):
@@ -286,14 +299,14 @@ def _row(
         if out.get("message_id") is None:
             problems.append(f"no message id ({mapping.columns['message_id']} is empty)")
     else:
-        key = "|".join(cells.get(f) or "" for f in ("created_at", "direction", "line_number",
-                                                            "contact_number", "body"))
+        key = "|".join(cells.get(f) or "" for f in ("created_at", "direction", "line_number", "contact_number", "body"))
         out["message_id"] = "mapped-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
     if problems:
         return "; ".join(problems)
     if out.get("is_automated") is None:
         automated = out["direction"] == "outbound" and automated_by_settings(
-            out.get("line_number"), out.get("body"), settings)
+            out.get("line_number"), out.get("body"), settings
+        )
         out["is_automated"] = "true" if automated else "false"
     out["source_line"] = line
     return out
@@ -316,8 +329,9 @@ def read(path: Path, settings: Settings, mapping: Path | None = None) -> SourceF
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not {spec.encoding} text (undecodable byte at offset {exc.start}); "
-                          f"set encoding in {mapping_name}") from None
+        raise SourceError(
+            f"{path}: not {spec.encoding} text (undecodable byte at offset {exc.start}); set encoding in {mapping_name}"
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec.delimiter)
     try:
         header = [h.strip() for h in next(reader)]
@@ -331,8 +345,10 @@ def read(path: Path, settings: Settings, mapping: Path | None = None) -> SourceF
     for field, column in spec.columns.items():
         i = exact.get(column, folded.get(column.casefold()))
         if i is None:
-            raise SourceError(f"{path}: column '{column}' ({mapping_name} columns.{field}) is not in the header; "
-                              f"the header has: {', '.join(header)}")
+            raise SourceError(
+                f"{path}: column '{column}' ({mapping_name} columns.{field}) is not in the header; "
+                f"the header has: {', '.join(header)}"
+            )
         index[field] = i
 
     rows: list[dict[str, Any]] = []

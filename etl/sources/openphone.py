@@ -64,7 +64,13 @@ from etl.sources.base import MESSAGE_COLUMNS, Reject, SourceError, SourceFrame, 
 from replyboard.settings import Settings
 
 CALL_COLUMNS = (
-    "call_id", "created_at", "direction", "line_number", "contact_number", "agent_id", "status",
+    "call_id",
+    "created_at",
+    "direction",
+    "line_number",
+    "contact_number",
+    "agent_id",
+    "status",
     "duration_seconds",
 )
 RAW_LIMIT = 2000  # characters of a rejected record kept in Reject.raw
@@ -121,8 +127,9 @@ def load_json_values(path: Path, expected: str | None = None) -> tuple[bool, lis
         try:
             value = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            values.append((number, BrokenJson(f"not valid JSON ({exc.msg} at column {exc.colno})",
-                                              stripped[:RAW_LIMIT])))
+            values.append(
+                (number, BrokenJson(f"not valid JSON ({exc.msg} at column {exc.colno})", stripped[:RAW_LIMIT]))
+            )
             continue
         except RecursionError:
             values.append((number, BrokenJson("JSON nested too deeply to read", stripped[:RAW_LIMIT])))
@@ -131,9 +138,7 @@ def load_json_values(path: Path, expected: str | None = None) -> tuple[bool, lis
         objects += isinstance(value, dict)
     if objects and objects * 2 >= len(values):
         return False, values
-    raise SourceError(
-        f"{path}: not valid JSON ({doc_error.msg} at line {doc_error.lineno} column {doc_error.colno})"
-    )
+    raise SourceError(f"{path}: not valid JSON ({doc_error.msg} at line {doc_error.lineno} column {doc_error.colno})")
 
 
 def iter_json_records(
@@ -333,7 +338,11 @@ def looks_like_message(value: Any) -> bool:
     if value.get("object") in ("message", "call"):
         return True
     direction = value.get("direction")
-    return isinstance(direction, str) and direction in _DIRECTIONS and bool(_MESSAGE_KEYS & value.keys() or "participants" in value)
+    return (
+        isinstance(direction, str)
+        and direction in _DIRECTIONS
+        and bool(_MESSAGE_KEYS & value.keys() or "participants" in value)
+    )
 
 
 def _is_call(obj: dict[str, Any]) -> bool:
@@ -393,8 +402,9 @@ def _direction(obj: dict[str, Any], problems: list[str]) -> str | None:
     raw = obj.get("direction")
     direction = _DIRECTIONS.get(raw.strip().lower()) if isinstance(raw, str) else None
     if direction is None:
-        problems.append("no direction" if text_or_none(raw) is None
-                        else f"direction {raw!r} is not incoming or outgoing")
+        problems.append(
+            "no direction" if text_or_none(raw) is None else f"direction {raw!r} is not incoming or outgoing"
+        )
     return direction
 
 
@@ -407,9 +417,11 @@ def _sides(
     senders, recipients = _numbers(obj.get("from")), _numbers(obj.get("to"))
     participants = _numbers(obj.get("participants"))
     if not senders and not recipients and participants:  # v4 call: participants, no from/to
-        ours = [p for p in participants
-                if same_number(p, mapped, settings) or any(same_number(p, x.number, settings)
-                                                            for x in settings.lines)]
+        ours = [
+            p
+            for p in participants
+            if same_number(p, mapped, settings) or any(same_number(p, x.number, settings) for x in settings.lines)
+        ]
         others = [p for p in participants if p not in ours]
         line, contact = (ours[0] if ours else mapped), (others[0] if others else None)
     elif direction == "outbound":
@@ -421,8 +433,11 @@ def _sides(
         if participants and not senders and not recipients:
             our_field, their_field = "participants", "participants"
         if line is None:
-            where = f"phoneNumberId {phone_number_id!r} is not a source_id in settings.lines" \
-                if phone_number_id else "there is no phoneNumberId"
+            where = (
+                f"phoneNumberId {phone_number_id!r} is not a source_id in settings.lines"
+                if phone_number_id
+                else "there is no phoneNumberId"
+            )
             problems.append(f"no line number: '{our_field}' is empty and {where}")
         if contact is None:
             problems.append(f"no contact number: '{their_field}' is empty")
@@ -445,10 +460,17 @@ def _message_row(obj: dict[str, Any], line: int, settings: Settings) -> dict[str
     agent = text_or_none(obj.get("userId")) if direction == "outbound" else None
     automated = direction == "outbound" and (agent is None or automated_by_settings(line_number, body, settings))
     return {
-        "message_id": message_id, "created_at": created_at, "direction": direction,
-        "line_number": line_number, "contact_number": contact, "agent_id": agent,
-        "is_automated": "true" if automated else "false", "body": body, "channel": "sms",
-        "conversation_id": text_or_none(obj.get("conversationId")), "status": text_or_none(obj.get("status")),
+        "message_id": message_id,
+        "created_at": created_at,
+        "direction": direction,
+        "line_number": line_number,
+        "contact_number": contact,
+        "agent_id": agent,
+        "is_automated": "true" if automated else "false",
+        "body": body,
+        "channel": "sms",
+        "conversation_id": text_or_none(obj.get("conversationId")),
+        "status": text_or_none(obj.get("status")),
         "source_line": line,
     }
 
@@ -475,9 +497,15 @@ def _call_row(obj: dict[str, Any], line: int, settings: Settings) -> dict[str, A
         start, end = _parse_time(obj.get("answeredAt")), _parse_time(obj.get("completedAt"))
         duration_text = str(max(0, round((end - start).total_seconds()))) if start and end else None
     return {
-        "call_id": call_id, "created_at": created_at, "direction": direction, "line_number": line_number,
-        "contact_number": contact, "agent_id": agent, "status": text_or_none(obj.get("status")),
-        "duration_seconds": duration_text, "source_line": line,
+        "call_id": call_id,
+        "created_at": created_at,
+        "direction": direction,
+        "line_number": line_number,
+        "contact_number": contact,
+        "agent_id": agent,
+        "status": text_or_none(obj.get("status")),
+        "duration_seconds": duration_text,
+        "source_line": line,
     }
 
 
@@ -505,7 +533,10 @@ def _merge(versions: list[_Version]) -> tuple[dict[str, Any], int]:
 
 
 def _build(
-    kind: str, path: Path, settings: Settings, records: list[tuple[int, Any]],
+    kind: str,
+    path: Path,
+    settings: Settings,
+    records: list[tuple[int, Any]],
     classify: Callable[[int, Any, list[Reject]], tuple[str, dict[str, Any], datetime | None] | None],
 ) -> SourceFrame:
     """Group message/call records by id, merge, and turn them into frames."""
@@ -537,8 +568,11 @@ def _build(
     calls.sort(key=lambda r: r["source_line"])
     rejects.sort(key=lambda r: r.line or 0)
     return SourceFrame(
-        kind=kind, messages=messages_frame(messages), calls=calls_frame(calls) if calls else None,
-        rejects=rejects, rows_read=len(records),
+        kind=kind,
+        messages=messages_frame(messages),
+        calls=calls_frame(calls) if calls else None,
+        rejects=rejects,
+        rows_read=len(records),
     )
 
 
@@ -564,8 +598,13 @@ def read_api(path: Path, settings: Settings) -> SourceFrame:
         if not _is_object(line, record, rejects):
             return None
         if looks_like_event(record):
-            rejects.append(Reject(line, "this is a webhook event, not a REST message (load the file as "
-                                        "openphone_webhook)", raw_json(record)))
+            rejects.append(
+                Reject(
+                    line,
+                    "this is a webhook event, not a REST message (load the file as openphone_webhook)",
+                    raw_json(record),
+                )
+            )
             return None
         when = _parse_time(record.get("updatedAt")) or _parse_time(record.get("createdAt"))
         return ("call" if _is_call(record) else "message"), record, when
@@ -584,24 +623,28 @@ def read_webhook(path: Path, settings: Settings) -> SourceFrame:
         if not _is_object(line, record, rejects):
             return None
         if not looks_like_event(record):
-            rejects.append(Reject(line, "not an OpenPhone webhook event (needs 'type' and 'data.object')",
-                                  raw_json(record)))
+            rejects.append(
+                Reject(line, "not an OpenPhone webhook event (needs 'type' and 'data.object')", raw_json(record))
+            )
             return None
         event_type = record["type"].strip()
         obj = record["data"]["object"]
         object_kind = str(obj.get("object") or "").replace("_", "").lower()
-        when = _parse_time(record.get("createdAt")) or _parse_time(obj.get("updatedAt")) \
+        when = (
+            _parse_time(record.get("createdAt"))
+            or _parse_time(obj.get("updatedAt"))
             or _parse_time(obj.get("createdAt"))
+        )
         lowered = event_type.lower()
-        if object_kind in _SKIPPED_OBJECTS or lowered.startswith(("callsummary", "calltranscript",
-                                                                  "call.summary", "call.transcript")):
+        if object_kind in _SKIPPED_OBJECTS or lowered.startswith(
+            ("callsummary", "calltranscript", "call.summary", "call.transcript")
+        ):
             return None  # summaries/transcripts of calls: no row of their own
         if lowered.startswith("message.") and object_kind in ("", "message"):
             return "message", obj, when
         if lowered.startswith("call.") and object_kind in ("", "call"):
             return "call", obj, when
-        rejects.append(Reject(line, f"event type {event_type!r} is not a message or call event",
-                              raw_json(record)))
+        rejects.append(Reject(line, f"event type {event_type!r} is not a message or call event", raw_json(record)))
         return None
 
     return _build("openphone_webhook", path, settings, records, classify)

@@ -78,7 +78,7 @@ def fix_char_refs(data: bytes) -> bytes:
             low = _ref_value(matches[i + 1].group(1))
             if 0xDC00 <= low <= 0xDFFF:
                 combined = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00)
-                out.append(data[pos:m.start()])
+                out.append(data[pos : m.start()])
                 out.append(b"&#x%X;" % combined)
                 pos = matches[i + 1].end()
                 i += 2
@@ -86,7 +86,7 @@ def fix_char_refs(data: bytes) -> bytes:
         if not _xml_allowed(cp):
             replacement = b"&#xFFFD;"
         if replacement is not None:
-            out.append(data[pos:m.start()])
+            out.append(data[pos : m.start()])
             out.append(replacement)
             pos = m.end()
         i += 1
@@ -178,9 +178,7 @@ def _direction(raw_type: str | None, what: str) -> tuple[str | None, str | None]
     return None, f"{what} {number} ({name}) is not a sent or received message"
 
 
-def _row(
-    elem: ET.Element, record: int, line_number: str, settings: Settings
-) -> dict[str, Any] | str:
+def _row(elem: ET.Element, record: int, line_number: str, settings: Settings) -> dict[str, Any] | str:
     attrs = elem.attrib
     problems: list[str] = []
     is_mms = elem.tag == "mms"
@@ -196,8 +194,11 @@ def _row(
     elif created_at is None:
         problems.append(f"date {raw_date!r} is not epoch milliseconds")
     if is_mms:
-        texts = [p.get("text", "") for p in elem.iter("part")
-                 if (p.get("ct") or "").lower() == "text/plain" and p.get("text") not in (None, "null")]
+        texts = [
+            p.get("text", "")
+            for p in elem.iter("part")
+            if (p.get("ct") or "").lower() == "text/plain" and p.get("text") not in (None, "null")
+        ]
         body: str | None = "\n".join(texts) if texts else None
         wanted = "137" if direction == "inbound" else "151"
         addresses = [a.get("address", "").strip() for a in elem.iter("addr") if a.get("type") == wanted]
@@ -219,11 +220,18 @@ def _row(
     status = "received" if direction == "inbound" else sent_status
     automated = direction == "outbound" and automated_by_settings(line_number, body, settings)
     return {
-        "message_id": message_id, "created_at": created_at, "direction": direction,
-        "line_number": line_number, "contact_number": contact,
+        "message_id": message_id,
+        "created_at": created_at,
+        "direction": direction,
+        "line_number": line_number,
+        "contact_number": contact,
         "agent_id": OWNER_AGENT if direction == "outbound" else None,
-        "is_automated": "true" if automated else "false", "body": body, "channel": "sms",
-        "conversation_id": None, "status": status, "source_line": record,
+        "is_automated": "true" if automated else "false",
+        "body": body,
+        "channel": "sms",
+        "conversation_id": None,
+        "status": status,
+        "source_line": record,
     }
 
 

@@ -73,8 +73,11 @@ from etl.sources.openphone import (
 from replyboard.settings import Settings
 
 DIRECTIONS = {
-    "inbound": "inbound", "outbound-api": "outbound", "outbound-call": "outbound",
-    "outbound-reply": "outbound", "outbound": "outbound",
+    "inbound": "inbound",
+    "outbound-api": "outbound",
+    "outbound-call": "outbound",
+    "outbound-reply": "outbound",
+    "outbound": "outbound",
 }
 _CHANNELS = {"whatsapp": "whatsapp", "messenger": "messenger", "sms": "sms", "tel": "sms"}
 CSV_REQUIRED = ("From", "To", "SentDate", "Sid", "Direction")
@@ -82,8 +85,18 @@ CSV_SIGNATURE = frozenset({"from", "to", "body", "sentdate", "sid", "direction"}
 DATE_EXAMPLE = "2024-01-15T14:23:05Z"
 
 _ZONES = {
-    "UTC": 0, "GMT": 0, "UT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
-    "PST": -8, "PDT": -7,
+    "UTC": 0,
+    "GMT": 0,
+    "UT": 0,
+    "Z": 0,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
 }
 _US_RE = re.compile(
     r"^(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?\s*([AaPp])\.?[Mm]\.?"
@@ -113,8 +126,7 @@ def _us_date(text: str) -> datetime | None:
         sign = -1 if offset[0] == "-" else 1
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
-        return datetime(int(year), int(month), int(day), hour_value, int(minute), int(second or 0), micro,
-                        tzinfo=tz)
+        return datetime(int(year), int(month), int(day), hour_value, int(minute), int(second or 0), micro, tzinfo=tz)
     except ValueError:
         return None
 
@@ -168,7 +180,11 @@ def _unwrap(value: Any, depth: int = 0) -> list[Any]:
 
 
 def _row(
-    fields: dict[str, Any], line: int, settings: Settings, date_field: str, date_example: str,
+    fields: dict[str, Any],
+    line: int,
+    settings: Settings,
+    date_field: str,
+    date_example: str,
 ) -> dict[str, Any] | str:
     """Canonical row from the Twilio fields (sid, direction, date, from, to, body, status, service), or why not."""
     problems: list[str] = []
@@ -178,9 +194,11 @@ def _row(
     raw_direction = text_or_none(fields.get("direction"))
     direction = DIRECTIONS.get(raw_direction.lower()) if raw_direction else None
     if direction is None:
-        problems.append("no Direction" if raw_direction is None else
-                        f"direction '{raw_direction}' is not one of inbound, outbound-api, outbound-call, "
-                        "outbound-reply")
+        problems.append(
+            "no Direction"
+            if raw_direction is None
+            else f"direction '{raw_direction}' is not one of inbound, outbound-api, outbound-call, outbound-reply"
+        )
     raw_date = text_or_none(fields.get("date"))
     created_at = None
     if raw_date is None:
@@ -188,16 +206,23 @@ def _row(
     else:
         created_at = to_utc_text(raw_date)
         if created_at is None:
-            problems.append(f"{date_field} '{raw_date}' is not a date this loader understands "
-                            f"(expected e.g. {date_example})")
+            problems.append(
+                f"{date_field} '{raw_date}' is not a date this loader understands (expected e.g. {date_example})"
+            )
     sender, recipient = text_or_none(fields.get("from")), text_or_none(fields.get("to"))
     line_number, contact = (recipient, sender) if direction == "inbound" else (sender, recipient)
     if direction == "outbound" and line_number is None:
         service = text_or_none(fields.get("service"))
         line_number = line_for_source_id(settings, service)
         if line_number is None:
-            hint = (f" (sent through messaging service '{service}': give that sid as the source_id of a line in "
-                    "settings.lines to load it)") if service else ""
+            hint = (
+                (
+                    f" (sent through messaging service '{service}': give that sid as the source_id of a line in "
+                    "settings.lines to load it)"
+                )
+                if service
+                else ""
+            )
             problems.append(f"no line number: 'from' is empty{hint}")
     elif direction == "inbound" and line_number is None:
         problems.append("no line number: 'to' is empty")
@@ -215,10 +240,18 @@ def _row(
     prefixes = {split_channel(line_number)[0], split_channel(contact)[0]} - {None}
     channel = next((_CHANNELS[p] for p in sorted(prefixes) if p in _CHANNELS), None if prefixes else "sms")
     return {
-        "message_id": sid, "created_at": created_at, "direction": direction, "line_number": line_number,
-        "contact_number": contact, "agent_id": None, "is_automated": "true" if automated else "false",
-        "body": body, "channel": channel, "conversation_id": None,
-        "status": text_or_none(fields.get("status")), "source_line": line,
+        "message_id": sid,
+        "created_at": created_at,
+        "direction": direction,
+        "line_number": line_number,
+        "contact_number": contact,
+        "agent_id": None,
+        "is_automated": "true" if automated else "false",
+        "body": body,
+        "channel": channel,
+        "conversation_id": None,
+        "status": text_or_none(fields.get("status")),
+        "source_line": line,
     }
 
 
@@ -235,25 +268,28 @@ def read_api(path: Path, settings: Settings) -> SourceFrame:
             rejects.append(Reject(line, record.error, record.raw))
             continue
         if not isinstance(record, dict):
-            rejects.append(Reject(line, f"record is a JSON {type(record).__name__}, not an object",
-                                  raw_json(record)))
+            rejects.append(Reject(line, f"record is a JSON {type(record).__name__}, not an object", raw_json(record)))
             continue
         sent = record.get("date_sent")
         use_sent = text_or_none(sent) is not None
         fields = {
-            "sid": record.get("sid"), "direction": record.get("direction"),
+            "sid": record.get("sid"),
+            "direction": record.get("direction"),
             "date": sent if use_sent else record.get("date_created"),
-            "from": record.get("from"), "to": record.get("to"), "body": record.get("body"),
-            "status": record.get("status"), "service": record.get("messaging_service_sid"),
+            "from": record.get("from"),
+            "to": record.get("to"),
+            "body": record.get("body"),
+            "status": record.get("status"),
+            "service": record.get("messaging_service_sid"),
         }
-        row = _row(fields, line, settings, "date_sent" if use_sent else "date_created",
-                   "Thu, 30 Jul 2015 20:12:31 +0000")
+        row = _row(
+            fields, line, settings, "date_sent" if use_sent else "date_created", "Thu, 30 Jul 2015 20:12:31 +0000"
+        )
         if isinstance(row, str):
             rejects.append(Reject(line, row, raw_json(record)))
         else:
             rows.append(row)
-    return SourceFrame(kind="twilio_api", messages=messages_frame(rows), rejects=rejects,
-                       rows_read=len(records))
+    return SourceFrame(kind="twilio_api", messages=messages_frame(rows), rejects=rejects, rows_read=len(records))
 
 
 def csv_header_is_twilio(header: list[str]) -> bool:
@@ -296,8 +332,14 @@ def read_csv(path: Path, settings: Settings) -> SourceFrame:
             return record[i] if i is not None else None
 
         fields = {
-            "sid": get("sid"), "direction": get("direction"), "date": get("sentdate"), "from": get("from"),
-            "to": get("to"), "body": get("body"), "status": get("status"), "service": None,
+            "sid": get("sid"),
+            "direction": get("direction"),
+            "date": get("sentdate"),
+            "from": get("from"),
+            "to": get("to"),
+            "body": get("body"),
+            "status": get("status"),
+            "service": None,
         }
         row = _row(fields, start, settings, "SentDate", DATE_EXAMPLE)
         if isinstance(row, str):
@@ -305,4 +347,3 @@ def read_csv(path: Path, settings: Settings) -> SourceFrame:
         else:
             rows.append(row)
     return SourceFrame(kind="twilio_csv", messages=messages_frame(rows), rejects=rejects, rows_read=rows_read)
-
