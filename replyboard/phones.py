@@ -113,3 +113,31 @@ def mask_number(e164: str | None) -> str:
     if len(digits) <= 4:
         return e164
     return MASK_CHAR * 3 + "".join(digits[-4:])
+
+
+# A "+" and 7+ digits with phone punctuation: an international number even when too long or too short to be
+# a possible one (a typo is still someone's number), which PhoneNumberMatcher would leave as it is.
+_INTERNATIONAL_RE = re.compile(r"\+[0-9][0-9 ()./\-]{5,}[0-9]")
+_MIN_PHONE_DIGITS = 7
+
+
+def mask_phone_numbers(text: str | None, default_region: str = "US") -> str:
+    """Every phone number in free text (a rejected row's reason quoting a raw value) masked as ``mask_number``
+    does, "+16465550100" -> "•••0100"; the rest of the text, timestamps included, is kept. None gives ""."""
+    if not text or sum("0" <= ch <= "9" for ch in text) < _MIN_PHONE_DIGITS:
+        return text or ""  # the common case, and text this function already masked
+    matcher = phonenumbers.PhoneNumberMatcher(text, default_region, leniency=phonenumbers.Leniency.POSSIBLE)
+    spans = [(match.start, match.end) for match in matcher]
+    for match in _INTERNATIONAL_RE.finditer(text):
+        start, end = match.span()
+        digits = sum("0" <= ch <= "9" for ch in match.group())
+        if digits >= _MIN_PHONE_DIGITS and not any(s < end and start < e for s, e in spans):
+            spans.append((start, end))
+    parts: list[str] = []
+    position = 0
+    for start, end in sorted(spans):
+        parts.append(text[position:start])
+        parts.append(mask_number(text[start:end]))
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)

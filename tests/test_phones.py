@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replyboard import phones
-from replyboard.phones import CHANNELS, E164_SQL_REGEX, mask_number, normalize_many, normalize_number
+from replyboard.phones import (
+    CHANNELS,
+    E164_SQL_REGEX,
+    mask_number,
+    mask_phone_numbers,
+    normalize_many,
+    normalize_number,
+)
 
 GOLDEN: list[tuple[str | None, str, tuple[str | None, str, str | None]]] = [
     # Possible but not valid by metadata: they still load (fiction range, placeholders, Austrian numbers).
@@ -101,6 +108,42 @@ def test_mask_number() -> None:
     assert mask_number(None) == ""
     assert mask_number("") == ""
     assert mask_number("AMAZON") == "AMAZON"
+
+
+# Rejected rows' reasons quote raw values (issue 11): phone numbers in them are masked, the rest kept.
+MENTIONS = {
+    "direction '+16465550100' is not inbound or outbound": "direction '•••0100' is not inbound or outbound",
+    "contact_number: '555-0199' is a local number without an area code": (
+        "contact_number: '•••0199' is a local number without an area code"
+    ),
+    "is_automated '(646) 555-0100' is not true or false": "is_automated '•••0100' is not true or false",
+    "from '+44 7700 900123' and '6465550100'": "from '•••0123' and '•••0100'",
+    "contact_number: '+1 646 555 01001234567' is not a phone number": "contact_number: '•••4567' is not a phone number",
+    "direction 'abc+16465550100x'": "direction 'abc•••0100x'",
+    # timestamps, counts and short numbers are not phone numbers
+    "created_at '2026-08-02 10:00:00' has no UTC offset": "created_at '2026-08-02 10:00:00' has no UTC offset",
+    "created_at '2026-08-02T10:00:00Z' is outside 2000-2100": "created_at '2026-08-02T10:00:00Z' is outside 2000-2100",
+    "wrong column count (12 fields, the header has 11)": "wrong column count (12 fields, the header has 11)",
+    "order 12345, short code 22395": "order 12345, short code 22395",
+}
+
+
+@pytest.mark.parametrize("text", list(MENTIONS))
+def test_mask_phone_numbers_in_free_text(text: str) -> None:
+    assert mask_phone_numbers(text) == MENTIONS[text]
+    assert mask_phone_numbers(MENTIONS[text]) == MENTIONS[text]  # masking twice changes nothing
+
+
+def test_mask_phone_numbers_uses_the_region_for_national_numbers() -> None:
+    assert mask_phone_numbers("contact '020 7946 0958' unknown", "GB") == "contact '•••0958' unknown"
+    assert mask_phone_numbers(None) == ""
+
+
+@settings(max_examples=300)
+@given(text=st.text(max_size=60), number=st.from_regex(r"\+1[2-9][0-9]{2}[2-9][0-9]{6}", fullmatch=True))
+def test_an_e164_number_never_survives_in_free_text(text: str, number: str) -> None:
+    masked = mask_phone_numbers(f"{text} '{number}' {text}")
+    assert number not in masked and number[-7:] not in masked.replace("•", "")
 
 
 def test_sql_regex_matches_python_fast_path() -> None:
