@@ -1,4 +1,5 @@
-"""python -m etl load --db DB [--settings FILE] [--json] [--source KIND] [--mapping FILE] PATH..."""
+"""python -m etl load --db DB [--settings FILE] [--json] [--source KIND] [--mapping FILE] PATH...
+python -m etl migrate --db DB"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from etl.load import LoadReport, run_load, stderr_progress
 from etl.sources.base import SourceError
+from replyboard import warehouse
 from replyboard.settings import SettingsError, load_settings
 from replyboard.warehouse import DEFAULT_DB, WarehouseError
 
@@ -69,7 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--mapping", help="YAML column mapping for --source mapped_csv")
     load.add_argument("--no-wait", action="store_true", help="fail instead of waiting when another load runs")
     load.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    migrate = sub.add_parser(
+        "migrate",
+        help="bring a warehouse written by an older version up to date (loads do this too), e.g. redact "
+        "card numbers it stored in clear",
+    )
+    migrate.add_argument("--db", default=str(DEFAULT_DB), help=f"warehouse file (default {DEFAULT_DB})")
+    migrate.add_argument("--no-wait", action="store_true", help="fail instead of waiting when a load runs")
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        return _migrate(Path(args.db), wait=not args.no_wait)
 
     try:
         settings = load_settings(args.settings)
@@ -106,6 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
     return EXIT_USAGE if report.errors else 0
+
+
+def _migrate(db: Path, *, wait: bool) -> int:
+    try:
+        applied = warehouse.upgrade(db, wait=wait)
+    except WarehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{db}: applied {', '.join(applied)}" if applied else f"{db}: up to date")
+    return 0
 
 
 if __name__ == "__main__":

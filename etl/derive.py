@@ -16,7 +16,6 @@ import polars as pl
 
 from replyboard.business_time import f_of_t_sql, register_calendar
 from replyboard.faults import checkpoint
-from replyboard.sensitive import CARD_CANDIDATE_REGEX, SSN_REGEX, find_sensitive
 from replyboard.settings import Settings
 from replyboard.survey_parse import STRIP_PUNCT_SQL_REGEX, parse_scores_frame
 from replyboard.warehouse import frame, one, temp_table
@@ -51,7 +50,7 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
         f"""
         CREATE OR REPLACE TEMP TABLE rb_pairs AS SELECT DISTINCT line_number, contact_number FROM {affected};
         CREATE OR REPLACE TEMP TABLE rb_base AS
-            SELECT * EXCLUDE (conversation_id, kind, survey, is_opt_out, created_local, sensitive)
+            SELECT * EXCLUDE (conversation_id, kind, survey, is_opt_out, created_local)
             FROM messages m
             WHERE (m.line_number, m.contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)
               AND m.message_id NOT IN (SELECT message_id FROM {changed})
@@ -78,15 +77,11 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
                 CASE WHEN direction = 'inbound' AND length(coalesce(body, '')) <= {longest_opt_out}
                     THEN upper(regexp_replace(coalesce(body, ''), $strip_re, '', 'g')) IN ({opt_outs})
                     ELSE false END AS is_opt_out,
-                timezone($tz, created_at) AS created_local,
-                regexp_matches(coalesce(body, ''), $card_re) OR regexp_matches(coalesce(body, ''), $ssn_re)
-                    AS sensitive_candidate
+                timezone($tz, created_at) AS created_local
             FROM rb_base)
         """,
         {
             **{k: params[k] for k in ("auto_re", "tz", "csat_re", "nps_re")},
-            "card_re": CARD_CANDIDATE_REGEX,
-            "ssn_re": SSN_REGEX,
             "strip_re": STRIP_PUNCT_SQL_REGEX,
         },
     )
@@ -161,26 +156,12 @@ def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, aff
         FROM sessions
         """
     )
-    _sensitive(con)
     _publish_messages(con)
     checkpoint("after_derive_messages")
     _conversations(con)
     _blocks(con, settings)
     _message_surveys(con, settings)
     _contacts(con)
-
-
-def _sensitive(con: duckdb.DuckDBPyConnection) -> None:
-    """Regex prefilter in SQL (step 1), then the Luhn / SSN rules in Python on the few candidates."""
-    candidates = con.execute(
-        "SELECT b.message_id, b.body FROM rb_k k JOIN rb_base b ON b.rowid = k.rid WHERE k.sensitive_candidate"
-    ).fetchall()
-    found = [(mid, ",".join(sorted(set(find_sensitive(body)))) or None) for mid, body in candidates]
-    hits = pl.DataFrame(
-        {"message_id": [m for m, _ in found], "sensitive": [k for _, k in found]},
-        schema={"message_id": pl.String, "sensitive": pl.String},
-    ).filter(pl.col("sensitive").is_not_null())
-    temp_table(con, "rb_sensitive", hits)
 
 
 def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
@@ -194,8 +175,8 @@ def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
                d.conversation_id, d.kind,
                CASE WHEN d.kind = 'survey_prompt' THEN d.prompt_survey
                     WHEN d.kind = 'survey_answer' THEN d.prompt_kind END AS survey,
-               d.is_opt_out, d.created_local, s.sensitive
-        FROM rb_d d JOIN rb_base b ON b.rowid = d.rid LEFT JOIN rb_sensitive s ON s.message_id = d.message_id;
+               d.is_opt_out, d.created_local, b.sensitive  -- found at load, before the body was redacted
+        FROM rb_d d JOIN rb_base b ON b.rowid = d.rid;
         """
     )
 

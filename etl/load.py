@@ -15,6 +15,7 @@ from etl import canonical, derive, merge, validate
 from etl.sources.base import Reject, SourceError, SourceFrame
 from replyboard import warehouse
 from replyboard.faults import checkpoint
+from replyboard.sensitive import redact_reject
 from replyboard.settings import Settings
 from replyboard.warehouse import one
 
@@ -138,7 +139,7 @@ def run_load(
                 f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT *, 0 AS run_id FROM {VALID} LIMIT 0"
                 if merge._exists(con, VALID)
                 else f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE (conversation_id, kind, survey, "
-                "is_opt_out, created_local, sensitive), 0::BIGINT AS source_line FROM messages LIMIT 0"
+                "is_opt_out, created_local), 0::BIGINT AS source_line FROM messages LIMIT 0"
             )
         (pairs,) = one(con, f"SELECT count(DISTINCT (line_number, contact_number)) FROM {merge.AFFECTED}")
         if pairs:
@@ -212,7 +213,7 @@ def _load_file(
     # Whatever was read and neither loaded nor rejected is a duplicate: of a stored row (counts.duplicate),
     # of a later row for the same id in this file, or another event of the same message (webhooks).
     fr.rows_duplicate = fr.rows_read - fr.rows_rejected - fr.rows_loaded
-    _store_rejects(con, run_id, path, kind, rejects)
+    _store_rejects(con, run_id, path, kind, rejects, settings.default_region)
     checkpoint("after_merge")
     con.execute(
         "INSERT INTO etl_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
@@ -272,14 +273,18 @@ def _insert_calls(
     return changed
 
 
-def _store_rejects(con: duckdb.DuckDBPyConnection, run_id: int, path: Path, kind: str, rejects: list[Reject]) -> None:
+def _store_rejects(
+    con: duckdb.DuckDBPyConnection, run_id: int, path: Path, kind: str, rejects: list[Reject], region: str
+) -> None:
+    """Every reject of every source is stored here, so this is where raw text and reasons are redacted."""
     if not rejects:
         return
+    stored = [redact_reject(r.raw, r.reason, region) for r in rejects]
     frame = pl.DataFrame(  # noqa: F841 - scanned by DuckDB
         {
             "line": [r.line for r in rejects],
-            "reason": [r.reason for r in rejects],
-            "raw": [r.raw for r in rejects],
+            "reason": [reason for _, reason in stored],
+            "raw": [raw for raw, _ in stored],
         },
         schema={"line": pl.Int64, "reason": pl.String, "raw": pl.String},
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from replyboard.warehouse import one
+from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, one
 
 CHANGED = "rb_changed"
 AFFECTED = "rb_affected"
@@ -48,8 +48,7 @@ def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> M
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE rb_merge AS
-        SELECT *, hash(created_at, direction, line_number, contact_number, agent_id, is_automated, body, channel,
-                       source_conversation_id, status) AS content_hash
+        SELECT *, {MESSAGE_CONTENT_HASH_SQL} AS content_hash
         FROM (
             SELECT v.* REPLACE (coalesce(v.source_conversation_id, m.source_conversation_id) AS source_conversation_id),
                    ? AS run_id, m.content_hash AS old_hash, m.line_number AS old_line, m.contact_number AS old_contact

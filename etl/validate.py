@@ -9,6 +9,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from etl.redact import SENSITIVE_COLUMN, redact_stage
 from etl.sources.base import Reject
 from replyboard.phones import normalize_many
 from replyboard.settings import Settings
@@ -86,6 +87,7 @@ def validate_messages(
     con: duckdb.DuckDBPyConnection, stage: str, settings: Settings, source: str, out: str
 ) -> list[Reject]:
     """Typed, normalised rows of `stage` into temp table `out`; the rest returned as rejects."""
+    redact_stage(con, stage, "body")  # before anything reads or hashes the body
     _register_numbers(con, stage, ["line_number", "contact_number"], settings)
     true_list = ", ".join(f"'{v}'" for v in _TRUE)
     false_list = ", ".join(f"'{v}'" for v in _FALSE)
@@ -132,6 +134,7 @@ def validate_messages(
             channel_norm AS channel,
             nullif(trim(conversation_id), '') AS source_conversation_id,
             nullif(lower(trim(status)), '') AS status,
+            sensitive,
             source_line
         FROM rb_checked
         WHERE reason IS NULL
@@ -143,6 +146,7 @@ def validate_messages(
 
 
 def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Settings, out: str) -> list[Reject]:
+    redact_stage(con, stage, "reply_text")  # before the content hash is taken
     _register_numbers(con, stage, ["line_number", "contact_number"], settings)
     con.execute(
         f"""
@@ -211,7 +215,7 @@ def validate_reference(
 
 
 def _stage_cols(con: duckdb.DuckDBPyConnection, stage: str) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE {stage}").fetchall() if r[0] != "source_line"]
+    return [r[0] for r in con.execute(f"DESCRIBE {stage}").fetchall() if r[0] not in ("source_line", SENSITIVE_COLUMN)]
 
 
 def _collect_rejects(con: duckdb.DuckDBPyConnection, stage: str) -> list[Reject]:

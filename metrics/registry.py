@@ -398,8 +398,9 @@ METRICS: dict[str, Metric] = {
             "messages",
             "sensitive IS NOT NULL",
             "lower",
-            "Messages holding a card number that passes the Luhn check or a US SSN (the SOP: never ask for "
-            "payment data by text). Split with --by direction or --by agent.",
+            "Messages that held a card number passing the Luhn check or a US SSN (the SOP: never ask for "
+            "payment data by text), found at load before the body was stored redacted. Split with --by direction "
+            "or --by agent.",
         ),
     )
 }

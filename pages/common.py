@@ -19,7 +19,7 @@ from metrics.query import Filters, Options, busiest_matrix, compare, compute
 from replyboard import warehouse
 from replyboard.csv_safety import to_safe_csv_bytes
 from replyboard.phones import mask_number
-from replyboard.sensitive import mask_sensitive
+from replyboard.sensitive import mask_mentions, mask_sensitive
 from replyboard.settings import Settings, load_settings
 
 CACHE_TTL = 600  # seconds; a new load changes the data version, which refreshes sooner
@@ -88,6 +88,17 @@ def query(sql: str, params: tuple = (), version: str = "") -> pl.DataFrame:
 
 def sql(sql_text: str, *params: object) -> pl.DataFrame:
     return query(sql_text, tuple(params), data_version())
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
+def _pending_migrations(version: str) -> list[str]:
+    return warehouse.pending_migrations(cursor())
+
+
+def pending_migrations() -> list[str]:
+    """Migrations this version has that the warehouse has not had: it was written by an older Replyboard, so
+    it may still hold what newer loads never store (card numbers in clear, unmasked reasons)."""
+    return _pending_migrations(data_version())
 
 
 def data_bounds() -> tuple[date | None, date | None]:
@@ -277,9 +288,16 @@ def require_data() -> bool:
 
 
 def masked(
-    frame: pl.DataFrame, numbers: tuple[str, ...] = ("contact_number",), texts: tuple[str, ...] = ()
+    frame: pl.DataFrame,
+    numbers: tuple[str, ...] = ("contact_number",),
+    texts: tuple[str, ...] = (),
+    mentions: tuple[str, ...] = (),
 ) -> pl.DataFrame:
-    """Phone numbers to their last four digits and card numbers / SSNs in texts masked (all pages but Explore)."""
+    """Phone numbers to their last four digits and card numbers / SSNs in texts masked (all pages but Explore).
+
+    mentions: free-text columns that may quote phone numbers too (rejected rows' reasons).
+    """
+    region = settings().default_region
     return frame.with_columns(
         *(
             pl.col(c).map_elements(mask_number, return_dtype=pl.String, skip_nulls=False)
@@ -289,6 +307,11 @@ def masked(
         *(
             pl.col(c).map_elements(mask_sensitive, return_dtype=pl.String, skip_nulls=False)
             for c in texts
+            if c in frame.columns
+        ),
+        *(
+            pl.col(c).map_elements(lambda text: mask_mentions(text, region), return_dtype=pl.String, skip_nulls=False)
+            for c in mentions
             if c in frame.columns
         ),
     )

@@ -12,8 +12,11 @@ st.markdown(
     "number or a Social Security number sent by text stays on both phones and in every export. Agents send the "
     "secure payment link instead, and when a customer texts such data anyway, they tell the customer it will "
     "not be used by text and ask them to use the link.\n\n"
-    "A message is flagged when its body holds a 13-19 digit card number that passes the Luhn check, or a US SSN "
-    "(ddd-dd-dddd with the invalid ranges excluded). Everything below is masked to the last four digits."
+    "A message is flagged when its body held a 13-19 digit card number that passes the Luhn check (in groups "
+    "split by spaces, dots, dashes or line breaks, several in one text), or a US SSN (ddd-dd-dddd with the invalid "
+    "ranges excluded). Replyboard never stores them in clear: they are redacted when a file is loaded, down to "
+    "their last four digits (with expiry dates and security codes next to a card), and what was found is kept "
+    "with the message, so this page still counts them."
 )
 if common.require_data():
     f = common.filters()
@@ -71,7 +74,7 @@ if common.require_data():
             f"FROM messages m WHERE m.sensitive IS NOT NULL AND {where} ORDER BY m.created_at DESC LIMIT 1000",
             *params,
         )
-        st.caption("Newest first, at most 1,000. Bodies and numbers masked; the raw text is never shown here.")
+        st.caption("Newest first, at most 1,000. Bodies as stored (redacted at load), contact numbers masked.")
         common.table(
             common.named(common.masked(messages, texts=("body",))).select(
                 "sent", "direction", "found", "body", "name", "line", "contact_number", "kind"

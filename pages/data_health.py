@@ -1,5 +1,6 @@
 """Data health: loads (ETL runs and their files), rejected rows with reasons, freshness per source."""
 
+import polars as pl
 import streamlit as st
 
 from pages import common
@@ -64,9 +65,25 @@ else:
             common.table(files, "etl_files")
 
         st.subheader("Rejected rows")
-        reasons = common.sql(
-            "SELECT reason, kind, count(*) AS rows, count(DISTINCT path) AS files, max(run_id) AS last_run "
-            "FROM rejected_rows GROUP BY ALL ORDER BY rows DESC"
+        # Loads store reasons with phone numbers masked and raw rows without card numbers; a warehouse an older
+        # version wrote may not be migrated yet: its reasons are masked here and its raw rows not offered.
+        outdated = common.pending_migrations()
+        if outdated:
+            st.warning(
+                "This warehouse was written by an older Replyboard and may still hold card numbers in clear. "
+                f"Bring it up to date with `python -m etl migrate --db {common.db_path()}` (the next load does "
+                "it too); until then the rejected rows' raw text is not offered for download.",
+                icon=":material/lock:",
+            )
+
+        def shown(frame: pl.DataFrame) -> pl.DataFrame:
+            return common.masked(frame, mentions=("reason",)) if outdated else frame
+
+        reasons = shown(
+            common.sql(
+                "SELECT reason, kind, count(*) AS rows, count(DISTINCT path) AS files, max(run_id) AS last_run "
+                "FROM rejected_rows GROUP BY ALL ORDER BY rows DESC"
+            )
         )
         if reasons.is_empty():
             st.success("No rejected rows: every row read was loaded (or recognised as a duplicate).")
@@ -82,18 +99,23 @@ else:
                 )
             )
             common.table(reasons, "rejected_reasons")
-            rows = common.sql(
-                "SELECT run_id, path, kind, line, reason FROM rejected_rows ORDER BY run_id DESC, path, line LIMIT 1000"
+            rows = shown(
+                common.sql(
+                    "SELECT run_id, path, kind, line, reason FROM rejected_rows "
+                    "ORDER BY run_id DESC, path, line LIMIT 1000"
+                )
             )
             st.caption("Which line of which file, and why (newest run first, at most 1,000 shown).")
             st.dataframe(rows, hide_index=True)
-            raw = common.sql(
-                "SELECT run_id, path, kind, line, reason, raw FROM rejected_rows ORDER BY run_id DESC, path, line"
-            )
-            st.warning(
-                "The download below is the **only place raw rows appear** in Replyboard: it holds each rejected "
-                "line exactly as it was read, unmasked (phone numbers, message bodies), so the file can be fixed "
-                "and loaded again. Handle it like the original export and delete it when done.",
-                icon=":material/lock_open:",
-            )
-            common.download_csv(raw, "rejected_rows_raw", label="Download rejected rows with raw text (CSV)")
+            if not outdated:
+                raw = common.sql(
+                    "SELECT run_id, path, kind, line, reason, raw FROM rejected_rows ORDER BY run_id DESC, path, line"
+                )
+                st.warning(
+                    "The download below is the **only place raw rows appear** in Replyboard: it holds each rejected "
+                    "line as it was read, phone numbers and message bodies unmasked (card numbers and SSNs are "
+                    "never stored: they were redacted at load), so the file can be fixed and loaded again. Handle "
+                    "it like the original export and delete it when done.",
+                    icon=":material/lock_open:",
+                )
+                common.download_csv(raw, "rejected_rows_raw", label="Download rejected rows with raw text (CSV)")

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
+import importlib.util
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -28,6 +30,12 @@ DEFAULT_DB = Path("data/replyboard.duckdb")
 # DuckDB storage files carry this magic at byte offset 8.
 _DUCKDB_MAGIC = b"DUCK"
 MEMORY_LIMIT = os.environ.get("REPLYBOARD_MEMORY_LIMIT", "2GB")
+# What a stored message's content_hash covers: etl.merge compares it to tell a re-sent duplicate from a
+# changed row; a migration that rewrites bodies recomputes it with the same expression.
+MESSAGE_CONTENT_HASH_SQL = (
+    "hash(created_at, direction, line_number, contact_number, agent_id, is_automated, body, channel, "
+    "source_conversation_id, status)"
+)
 
 
 class WarehouseError(Exception):
@@ -69,14 +77,32 @@ def check_is_warehouse(path: Path) -> None:
         )
 
 
-def _migrations() -> list[tuple[int, str, str]]:
+Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
+
+
+def _python_step(path: Path, version: int) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """The `upgrade(con)` of a Python migration: a change SQL alone cannot make (e.g. Python's Luhn check)."""
+    spec = importlib.util.spec_from_file_location(f"replyboard.migrations.m{version:03d}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.upgrade
+
+
+@functools.cache
+def _migrations() -> list[tuple[int, str, Migration]]:
+    """Numbered files in replyboard/migrations: NNN_name.sql (statements) or NNN_name.py (an upgrade(con))."""
     folder = resources.files("replyboard") / "migrations"
-    found = []
+    found: list[tuple[int, str, Migration]] = []
     for entry in folder.iterdir():
         name = entry.name
-        if name.endswith(".sql") and name[:3].isdigit():
+        if not name[:3].isdigit():
+            continue
+        if name.endswith(".sql"):
             found.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
+        elif name.endswith(".py"):
+            found.append((int(name[:3]), name, _python_step(Path(str(entry)), int(name[:3]))))
+    return sorted(found, key=lambda m: m[0])
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -87,12 +113,15 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     )
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
-    for version, name, sql in _migrations():
+    for version, name, step in _migrations():
         if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(sql)
+            if isinstance(step, str):
+                con.execute(step)
+            else:
+                step(con)
             con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
             con.execute("COMMIT")
         except Exception:
@@ -100,6 +129,59 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             raise
         applied.append(name)
     return applied
+
+
+def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The migrations this version has that the warehouse has not had yet (a read-only check)."""
+    try:
+        done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    except duckdb.CatalogException:
+        done = set()
+    return [name for version, name, _ in _migrations() if version not in done]
+
+
+def upgrade(path: str | Path, *, wait: bool = True) -> list[str]:
+    """Apply pending migrations to a published warehouse, atomically like a load; returns what was applied."""
+    path = Path(path)
+    con = connect_readonly(path)
+    try:
+        pending = pending_migrations(con)
+    finally:
+        con.close()
+    if pending:
+        with writer(path, wait=wait):
+            pass
+    return pending
+
+
+def _rewritten(con: duckdb.DuckDBPyConnection, tmp: Path) -> duckdb.DuckDBPyConnection:
+    """Copy the database into a fresh file, replace `tmp` with it and return a connection to it.
+
+    DuckDB reuses the blocks an UPDATE frees but never clears them, so text a migration replaced (a card
+    number in clear) would stay readable in the file's bytes; a copy holds only the live data.
+    """
+    con.execute("CHECKPOINT")
+    con.close()
+    fresh = tmp.with_name(tmp.name + "-rewrite")
+    fresh.unlink(missing_ok=True)
+    copier = duckdb.connect()
+    try:
+        configure(copier)
+        copier.execute(f"ATTACH {_sql_string(tmp)} AS rb_old (READ_ONLY)")
+        copier.execute(f"ATTACH {_sql_string(fresh)} AS rb_new")
+        copier.execute("COPY FROM DATABASE rb_old TO rb_new")
+        copier.execute("DETACH rb_new")
+        copier.execute("DETACH rb_old")
+    finally:
+        copier.close()
+    os.replace(fresh, tmp)
+    con = duckdb.connect(str(tmp))
+    configure(con)
+    return con
+
+
+def _sql_string(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def configure(con: duckdb.DuckDBPyConnection) -> None:
@@ -293,7 +375,8 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
             configure(con)
             if not intact:
                 _verify_readable(con)
-            migrate(con)
+            if migrate(con) and path.exists():
+                con = _rewritten(con, tmp)  # nothing a migration replaced survives in the published file
             yield con
             con.execute("CHECKPOINT")
             checkpoint("after_checkpoint")
@@ -324,5 +407,12 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
             if con is not None:
                 with contextlib.suppress(Exception):
                     con.close()
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), _stamp_path(tmp)):
+            rewrite = tmp.with_name(tmp.name + "-rewrite")
+            for leftover in (
+                tmp,
+                tmp.with_name(tmp.name + ".wal"),
+                _stamp_path(tmp),
+                rewrite,
+                rewrite.with_name(rewrite.name + ".wal"),
+            ):
                 leftover.unlink(missing_ok=True)

@@ -152,6 +152,13 @@ EXPECTED: dict[str, tuple[int, int, dict[int, str], dict[str, str]]] = {
     "duplicate_ids_other.csv": (0, 2, {}, {}),
     "emoji_rtl.csv": (0, 6, {}, {f"e{i + 1}": body for i, body in enumerate(CORPUS.EMOJI_RTL)}),
     "formulas.csv": (0, 6, {}, {f"f{i + 1}": body for i, body in enumerate(CORPUS.FORMULAS)}),
+    # bodies as stored: card numbers and SSNs redacted at load (tests/test_privacy.py checks the rest)
+    "payment_data.csv": (
+        0,
+        len(CORPUS.PAYMENT),
+        {2: "'•••0177' is not inbound or outbound", 3: "4567' is not a phone number"},
+        {f"p{i + 1}": stored for i, (_, stored) in enumerate(CORPUS.PAYMENT)},
+    ),
 }
 
 
