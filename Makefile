@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.installed
 DB     ?= data/replyboard.duckdb
 SIZE   ?= 1000000
 PORT   ?= 8501
+# The dashboard listens on this machine only: there is no sign-in yet (README, "The dashboard is private by
+# default"). HOST=0.0.0.0 opens it to the network.
+HOST   ?= 127.0.0.1
 
 .PHONY: install run sample-db test lint bench lock clean
 
@@ -18,12 +21,13 @@ $(STAMP): requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	@touch $(STAMP)
 
-sample-db: install  ## build the sample warehouse if it is missing
-	@test -f $(DB) || $(BIN)/python -m etl load --db $(DB) sample_data/demo
+sample-db: install  ## build the sample warehouse if it is missing, else bring it up to date
+	@if test -f $(DB); then $(BIN)/python -m etl migrate --db $(DB); \
+	else $(BIN)/python -m etl load --db $(DB) sample_data/demo; fi
 
-run: sample-db  ## the dashboard on http://localhost:$(PORT)
-	REPLYBOARD_DB=$(DB) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
-		--browser.gatherUsageStats false
+run: sample-db  ## the dashboard on http://$(HOST):$(PORT); HOST=0.0.0.0 opens it to the network (no sign-in!)
+	REPLYBOARD_DB=$(DB) $(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
 
 test: install  ## lint, then every test
 	$(BIN)/ruff check .

@@ -127,6 +127,9 @@ def test_every_page_renders_in_chromium(server: str):
             assert page.locator("[data-testid='stException']").count() == 0, f"{spec.url_path}: exception shown"
             assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"{spec.url_path}: error shown"
             assert KEY_TEXT[spec.url_path] in body, f"{spec.url_path}: {KEY_TEXT[spec.url_path]!r} not visible"
+            # .streamlit/config.toml's viewer toolbar: no Deploy button (Streamlit shows one on localhost by default)
+            assert page.locator("[data-testid='stAppDeployButton']").count() == 0, f"{spec.url_path}: Deploy shown"
+            assert page.get_by_text("Deploy", exact=True).count() == 0, f"{spec.url_path}: Deploy shown"
             page.screenshot(path=str(SHOTS / f"{spec.url_path}.png"), full_page=True)
             visited.append(spec.url_path)
         # a link reproduces a view: the filters in the URL come back as widget values
