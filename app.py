@@ -24,17 +24,13 @@ def navigation() -> dict[str, list]:
     return sections
 
 
-def _options(sql: str) -> list[str]:
-    frame = common.sql(sql)
-    return [v for v in frame.to_series(0).to_list() if v is not None] if not frame.is_empty() else []
-
-
 def sidebar_filters() -> None:
     """Global filters: keyed widgets bound to query params, so values survive page switches and links."""
     first, last = common.data_bounds()
+    options = common.filter_options()
     with st.sidebar:
         st.header("Filters")
-        if last is not None:
+        if first is not None and last is not None:
             default_start = max(first, last - timedelta(days=29))
             st.date_input(
                 "Dates (team timezone)",
@@ -45,39 +41,20 @@ def sidebar_filters() -> None:
                 bind="query-params",
                 help="Inclusive. Each metric uses its own time anchor: message time, inquiry start, survey reply.",
             )
-        labels = dict(sorted(common.line_labels().items(), key=lambda item: item[1]))  # numbers masked
         st.multiselect(
             "Lines",
-            list(labels),
-            format_func=lambda n: labels.get(n, n),
+            list(options.lines),
+            format_func=lambda n: options.lines.get(n, n),
             key="line",
             bind="query-params",
             placeholder="All lines",
         )
-        st.multiselect(
-            "Channels",
-            _options("SELECT DISTINCT channel FROM messages ORDER BY 1"),
-            key="channel",
-            bind="query-params",
-            placeholder="All channels",
-        )
-        st.multiselect(
-            "Teams",
-            _options("SELECT DISTINCT team FROM agents WHERE team IS NOT NULL ORDER BY 1"),
-            key="team",
-            bind="query-params",
-            placeholder="All teams",
-        )
-        agents = common.sql("SELECT agent_id, coalesce(name, agent_id) AS label FROM agents ORDER BY label")
-        agent_labels = (
-            dict(zip(agents["agent_id"].to_list(), agents["label"].to_list(), strict=True))
-            if not agents.is_empty()
-            else {}
-        )
+        st.multiselect("Channels", options.channels, key="channel", bind="query-params", placeholder="All channels")
+        st.multiselect("Teams", options.teams, key="team", bind="query-params", placeholder="All teams")
         st.multiselect(
             "Agents",
-            list(agent_labels),
-            format_func=lambda a: agent_labels.get(a, a),
+            list(options.agents),
+            format_func=lambda a: options.agents.get(a, a),
             key="agent",
             bind="query-params",
             placeholder="All agents",
@@ -94,18 +71,11 @@ def sidebar_filters() -> None:
 
 
 def freshness() -> None:
-    runs = common.sql(
-        "SELECT max(finished_at) AS last_load, (SELECT count(*) FROM messages) AS messages, "
-        "(SELECT CAST(min(created_local) AS DATE) FROM messages) AS first, "
-        "(SELECT CAST(max(created_local) AS DATE) FROM messages) AS last FROM etl_runs"
-    )
-    if runs.is_empty() or runs["last_load"][0] is None:
+    f = common.freshness()
+    if f.last_load is None:
         st.caption("No load yet.")
         return
-    r = runs.row(0, named=True)
-    st.caption(
-        f"Last load {r['last_load']:%Y-%m-%d %H:%M} UTC · {r['messages']:,} messages · {r['first']} to {r['last']}"
-    )
+    st.caption(f"Last load {f.last_load:%Y-%m-%d %H:%M} UTC · {f.messages:,} messages · {f.first_day} to {f.last_day}")
 
 
 def main() -> None:

@@ -72,6 +72,11 @@ FAILED_STATUSES = ("failed", "undelivered", "canceled")
 TRUE_VALUES = ("true", "t", "1", "yes", "y")
 FOLLOW_UP_SECONDS = 7200
 BUSINESS = "@business"
+# Testimonials: what is removed from a reply before counting the letters left (written again here, not imported)
+BEYOND_SCORE = (
+    r"[0-9]+|\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|out of|of|i'?d say|thanks|thank you|ty)\b"
+    r"|[^a-z]"
+)
 TOLERANCE = 1e-9
 US = 1_000_000  # microseconds per second
 
@@ -457,6 +462,13 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
     out["survey_replies"] = len(responses)
     for status in ("valid", "out_of_range", "ambiguous", "not_a_number", "opt_out", "empty"):
         out[f"survey_replies_{status}"] = int((responses["parse_status"] == status).sum())
+    out["survey_replies_not_parsed"] = int((~valid).sum())
+    high = ((responses["survey"] == "csat") & (responses["score"] >= settings.csat.satisfied_at_least)) | (
+        (responses["survey"] == "nps") & (responses["score"] >= 9)
+    )
+    # the letters left once digits, number words, thanks and punctuation are removed (the registry's rule)
+    beyond = responses["reply_text"].fillna("").str.lower().str.replace(BEYOND_SCORE, "", regex=True).str.len()
+    out["testimonial_replies"] = int((valid & high & (beyond >= 3)).sum())
     prompts = m[kind == "survey_prompt"]
     answered = prompts["message_id"].isin(responses["prompt_id"].dropna())
     closed = prompts["created_at"] <= as_of - pd.Timedelta(hours=settings.survey_prompts.reply_window_hours)
@@ -470,27 +482,24 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
 
 
 def hours_dependent(name: str) -> bool:
-    """A registry metric whose value depends on calendar vs business hours."""
-    from metrics.registry import METRICS
+    """A registry metric whose value depends on calendar vs business hours: its SQL reads business seconds,
+    or it binds an age cutoff (measured in business time with business hours)."""
+    from metrics.compiler import compile_metrics
+    from metrics.registry import REGISTRY
 
-    metric = METRICS[name]
-    text = metric.value + metric.n
-    return any(k in text for k in ("{secs}", "{target_cutoff}", "{follow_up_cutoff}"))
+    calendar, business = (compile_metrics(REGISTRY, [name], hours=h) for h in ("calendar", "business"))
+    cutoffs = {"target_cutoff", "follow_up_cutoff"}
+    return [q.sql for q in calendar] != [q.sql for q in business] or any(cutoffs & q.needs for q in calendar)
 
 
 def metric_runs(settings: Settings) -> list[tuple[str, str, object]]:
-    """(key, registry name, Options): every registry metric in calendar hours, hours-dependent ones also in
+    """(key, registry name, Params): every registry metric in calendar hours, hours-dependent ones also in
     business hours."""
-    from metrics.query import Options
+    from metrics.params import Params
     from metrics.registry import METRICS
 
-    def options(hours: str) -> Options:
-        return Options(
-            hours=hours,
-            target_minutes=settings.response_target_minutes,
-            satisfied_at_least=settings.csat.satisfied_at_least,
-            typing_allowance_seconds=settings.typing_allowance_seconds,
-        )
+    def options(hours: str) -> Params:
+        return Params.from_settings(settings, hours=hours)  # type: ignore[arg-type]
 
     runs = [(name, name, options("calendar")) for name in METRICS]
     runs += [(name + BUSINESS, name, options("business")) for name in METRICS if hours_dependent(name)]
@@ -504,12 +513,12 @@ def replyboard_values(con, settings: Settings, repeats: int = 0) -> tuple[dict[s
     values: dict[str, Value] = {}
     total = 0.0
     for key, name, options in metric_runs(settings):
-        values[key] = compute(con, [name], options=options).row(0, named=True)[name]  # also the warm-up
+        values[key] = compute(con, [name], params=options).row(0, named=True)[name]  # also the warm-up
         if repeats:
             times = []
             for _ in range(repeats):
                 t0 = time.perf_counter()
-                compute(con, [name], options=options)
+                compute(con, [name], params=options)
                 times.append(time.perf_counter() - t0)
             total += statistics.median(times)
     return values, total
@@ -525,12 +534,12 @@ def _same(ours: Value, theirs: Value, exact: bool) -> bool:
 
 def mismatches(ours: dict[str, Value], theirs: dict[str, Value]) -> list[tuple[str, Value, Value]]:
     """(key, Replyboard, pandas) for every key whose values differ or that one side lacks."""
-    from metrics.registry import METRICS
+    from metrics.registry import CATALOG, METRICS
 
     out = []
     for key in ours.keys() | theirs.keys():
         name = key.removesuffix(BUSINESS)
-        exact = name in METRICS and METRICS[name].aggregation in ("count", "count distinct")
+        exact = name in CATALOG and CATALOG[name].aggregation in ("count", "count distinct")
         if key not in ours or key not in theirs or not _same(ours[key], theirs[key], exact):
             out.append((key, ours.get(key, "missing"), theirs.get(key, "missing")))
     order = {key: i for i, key in enumerate([*METRICS, *(n + BUSINESS for n in METRICS)])}

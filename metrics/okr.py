@@ -108,11 +108,12 @@ from pydantic import (
     ValidationError,
 )
 
-from metrics.query import Filters, Options, compute
+from metrics.health import message_count
+from metrics.params import Params
+from metrics.query import Filters, compute, zero_when_empty
 from metrics.query import as_of as data_end
-from metrics.registry import METRICS
+from metrics.registry import METRICS, describe
 from replyboard.settings import Settings
-from replyboard.warehouse import one
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent.parent / "okr_definitions"
 SCHEMA_PATH = DEFINITIONS_DIR / "schema.json"
@@ -123,7 +124,6 @@ _EPS = 1e-9  # so that 0.45 vs 0.55 - 0.1 compares as equal
 MAX_KEY_RESULTS = 3  # the guide: "one to three key results"; more is a warning
 STATUSES = ("on track", "at risk", "off track", "no data", "not started")
 # Metric aggregations whose value is 0 (not missing) when nothing happened in the window.
-_ZERO_WHEN_EMPTY = ("count", "count distinct", "sum")
 _FILTER_DIMENSION = {"lines": "line", "channels": "channel", "teams": "team", "agents": "agent"}
 _SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 
@@ -551,7 +551,7 @@ def _check_metric(kr: Mapping, loc: Loc, known: Known | None, add: Any) -> None:
         for key, values in filters.items():
             if key not in _FILTER_DIMENSION or not isinstance(values, list):
                 continue
-            if metric is not None and _FILTER_DIMENSION[key] not in metric.dimensions:
+            if metric is not None and _FILTER_DIMENSION[key] not in describe(metric.name).dimensions:
                 add((*loc, "filters", key), f"{name} cannot be filtered by {_FILTER_DIMENSION[key]}")
                 continue
             valid = set(known.get(key, ())) if known is not None else set()
@@ -872,13 +872,8 @@ def _jsonable(value: Any) -> Any:
 # Attainment: measuring
 
 
-def options_for(settings: Settings, hours: str) -> Options:
-    return Options(
-        hours=hours,
-        target_minutes=settings.response_target_minutes,
-        satisfied_at_least=settings.csat.satisfied_at_least,
-        typing_allowance_seconds=settings.typing_allowance_seconds,
-    )
+def params_for(settings: Settings, hours: str) -> Params:
+    return Params.from_settings(settings, hours=hours)  # type: ignore[arg-type]
 
 
 def _filters(kr: MetricKeyResult, date_from: date, date_to: date) -> Filters:
@@ -908,26 +903,17 @@ def measure(
     con: duckdb.DuckDBPyConnection, kr: MetricKeyResult, settings: Settings, date_from: date, date_to: date
 ) -> tuple[float | None, int]:
     """(value, n) of the KR's metric over [date_from, date_to]; value None when the window has no data."""
-    metric = METRICS[kr.metric]
     row = compute(
-        con, [kr.metric], filters=_filters(kr, date_from, date_to), options=options_for(settings, kr.hours)
+        con, [kr.metric], filters=_filters(kr, date_from, date_to), params=params_for(settings, kr.hours)
     ).row(0, named=True)
     value, n = row[kr.metric], int(row[f"{kr.metric}_n"] or 0)
-    if metric.aggregation in _ZERO_WHEN_EMPTY:
+    if zero_when_empty(kr.metric):
         return (float(value or 0) if _has_messages(con, date_from, date_to) else None), n
     return (None if value is None or n == 0 else float(value)), n
 
 
 def _has_messages(con: duckdb.DuckDBPyConnection, date_from: date, date_to: date) -> bool:
-    row = one(
-        con,
-        "SELECT count(*) FROM messages WHERE created_local >= $a AND created_local < $b",
-        {
-            "a": datetime.combine(date_from, datetime.min.time()),
-            "b": datetime.combine(date_to + timedelta(days=1), datetime.min.time()),
-        },
-    )
-    return bool(row and row[0])
+    return message_count(con, date_from, date_to) > 0
 
 
 def _week_ends(period: Period, as_of: date) -> Iterator[date]:

@@ -1,402 +1,772 @@
-"""Every metric, declared once: name, unit, aggregation, time anchor, dimensions, direction, definition.
+"""Every metric, declared once (metrics.spec): the facts it reads, its measures, segments and dimensions.
 
-Pages, OKRs, exports and the CLI ask for metrics by name; metrics.query turns declarations into SQL.
-Each metric is an aggregate over one fact (a materialised table). `value` and `n` are SQL aggregate
-expressions over the fact's rows; `{secs}` stands for calendar_seconds or business_seconds, `{target}`
-for the response target in seconds, `{as_of}` for the end of the data. Ratios are sums divided, never
+Pages, OKRs, digests, exports and the CLI ask for metrics by name; metrics.compiler turns these declarations
+into SQL with bound parameters; `python -m metrics explain NAME` prints both. Ratios are sums divided, never
 averages of daily ratios.
 
-Rates and the end of the data: an inquiry block (or survey prompt) that is still unanswered when the data
-ends and whose window has not yet run out cannot be judged either way, so it is left out of the rate's
-denominator (it is still counted by unanswered_inquiries). `{target_cutoff}` / `{follow_up_cutoff}` are the
-latest start times whose block is at least the target / 2 hours old at the end of the data, measured in the
-same hours as the rate (business time with --hours business, from the business hours the warehouse was
-derived with); `{survey_cutoff}` is the end of the data minus the survey reply window.
+Rates and the end of the data: an inquiry block (or survey prompt) that is still unanswered when the data ends
+and whose window has not yet run out cannot be judged either way, so it is left out of the rate's denominator
+(it is still counted by unanswered_inquiries). ``$target_cutoff`` / ``$follow_up_cutoff`` are the latest start
+times whose block is at least the target / 2 hours old at the end of the data, in the same hours as the rate
+(business time with --hours business, from the business hours the warehouse was derived with);
+``$survey_cutoff`` is the end of the data minus the survey reply window.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-DIMENSIONS = ("agent", "team", "line", "channel", "day", "week", "month", "weekday", "hour", "direction")
+from metrics.spec import (
+    Col,
+    Column,
+    Dimension,
+    EntityShareMetric,
+    Fact,
+    Join,
+    Measure,
+    Metric,
+    NpsMetric,
+    Param,
+    PercentileMetric,
+    RatioMetric,
+    Registry,
+    SimpleMetric,
+    all_of,
+    any_of,
+    cmp,
+    eq,
+    is_null,
+    is_true,
+    negate,
+    not_null,
+    one_of,
+    seg,
+    validate,
+)
+from replyboard.contract import Direction, MessageKind, ParseStatus, SurveyType
+
+FOLLOW_UP_SECONDS = 7200  # the guide: never leave a customer waiting two hours once a conversation started
+
+PARAMS = {
+    "as_of": "the end of the data: the newest message's time",
+    "target_seconds": "the response target (--target minutes, default response_target_minutes) in seconds",
+    "target_cutoff": "the latest block start at least the target old at the end of the data",
+    "follow_up_cutoff": "the latest block start at least 2 hours old at the end of the data",
+    "survey_cutoff": "the end of the data minus the survey reply window",
+    "satisfied_at_least": "csat.satisfied_at_least of the settings",
+    "typing_allowance_seconds": "typing_allowance_seconds of the settings",
+    "beyond_score_re": "what is removed from a survey reply to see whether words remain (BEYOND_SCORE_RE)",
+    **{f"kind_{k.value}": f"the message kind {k.value!r}" for k in MessageKind},
+}
+# What is left of a reply once the rating itself is removed (digits, number words, "out of", "I'd say", thanks
+# and punctuation); three letters or more means the customer wrote something beyond the number.
+BEYOND_SCORE_RE = (
+    r"[0-9]+|\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|out of|of|i'?d say|thanks|thank you|ty)\b"
+    r"|[^a-z]"
+)
+
+_TIME = dict(reads=("t",), time=True)
+DIMENSIONS: dict[str, Dimension] = {
+    d.name: d
+    for d in (
+        Dimension(name="agent", sql="agent_id", reads=("agent_id",), label="agent"),
+        Dimension(name="team", sql="team", reads=("team",), label="team"),
+        Dimension(name="line", sql="line_number", reads=("line_number",), label="line"),
+        Dimension(name="channel", sql="channel", reads=("channel",), label="channel"),
+        Dimension(name="day", sql="CAST(t AS DATE)", label="day", **_TIME),
+        Dimension(name="week", sql="CAST(date_trunc('week', t) AS DATE)", label="week (from Monday)", **_TIME),
+        Dimension(name="month", sql="CAST(date_trunc('month', t) AS DATE)", label="month", **_TIME),
+        Dimension(name="weekday", sql="isodow(t)", label="weekday", **_TIME),
+        Dimension(name="hour", sql="hour(t)", label="hour (team timezone)", **_TIME),
+        Dimension(name="direction", sql="direction", reads=("direction",), label="direction"),
+        Dimension(name="survey", sql="survey", reads=("survey",), label="survey (csat or nps)"),
+        Dimension(name="score", sql="score", reads=("score",), label="score"),
+    )
+}
+_SPLITS = ("agent", "team", "line", "channel", "day", "week", "month", "weekday", "hour")
+_MESSAGE_SPLITS = (*_SPLITS, "direction")
 
 
-@dataclass(frozen=True)
-class Fact:
-    name: str
-    sql: str  # rows with at least: t (local anchor), line_number, channel, agent_id, team
-    anchor: str  # what t is, for the docs
-    dimensions: tuple[str, ...] = DIMENSIONS[:-1]
+def _agents_join(agent_column: str) -> Join:
+    return Join(alias="a", sql=f"LEFT JOIN agents a ON a.agent_id = {agent_column}")
 
-    def rows(self, with_team: bool = True) -> str:
-        """The fact's SQL; without the join to agents when no grouping or filter needs the team (a 10M-row
-        hash join saved on most queries)."""
-        if with_team:
-            return self.sql
-        sql = re.sub(r"\s*LEFT JOIN agents a ON a\.agent_id = [\w.]+", "", self.sql)
-        return sql.replace("a.team", "CAST(NULL AS VARCHAR) AS team")
 
+_TEAM = Column(name="team", sql="a.team", join="a", description="the agent's team")
+_KINDS = {k: eq("kind", k) for k in MessageKind}
 
 FACTS: dict[str, Fact] = {
     f.name: f
     for f in (
         Fact(
-            "messages",
-            """SELECT m.created_local AS t, m.created_at, m.line_number, m.channel, m.agent_id, a.team, m.direction,
-                      m.kind, m.is_opt_out, m.sensitive, m.conversation_id
-               FROM messages m LEFT JOIN agents a ON a.agent_id = m.agent_id""",
-            "message sent or received",
-            DIMENSIONS,
+            name="messages",
+            source="messages m",
+            anchor="message sent or received",
+            row="message",
+            rows="messages",
+            columns=(
+                Column(name="t", sql="m.created_local"),
+                Column(name="created_at", sql="m.created_at"),
+                Column(name="message_id", sql="m.message_id"),
+                Column(name="conversation_id", sql="m.conversation_id"),
+                Column(name="line_number", sql="m.line_number"),
+                Column(name="contact_number", sql="m.contact_number"),
+                Column(name="channel", sql="m.channel"),
+                Column(name="agent_id", sql="m.agent_id"),
+                _TEAM,
+                Column(name="direction", sql="m.direction"),
+                Column(name="kind", sql="m.kind"),
+                Column(name="is_opt_out", sql="m.is_opt_out"),
+                Column(name="sensitive", sql="m.sensitive"),
+                Column(name="status", sql="m.status"),
+                Column(name="body", sql="m.body"),
+            ),
+            joins=(_agents_join("m.agent_id"),),
+            dimensions=_MESSAGE_SPLITS,
+            segments={
+                "inbound": eq("direction", Direction.INBOUND),
+                "outbound": eq("direction", Direction.OUTBOUND),
+                "human_reply": _KINDS[MessageKind.HUMAN_REPLY],
+                "automated": one_of("kind", MessageKind.AUTOMATED, MessageKind.SURVEY_PROMPT),
+                "automated_or_human": one_of(
+                    "kind", MessageKind.AUTOMATED, MessageKind.SURVEY_PROMPT, MessageKind.HUMAN_REPLY
+                ),
+            },
+            row_id="message_id",
+            row_columns=(
+                "message_id",
+                "created_at",
+                "t",
+                "line_number",
+                "channel",
+                "agent_id",
+                "contact_number",
+                "conversation_id",
+                "direction",
+                "kind",
+                "status",
+                "sensitive",
+            ),
         ),
         Fact(
-            "blocks",
-            """SELECT b.started_local AS t, b.started_at, b.line_number, b.channel, b.reply_agent_id AS agent_id,
-                      a.team, b.block_seq, b.is_follow_up, b.calendar_seconds, b.business_seconds, b.replied_at,
-                      b.deadline_at
-               FROM inquiry_blocks b LEFT JOIN agents a ON a.agent_id = b.reply_agent_id""",
-            "inquiry block's first message",
+            name="replies",
+            # Spans merge over ALL of an agent's human replies before any filter, so a filtered value (one
+            # line, one day) always equals that group's value in a grouped report, and groups sum to the total.
+            source="""(SELECT *, coalesce(least($typing_allowance_seconds, epoch(created_at)
+                          - epoch(lag(created_at) OVER (PARTITION BY agent_id ORDER BY created_at))),
+                          $typing_allowance_seconds) AS span
+                       FROM messages WHERE kind = $kind_human_reply) r""",
+            anchor="message sent or received",
+            row="human reply",
+            rows="human replies",
+            columns=(
+                Column(name="t", sql="r.created_local"),
+                Column(name="created_at", sql="r.created_at"),
+                Column(name="message_id", sql="r.message_id"),
+                Column(name="conversation_id", sql="r.conversation_id"),
+                Column(name="line_number", sql="r.line_number"),
+                Column(name="contact_number", sql="r.contact_number"),
+                Column(name="channel", sql="r.channel"),
+                Column(name="agent_id", sql="r.agent_id"),
+                _TEAM,
+                Column(name="direction", sql="r.direction"),
+                Column(name="span", sql="r.span", description="seconds of typing this reply stands for"),
+            ),
+            joins=(_agents_join("r.agent_id"),),
+            dimensions=_MESSAGE_SPLITS,
+            row_id="message_id",
+            row_columns=(
+                "message_id",
+                "created_at",
+                "t",
+                "line_number",
+                "channel",
+                "agent_id",
+                "contact_number",
+                "conversation_id",
+                "span",
+            ),
         ),
         Fact(
-            "conversations",
-            """SELECT c.started_local AS t, c.line_number, c.channel, c.first_agent_id AS agent_id, a.team,
-                      c.contact_number, c.messages
-               FROM conversations c LEFT JOIN agents a ON a.agent_id = c.first_agent_id""",
-            "conversation's first message",
+            name="blocks",
+            source="inquiry_blocks b",
+            anchor="inquiry block's first message",
+            row="inquiry block",
+            rows="inquiry blocks",
+            columns=(
+                Column(name="t", sql="b.started_local"),
+                Column(name="started_at", sql="b.started_at"),
+                Column(name="block_id", sql="b.block_id"),
+                Column(name="conversation_id", sql="b.conversation_id"),
+                Column(name="line_number", sql="b.line_number"),
+                Column(name="contact_number", sql="b.contact_number"),
+                Column(name="channel", sql="b.channel"),
+                Column(name="agent_id", sql="b.reply_agent_id"),
+                _TEAM,
+                Column(name="block_seq", sql="b.block_seq"),
+                Column(name="is_follow_up", sql="b.is_follow_up"),
+                Column(name="inquiries", sql="b.inquiries"),
+                Column(name="replied_at", sql="b.replied_at"),
+                Column(name="deadline_at", sql="b.deadline_at"),
+                Column(
+                    name="waiting_seconds",
+                    sql="CASE WHEN b.replied_at IS NULL THEN epoch($as_of) - epoch(b.started_at) END",
+                    description="how long an unanswered block has waited at the end of the data (calendar seconds)",
+                ),
+                Column(
+                    name="seconds",
+                    sql="b.calendar_seconds",
+                    business_sql="b.business_seconds",
+                    description="reply time: calendar seconds, or business seconds with --hours business",
+                ),
+            ),
+            joins=(_agents_join("b.reply_agent_id"),),
+            dimensions=_SPLITS,
+            segments={
+                "replied": not_null("replied_at"),
+                "unanswered": is_null("replied_at"),
+                "first_block": eq("block_seq", 1),
+                "follow_up": is_true("is_follow_up"),
+            },
+            row_id="block_id",
+            row_columns=(
+                "block_id",
+                "started_at",
+                "t",
+                "line_number",
+                "channel",
+                "agent_id",
+                "contact_number",
+                "conversation_id",
+                "block_seq",
+                "inquiries",
+                "replied_at",
+                "deadline_at",
+            ),
         ),
         Fact(
-            "surveys",
-            """SELECT s.received_local AS t, s.line_number, s.channel, s.agent_id, a.team, s.survey, s.score,
-                      s.parse_status
-               FROM survey_responses s LEFT JOIN agents a ON a.agent_id = s.agent_id""",
-            "survey reply received",
+            name="conversations",
+            source="conversations c",
+            anchor="conversation's first message",
+            row="conversation",
+            rows="conversations",
+            columns=(
+                Column(name="t", sql="c.started_local"),
+                Column(name="started_at", sql="c.started_at"),
+                Column(name="conversation_id", sql="c.conversation_id"),
+                Column(name="line_number", sql="c.line_number"),
+                Column(name="contact_number", sql="c.contact_number"),
+                Column(name="channel", sql="c.channel"),
+                Column(name="agent_id", sql="c.first_agent_id"),
+                _TEAM,
+                Column(name="messages", sql="c.messages"),
+                Column(name="inbound", sql="c.inbound"),
+                Column(name="human_replies", sql="c.human_replies"),
+            ),
+            joins=(_agents_join("c.first_agent_id"),),
+            dimensions=_SPLITS,
+            row_id="conversation_id",
+            row_columns=(
+                "conversation_id",
+                "started_at",
+                "t",
+                "line_number",
+                "channel",
+                "agent_id",
+                "contact_number",
+                "messages",
+                "inbound",
+                "human_replies",
+            ),
         ),
         Fact(
-            "prompts",
-            """SELECT m.created_local AS t, m.created_at, m.line_number, m.channel, m.agent_id, a.team,
-                      r.prompt_message_id IS NOT NULL AS answered
-               FROM messages m LEFT JOIN agents a ON a.agent_id = m.agent_id
-               LEFT JOIN (SELECT DISTINCT prompt_message_id FROM survey_responses
-                          WHERE prompt_message_id IS NOT NULL) r ON r.prompt_message_id = m.message_id
-               WHERE m.kind = 'survey_prompt'""",
-            "survey prompt sent",
+            name="surveys",
+            source="survey_responses s",
+            anchor="survey reply received",
+            row="survey reply",
+            rows="survey replies",
+            columns=(
+                Column(name="t", sql="s.received_local"),
+                Column(name="received_at", sql="s.received_at"),
+                Column(name="response_id", sql="s.response_id"),
+                Column(name="conversation_id", sql="s.conversation_id"),
+                Column(name="line_number", sql="s.line_number"),
+                Column(name="contact_number", sql="s.contact_number"),
+                Column(name="channel", sql="s.channel"),
+                Column(name="agent_id", sql="s.agent_id"),
+                _TEAM,
+                Column(name="survey", sql="s.survey"),
+                Column(name="score", sql="s.score"),
+                Column(name="parse_status", sql="s.parse_status"),
+                Column(name="reply_text", sql="s.reply_text"),
+                Column(
+                    name="words_beyond_score",
+                    sql="length(regexp_replace(lower(coalesce(s.reply_text, '')), $beyond_score_re, '', 'g'))",
+                    description="letters left once the rating itself, number words and thanks are removed",
+                ),
+            ),
+            joins=(_agents_join("s.agent_id"),),
+            dimensions=(*_SPLITS, "survey", "score"),
+            segments={
+                "valid_csat": all_of(eq("survey", SurveyType.CSAT), eq("parse_status", ParseStatus.VALID)),
+                "valid_nps": all_of(eq("survey", SurveyType.NPS), eq("parse_status", ParseStatus.VALID)),
+                **{f"status_{s.value}": eq("parse_status", s) for s in ParseStatus},
+                # a high score with words beyond the number: a testimonial to bank (the guide)
+                "testimonial": all_of(
+                    eq("parse_status", ParseStatus.VALID),
+                    any_of(
+                        all_of(eq("survey", SurveyType.CSAT), cmp("score", ">=", Param(name="satisfied_at_least"))),
+                        all_of(eq("survey", SurveyType.NPS), cmp("score", ">=", 9)),
+                    ),
+                    cmp("words_beyond_score", ">=", 3),
+                ),
+            },
+            row_id="response_id",
+            row_columns=(
+                "response_id",
+                "received_at",
+                "t",
+                "line_number",
+                "channel",
+                "agent_id",
+                "contact_number",
+                "conversation_id",
+                "survey",
+                "parse_status",
+                "score",
+            ),
+        ),
+        Fact(
+            name="prompts",
+            source="""(SELECT m.*, r.prompt_message_id IS NOT NULL AS answered FROM messages m
+                       LEFT JOIN (SELECT DISTINCT prompt_message_id FROM survey_responses
+                                  WHERE prompt_message_id IS NOT NULL) r ON r.prompt_message_id = m.message_id
+                       WHERE m.kind = $kind_survey_prompt) p""",
+            anchor="survey prompt sent",
+            row="survey prompt",
+            rows="survey prompts",
+            columns=(
+                Column(name="t", sql="p.created_local"),
+                Column(name="created_at", sql="p.created_at"),
+                Column(name="message_id", sql="p.message_id"),
+                Column(name="conversation_id", sql="p.conversation_id"),
+                Column(name="line_number", sql="p.line_number"),
+                Column(name="contact_number", sql="p.contact_number"),
+                Column(name="channel", sql="p.channel"),
+                Column(name="agent_id", sql="p.agent_id"),
+                _TEAM,
+                Column(name="survey", sql="p.survey"),
+                Column(name="answered", sql="p.answered"),
+            ),
+            joins=(_agents_join("p.agent_id"),),
+            dimensions=_SPLITS,
+            segments={
+                "answered": is_true("answered"),
+                "judgeable": any_of(is_true("answered"), cmp("created_at", "<=", Param(name="survey_cutoff"))),
+            },
+            row_id="message_id",
+            row_columns=(
+                "message_id",
+                "created_at",
+                "t",
+                "line_number",
+                "channel",
+                "agent_id",
+                "contact_number",
+                "conversation_id",
+                "survey",
+                "answered",
+            ),
         ),
     )
 }
 
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    fact: str
-    unit: str  # count | seconds | ratio | score | nps
-    aggregation: str  # count | sum | mean | median | p90 | ratio | nps
-    value: str
-    n: str
-    better: str | None  # higher | lower | None
-    description: str
-    # Metrics needing a second aggregation stage supply the inner per-row SQL here (see query.py).
-    stage: str | None = None
-
-    @property
-    def anchor(self) -> str:
-        return FACTS[self.fact].anchor
-
-    @property
-    def dimensions(self) -> tuple[str, ...]:
-        return FACTS[self.fact].dimensions
+# The blocks a rate can judge at the end of the data, per rate.
+_TARGET_ELIGIBLE = any_of(seg("replied"), cmp("started_at", "<=", Param(name="target_cutoff")))
+_SAME_DAY_ELIGIBLE = any_of(seg("replied"), cmp("deadline_at", "<=", Param(name="as_of")))
+_FOLLOW_UP_ELIGIBLE = all_of(
+    seg("follow_up"), any_of(seg("replied"), cmp("started_at", "<=", Param(name="follow_up_cutoff")))
+)
 
 
-def _count(name: str, fact: str, cond: str, better: str | None, description: str) -> Metric:
-    expr = f"count(*) FILTER (WHERE {cond})"
-    return Metric(name, fact, "count", "count", expr, expr, better, description)
+def _count(name: str, fact: str, where: object = None) -> Measure:
+    return Measure(name=name, fact=fact, agg="count", where=where)  # type: ignore[arg-type]
 
 
-FOLLOW_UP_SECONDS = 7200  # the guide: never leave a customer waiting two hours once a conversation started
-_REPLIED = "replied_at IS NOT NULL"
+MEASURES: dict[str, Measure] = {
+    m.name: m
+    for m in (
+        _count("messages_inbound", "messages", seg("inbound")),
+        _count("messages_outbound", "messages", seg("outbound")),
+        _count("messages_inquiry", "messages", _KINDS[MessageKind.INQUIRY]),
+        _count(
+            "messages_survey_answer",
+            "messages",
+            all_of(_KINDS[MessageKind.SURVEY_ANSWER], negate(is_true("is_opt_out"))),
+        ),
+        _count("messages_human_reply", "messages", seg("human_reply")),
+        _count("messages_automated", "messages", seg("automated")),
+        _count("messages_automated_or_human", "messages", seg("automated_or_human")),
+        _count("messages_opt_out", "messages", is_true("is_opt_out")),
+        _count("messages_sensitive", "messages", not_null("sensitive")),
+        Measure(
+            name="conversations_with_human_reply",
+            fact="messages",
+            agg="count_distinct",
+            column="conversation_id",
+            where=seg("human_reply"),
+        ),
+        Measure(name="typing_seconds", fact="replies", agg="sum", column="span"),
+        _count("replies", "replies"),
+        _count("conversations", "conversations"),
+        Measure(name="messages_per_conversation", fact="conversations", agg="mean", column="messages"),
+        _count("blocks", "blocks"),
+        _count("blocks_unanswered", "blocks", seg("unanswered")),
+        _count("blocks_replied", "blocks", seg("replied")),
+        _count("first_blocks_replied", "blocks", all_of(seg("first_block"), seg("replied"))),
+        Measure(name="reply_seconds_mean", fact="blocks", agg="mean", column="seconds", where=seg("replied")),
+        Measure(
+            name="first_reply_seconds_mean",
+            fact="blocks",
+            agg="mean",
+            column="seconds",
+            where=all_of(seg("first_block"), seg("replied")),
+        ),
+        _count("blocks_target_eligible", "blocks", _TARGET_ELIGIBLE),
+        _count(
+            "blocks_within_target",
+            "blocks",
+            all_of(_TARGET_ELIGIBLE, cmp("seconds", "<=", Param(name="target_seconds"))),
+        ),
+        _count("blocks_same_day_eligible", "blocks", _SAME_DAY_ELIGIBLE),
+        _count(
+            "blocks_same_day",
+            "blocks",
+            all_of(_SAME_DAY_ELIGIBLE, seg("replied"), cmp("replied_at", "<=", Col(name="deadline_at"))),
+        ),
+        _count("follow_ups_eligible", "blocks", _FOLLOW_UP_ELIGIBLE),
+        _count(
+            "follow_ups_within_2h",
+            "blocks",
+            all_of(_FOLLOW_UP_ELIGIBLE, seg("replied"), cmp("seconds", "<=", FOLLOW_UP_SECONDS)),
+        ),
+        _count("survey_replies", "surveys"),
+        _count("csat_valid", "surveys", seg("valid_csat")),
+        _count(
+            "csat_satisfied", "surveys", all_of(seg("valid_csat"), cmp("score", ">=", Param(name="satisfied_at_least")))
+        ),
+        Measure(name="csat_score_mean", fact="surveys", agg="mean", column="score", where=seg("valid_csat")),
+        _count("nps_valid", "surveys", seg("valid_nps")),
+        _count("survey_replies_unparsed", "surveys", negate(eq("parse_status", ParseStatus.VALID))),
+        _count("testimonials", "surveys", seg("testimonial")),
+        *(_count(f"survey_replies_{s.value}", "surveys", seg(f"status_{s.value}")) for s in ParseStatus),
+        _count("prompts_judgeable", "prompts", seg("judgeable")),
+        _count("prompts_answered", "prompts", all_of(seg("judgeable"), seg("answered"))),
+    )
+}
+
 _STILL_OPEN = " Unanswered blocks still inside that window when the data ends are left out (they cannot be judged yet)."
-_FIRST = "block_seq = 1"
-_QUANTILE = {"median": "quantile_cont({x}, 0.5)", "p90": "quantile_cont({x}, 0.9)", "mean": "avg({x})"}
 
 
-def _response(prefix: str, cond: str, label: str) -> list[Metric]:
-    out = []
-    for stat, agg in _QUANTILE.items():
-        filt = f"{cond} AND {_REPLIED}" if cond else _REPLIED
-        out.append(
-            Metric(
-                f"{prefix}_{stat}",
-                "blocks",
-                "seconds",
-                stat,
-                agg.format(x="{secs}") + f" FILTER (WHERE {filt})",
-                f"count(*) FILTER (WHERE {filt})",
-                "lower",
-                f"{stat.capitalize() if stat != 'p90' else '90th percentile of'} {label}: first human reply after an "
-                "inquiry block's first message minus that message's time (calendar or business seconds); "
-                "unanswered blocks are excluded here and counted by unanswered_inquiries.",
-            )
-        )
-    return out
-
-
-def _rate(name: str, fact: str, ok: str, eligible: str, better: str, description: str) -> Metric:
-    return Metric(
-        name,
-        fact,
-        "ratio",
-        "ratio",
-        f"CAST(count(*) FILTER (WHERE ({eligible}) AND ({ok})) AS DOUBLE) / nullif(count(*) FILTER (WHERE {eligible}), 0)",
-        f"count(*) FILTER (WHERE {eligible})",
-        better,
-        description,
+def _simple(
+    name: str,
+    measure: str,
+    unit: str,
+    better: str | None,
+    description: str,
+    n: str | None = None,
+    value_column: str | None = None,
+) -> SimpleMetric:
+    return SimpleMetric(
+        name=name,
+        measure=measure,
+        n=n or measure,
+        unit=unit,
+        better=better,  # type: ignore[arg-type]
+        description=description,
+        value_column=value_column,
     )
 
 
-def _parse_status_counts() -> list[Metric]:
-    statuses = ("valid", "out_of_range", "ambiguous", "not_a_number", "opt_out", "empty")
-    return [
-        _count(
-            f"survey_replies_{s}",
-            "surveys",
-            f"parse_status = '{s}'",
-            None,
-            f"Survey replies whose text parsed as {s.replace('_', ' ')}.",
+def _response(prefix: str, first_only: bool, label: str) -> list[Metric]:
+    where = all_of(seg("first_block"), seg("replied")) if first_only else seg("replied")
+    n = "first_blocks_replied" if first_only else "blocks_replied"
+    out: list[Metric] = []
+    for stat in ("median", "p90", "mean"):
+        description = (
+            f"{stat.capitalize() if stat != 'p90' else '90th percentile of'} {label}: first human reply after an "
+            "inquiry block's first message minus that message's time (calendar or business seconds); "
+            "unanswered blocks are excluded here and counted by unanswered_inquiries."
         )
-        for s in statuses
-    ]
+        if stat == "mean":
+            measure = "first_reply_seconds_mean" if first_only else "reply_seconds_mean"
+            out.append(_simple(f"{prefix}_mean", measure, "seconds", "lower", description, n, "seconds"))
+        else:
+            out.append(
+                PercentileMetric(
+                    name=f"{prefix}_{stat}",
+                    fact="blocks",
+                    column="seconds",
+                    percentile=0.5 if stat == "median" else 0.9,
+                    where=where,
+                    unit="seconds",
+                    better="lower",
+                    description=description,
+                    value_column="seconds",
+                )
+            )
+    return out
 
+
+def _rate(
+    name: str, numerator: str, denominator: str, better: str, description: str, value_column: str | None = None
+) -> RatioMetric:
+    return RatioMetric(
+        name=name,
+        numerator=numerator,
+        denominator=denominator,
+        unit="ratio",
+        better=better,  # type: ignore[arg-type]
+        description=description,
+        value_column=value_column,
+    )
+
+
+_STATUS_WORDS = {s: s.value.replace("_", " ") for s in ParseStatus}
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         # Volume
-        _count(
+        _simple(
             "inbound_messages",
-            "messages",
-            "direction = 'inbound'",
+            "messages_inbound",
+            "count",
             None,
             "Texts received from customers: inquiry_messages + survey_answer_messages + opt_outs.",
         ),
-        _count(
+        _simple(
             "inquiry_messages",
-            "messages",
-            "kind = 'inquiry'",
+            "messages_inquiry",
+            "count",
             None,
             "Inbound texts that are inquiries: not a survey answer, not an opt-out keyword.",
         ),
-        _count(
+        _simple(
             "survey_answer_messages",
-            "messages",
-            "kind = 'survey_answer' AND NOT is_opt_out",
+            "messages_survey_answer",
+            "count",
             None,
             "Inbound texts taken as the answer to a survey prompt (the first text within the reply window), "
             "opt-out keywords excluded (a STOP answering a survey counts in opt_outs and survey_replies_opt_out).",
         ),
-        _count(
+        _simple(
             "outbound_messages",
-            "messages",
-            "direction = 'outbound'",
+            "messages_outbound",
+            "count",
             None,
             "Texts sent: human replies, automated messages and failed sends.",
         ),
-        _count(
+        _simple(
             "human_replies",
-            "messages",
-            "kind = 'human_reply'",
+            "messages_human_reply",
+            "count",
             "higher",
             "Outbound texts written by a person: not automated, not an auto-reply template, not a survey "
             "prompt, not failed or undelivered. Attributed to the agent who sent them.",
         ),
-        _count(
+        _simple(
             "automated_messages",
-            "messages",
-            "kind IN ('automated', 'survey_prompt')",
+            "messages_automated",
+            "count",
             None,
             "Outbound texts sent by automation: auto-replies, reminders, survey prompts.",
         ),
-        Metric(
+        _rate(
             "automated_share",
-            "messages",
-            "ratio",
-            "ratio",
-            "CAST(count(*) FILTER (WHERE kind IN ('automated', 'survey_prompt')) AS DOUBLE) / "
-            "nullif(count(*) FILTER (WHERE kind IN ('automated', 'survey_prompt', 'human_reply')), 0)",
-            "count(*) FILTER (WHERE kind IN ('automated', 'survey_prompt', 'human_reply'))",
+            "messages_automated",
+            "messages_automated_or_human",
             "lower",
             "Automated texts ÷ (automated texts + human replies): how much of what customers receive is "
             "automation (the guide: automation only where it fits).",
         ),
-        Metric(
+        _simple(
             "conversations",
             "conversations",
             "count",
-            "count",
-            "count(*)",
-            "count(*)",
             None,
             "Conversations started: the source's conversation id, else one line and one contact split "
             "where the gap between messages exceeds session_gap_hours.",
         ),
-        _count(
+        _simple(
             "unanswered_inquiries",
-            "blocks",
-            "replied_at IS NULL",
+            "blocks_unanswered",
+            "count",
             "lower",
             "Inquiry blocks with no human reply yet (a burst of customer texts is one block), all of them: also "
             "those still inside their response window at the end of the data, which the rates leave out.",
+            value_column="waiting_seconds",
         ),
-        _count(
+        _simple(
             "inquiry_blocks",
             "blocks",
-            "true",
+            "count",
             None,
             "Inquiry blocks: maximal runs of a customer's inquiries with no human reply in between (a burst of "
             "texts is one block; auto-replies do not end a block), answered or not.",
         ),
-        _count(
+        _simple(
             "opt_outs",
-            "messages",
-            "is_opt_out",
-            "lower",
-            "Inbound texts that are an opt-out keyword (STOP, UNSUBSCRIBE, ...), never scored or counted as inquiries "
-            "(a STOP answering a survey prompt is counted here too).",
-        ),
-        Metric(
-            "messages_per_conversation_mean",
-            "conversations",
+            "messages_opt_out",
             "count",
-            "mean",
-            "avg(messages)",
-            "count(*)",
+            "lower",
+            "Inbound texts that are an opt-out keyword (STOP, UNSUBSCRIBE, ...), never scored or counted as "
+            "inquiries (a STOP answering a survey prompt is counted here too).",
+        ),
+        _simple(
+            "messages_per_conversation_mean",
+            "messages_per_conversation",
+            "count",
             None,
             "Mean number of messages (both directions) per conversation.",
+            n="conversations",
+            value_column="messages",
         ),
         # Response
-        *_response("first_response_time", _FIRST, "first response time (a conversation's first inquiry block)"),
-        *_response("reply_time", "", "reply time over every inquiry block, the first included"),
+        *_response("first_response_time", True, "first response time (a conversation's first inquiry block)"),
+        *_response("reply_time", False, "reply time over every inquiry block, the first included"),
         _rate(
             "response_within_target_rate",
-            "blocks",
-            "{secs} <= {target}",
-            f"{_REPLIED} OR started_at <= {{target_cutoff}}",
+            "blocks_within_target",
+            "blocks_target_eligible",
             "higher",
             "Inquiry blocks answered within the target (minutes; --target, default from settings; business "
             "time with --hours business) ÷ blocks answered or already older than the target at the end of the "
             "data. Unanswered blocks past the target count as misses." + _STILL_OPEN,
+            "seconds",
         ),
         _rate(
             "same_business_day_response_rate",
-            "blocks",
-            "replied_at IS NOT NULL AND replied_at <= deadline_at",
-            f"{_REPLIED} OR deadline_at <= {{as_of}}",
+            "blocks_same_day",
+            "blocks_same_day_eligible",
             "higher",
             "Blocks answered before the close of the business day they arrived in (or, when they arrived "
             "outside opening hours, before the close of the next business day) ÷ blocks answered or past "
             "that deadline at the end of the data. Unanswered blocks whose deadline is still ahead when the data "
             "ends are left out (they cannot be judged yet).",
+            "seconds",
         ),
         _rate(
             "follow_up_within_2h_rate",
-            "blocks",
-            f"{_REPLIED} AND {{secs}} <= {FOLLOW_UP_SECONDS}",
-            f"is_follow_up AND ({_REPLIED} OR started_at <= {{follow_up_cutoff}})",
+            "follow_ups_within_2h",
+            "follow_ups_eligible",
             "higher",
             "Inquiry blocks after the conversation's first human reply that were answered within 2 hours "
             "(business time with --hours business) ÷ such blocks answered or older than 2 hours at the end of "
             "the data; unanswered ones past 2 hours count as misses." + _STILL_OPEN,
+            "seconds",
         ),
         # Agents
-        Metric(
+        _simple(
             "conversations_handled",
-            "messages",
+            "conversations_with_human_reply",
             "count",
-            "count distinct",
-            "count(DISTINCT conversation_id) FILTER (WHERE kind = 'human_reply')",
-            "count(*) FILTER (WHERE kind = 'human_reply')",
             "higher",
             "Distinct conversations in which the agent (or group) sent at least one human reply.",
+            n="messages_human_reply",
         ),
-        Metric(
+        _simple(
             "active_texting_seconds",
-            "messages",
+            "typing_seconds",
             "seconds",
-            "sum",
-            "sum(span)",
-            "count(*)",
             None,
             "Time spent texting: each human reply stands for a span of typing_allowance_seconds ending at "
             "its send time; overlapping spans of one agent merge (so a reply 30 s after the previous "
             "adds 30 s).",
-            stage="replies",
+            n="replies",
+            value_column="span",
         ),
         # Satisfaction
-        Metric(
+        _simple(
             "csat_mean",
-            "surveys",
+            "csat_score_mean",
             "score",
-            "mean",
-            "avg(score) FILTER (WHERE survey = 'csat' AND parse_status = 'valid')",
-            "count(*) FILTER (WHERE survey = 'csat' AND parse_status = 'valid')",
             "higher",
             "Mean CSAT score of valid replies, on the settings' scale (the guide: 1-9).",
+            n="csat_valid",
+            value_column="score",
         ),
-        Metric(
+        _rate(
             "csat_satisfied_rate",
-            "surveys",
-            "ratio",
-            "ratio",
-            "CAST(count(*) FILTER (WHERE survey = 'csat' AND parse_status = 'valid' AND score >= {satisfied}) "
-            "AS DOUBLE) / nullif(count(*) FILTER (WHERE survey = 'csat' AND parse_status = 'valid'), 0)",
-            "count(*) FILTER (WHERE survey = 'csat' AND parse_status = 'valid')",
+            "csat_satisfied",
+            "csat_valid",
             "higher",
             "Valid CSAT replies at or above csat.satisfied_at_least ÷ valid CSAT replies.",
+            "score",
         ),
-        _count(
-            "csat_responses", "surveys", "survey = 'csat' AND parse_status = 'valid'", "higher", "Valid CSAT replies."
+        _simple("csat_responses", "csat_valid", "count", "higher", "Valid CSAT replies.", value_column="score"),
+        NpsMetric(
+            name="nps",
+            fact="surveys",
+            column="score",
+            where=seg("valid_nps"),
+            unit="nps",
+            better="higher",
+            description="Net Promoter Score: % promoters (9-10) − % detractors (0-6) of valid 0-10 replies "
+            "(−100..100).",
+            value_column="score",
         ),
-        Metric(
-            "nps",
-            "surveys",
-            "nps",
-            "nps",
-            "100.0 * (count(*) FILTER (WHERE survey = 'nps' AND parse_status = 'valid' AND score >= 9) - "
-            "count(*) FILTER (WHERE survey = 'nps' AND parse_status = 'valid' AND score <= 6)) / "
-            "nullif(count(*) FILTER (WHERE survey = 'nps' AND parse_status = 'valid'), 0)",
-            "count(*) FILTER (WHERE survey = 'nps' AND parse_status = 'valid')",
-            "higher",
-            "Net Promoter Score: % promoters (9-10) − % detractors (0-6) of valid 0-10 replies (−100..100).",
+        _simple("nps_responses", "nps_valid", "count", "higher", "Valid NPS replies.", value_column="score"),
+        _simple("survey_replies", "survey_replies", "count", None, "Every survey reply, whatever its parse status."),
+        *(
+            _simple(
+                f"survey_replies_{s.value}",
+                f"survey_replies_{s.value}",
+                "count",
+                None,
+                f"Survey replies whose text parsed as {_STATUS_WORDS[s]}.",
+            )
+            for s in ParseStatus
         ),
-        _count("nps_responses", "surveys", "survey = 'nps' AND parse_status = 'valid'", "higher", "Valid NPS replies."),
-        _count("survey_replies", "surveys", "true", None, "Every survey reply, whatever its parse status."),
-        *_parse_status_counts(),
+        _simple(
+            "survey_replies_not_parsed",
+            "survey_replies_unparsed",
+            "count",
+            None,
+            "Survey replies that did not parse as one score on the scale (every status but valid): not "
+            "counted in CSAT or NPS.",
+        ),
+        _simple(
+            "testimonial_replies",
+            "testimonials",
+            "count",
+            None,
+            "High scores (CSAT at or above csat.satisfied_at_least, NPS 9-10) where the customer wrote more "
+            "than the number: testimonials to bank (ask before quoting).",
+        ),
         _rate(
             "survey_response_rate",
-            "prompts",
-            "answered",
-            "answered OR created_at <= {survey_cutoff}",
+            "prompts_answered",
+            "prompts_judgeable",
             "higher",
             "Survey prompts answered by the contact within the reply window ÷ survey prompts answered or whose "
             "reply window (survey_prompts.reply_window_hours) had closed when the data ends; prompts sent too "
             "recently to judge are left out.",
         ),
         # Customers
-        Metric(
-            "repeat_customer_rate",
-            "conversations",
-            "ratio",
-            "ratio",
-            "CAST(count(*) FILTER (WHERE conversations >= 2) AS DOUBLE) / nullif(count(*), 0)",
-            "count(*)",
-            "higher",
-            "Contacts with two or more conversations in the window ÷ contacts with one or more.",
-            stage="contacts",
+        EntityShareMetric(
+            name="repeat_customer_rate",
+            fact="conversations",
+            entity="contact_number",
+            min_rows=2,
+            unit="ratio",
+            better="higher",
+            description="Contacts with two or more conversations in the window ÷ contacts with one or more.",
         ),
         # Compliance
-        _count(
+        _simple(
             "sensitive_data_messages",
-            "messages",
-            "sensitive IS NOT NULL",
+            "messages_sensitive",
+            "count",
             "lower",
             "Messages that held a card number passing the Luhn check or a US SSN (the SOP: never ask for "
             "payment data by text), found at load before the body was stored redacted. Split with --by direction "
@@ -405,6 +775,46 @@ METRICS: dict[str, Metric] = {
     )
 }
 
+REGISTRY = Registry(facts=FACTS, dimensions=DIMENSIONS, measures=MEASURES, metrics=METRICS, params=PARAMS)
+_problems = validate(REGISTRY)
+if _problems:  # a broken declaration must fail at import, with every problem listed
+    raise RuntimeError("metric registry is inconsistent:\n  " + "\n  ".join(_problems))
 
-def describe(name: str) -> Metric:
-    return METRICS[name]
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What the docs, the CLI and the pages need to know of a metric, resolved through its fact."""
+
+    name: str
+    type: str
+    unit: str
+    aggregation: str  # count | count distinct | sum | mean | median | p90 | ratio | nps
+    better: str | None
+    description: str
+    fact: str
+    anchor: str
+    row: str  # what one row behind it is (drill-downs)
+    rows: str
+    dimensions: tuple[str, ...]
+
+
+CATALOG: dict[str, MetricInfo] = {
+    name: MetricInfo(
+        name=name,
+        type=m.type,
+        unit=m.unit,
+        aggregation=REGISTRY.aggregation(m),
+        better=m.better,
+        description=m.description,
+        fact=REGISTRY.fact_of(m).name,
+        anchor=REGISTRY.fact_of(m).anchor,
+        row=REGISTRY.fact_of(m).row,
+        rows=REGISTRY.fact_of(m).rows,
+        dimensions=REGISTRY.dimensions_of(m),
+    )
+    for name, m in METRICS.items()
+}
+
+
+def describe(name: str) -> MetricInfo:
+    return CATALOG[name]

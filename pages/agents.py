@@ -31,14 +31,14 @@ if common.require_data():
     if agents.is_empty():
         common.empty()
     else:
-        agents = common.named(agents)
-        team_total = pl.col("human_replies").sum().over("team")
+        shares = common.share_of_team("human_replies").select("agent", "share_of_team")
+        agents = common.named(agents).join(shares, on="agent", how="left")
         table = agents.with_columns(
             (pl.col("active_texting_seconds") / 3600).round(2).alias("active_texting_hours"),
             (pl.col("first_response_time_median") / 60).round(1),
             (pl.col("reply_time_median") / 60).round(1),
             pl.col("csat_mean").round(2),
-            pl.when(team_total > 0).then(pl.col("human_replies") / team_total).alias("share_of_team_replies"),
+            pl.col("share_of_team").alias("share_of_team_replies"),
         ).select(
             "name",
             "team",
@@ -76,13 +76,10 @@ if common.require_data():
 
         left, right = st.columns(2)
         with left:
-            where, params = common.filter_sql(
-                "m.created_local", line="m.line_number", channel="m.channel", agent="m.agent_id"
-            )
-            by_hour = common.sql(
-                "SELECT m.agent_id AS agent, hour(m.created_local) AS hour, count(*) AS replies FROM messages m "
-                f"WHERE m.kind = 'human_reply' AND {where} GROUP BY ALL",
-                *params,
+            by_hour = (
+                common.metrics(["human_replies"], by=("agent", "hour"))
+                .filter(pl.col("agent").is_not_null() & (pl.col("human_replies") > 0))
+                .select("agent", "hour", pl.col("human_replies").alias("replies"))
             )
             order = table.sort("name")["agent"].to_list()
             by_hour = common.named(by_hour).sort(
@@ -156,24 +153,13 @@ if common.require_data():
                     )
                 )
             common.download_csv(trend, f"agent_{chosen}_trend", key="dl-agent-trend")
-            where, params = common.filter_sql("c.started_local", line="c.line_number", channel="c.channel", agent=None)
-            recent = common.sql(
-                "SELECT c.started_local AS started, c.line_number AS line, c.contact_number, c.channel, "
-                "c.messages, c.inbound, c.human_replies, r.replies AS replies_by_agent, "
-                "coalesce(a.name, c.first_agent_id) AS first_agent "
-                "FROM conversations c JOIN (SELECT conversation_id, count(*) AS replies FROM messages "
-                "WHERE kind = 'human_reply' AND agent_id = ? GROUP BY ALL) r USING (conversation_id) "
-                f"LEFT JOIN agents a ON a.agent_id = c.first_agent_id WHERE {where} "
-                "ORDER BY c.started_at DESC LIMIT 25",
-                chosen,
-                *params,
-            )
+            recent = common.agent_conversations(chosen)
             st.markdown(f"**Recent conversations {labels[chosen]} replied in** (newest first, at most 25)")
             if recent.is_empty():
                 common.empty("No conversations for this agent with these filters.")
             else:
                 common.table(
-                    common.named(common.masked(recent)),
+                    common.named(recent),
                     "agent_recent_conversations",
                     column_config={
                         "contact_number": "contact",

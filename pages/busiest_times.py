@@ -3,10 +3,11 @@
 import polars as pl
 import streamlit as st
 
+from metrics.reads import with_share
 from pages import common
 from replyboard import figures
 
-MEASURES = {"inbound_messages": "Inbound texts", "new_conversations": "New conversations"}
+MEASURES = {"inbound_messages": "Inbound texts", "conversations": "New conversations"}
 
 st.title("Busiest times")
 if common.require_data():
@@ -43,12 +44,7 @@ if common.require_data():
     common.download_csv(daily, "daily_volume")
 
     st.subheader("By line")
-    where, params = common.filter_sql("m.created_local", line="m.line_number", channel="m.channel", agent="m.agent_id")
-    per_day = common.sql(
-        "SELECT CAST(m.created_local AS DATE) AS day, m.line_number AS line, count(*) AS inbound_messages "
-        f"FROM messages m WHERE m.direction = 'inbound' AND {where} GROUP BY ALL ORDER BY day, line",
-        *params,
-    )
+    per_day = common.metrics(["inbound_messages"], by=("day", "line")).filter(pl.col("inbound_messages") > 0)
     common.show_figure(
         figures.stacked_bars(
             common.named(per_day),
@@ -66,8 +62,7 @@ if common.require_data():
         common.empty()
     else:
         by_line = common.named(by_line)
-        total = by_line["inbound_messages"].sum() or 1
-        by_line = by_line.with_columns((pl.col("inbound_messages") / total).alias("share_of_inbound"))
+        by_line = with_share(by_line, "inbound_messages", name="share_of_inbound")
         common.table(
             by_line.select(
                 "line",

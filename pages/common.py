@@ -1,25 +1,31 @@
-"""What every page shares: the warehouse connection, the global filters, cached metric queries, rendering.
+"""What every page shares: the warehouse connection, the global filters, cached read-layer calls, rendering.
 
-Pages stay thin: they ask these helpers for data by metric name and draw it with pure figure
-functions from replyboard.figures. Streamlit lives only here, in app.py and in the page scripts.
+Pages are layout and calls: every number, row and list comes from the read layer (metrics.query, metrics.rows,
+metrics.reads, metrics.health), cached here per data version; no SQL and no database driver in pages/.
+Streamlit lives only here, in app.py and in the page scripts.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, time, timedelta
+from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
+from typing import Any
 
-import duckdb
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from metrics.query import Filters, Options, busiest_matrix, compare, compute
+from metrics import health, reads
+from metrics import rows as drill
+from metrics.compiler import Filters
+from metrics.params import Params
+from metrics.query import compare, compute
 from replyboard import warehouse
 from replyboard.csv_safety import to_safe_csv_bytes
 from replyboard.phones import mask_number
-from replyboard.sensitive import mask_mentions, mask_sensitive
+from replyboard.sensitive import mask_sensitive
 from replyboard.settings import Settings, load_settings
 
 CACHE_TTL = 600  # seconds; a new load changes the data version, which refreshes sooner
@@ -43,51 +49,41 @@ def data_version() -> str:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _connection(path: str, version: str) -> duckdb.DuckDBPyConnection:
+def _connection(path: str, version: str) -> Any:
     # One connection per published version; the version in the key makes a new load visible.
     return warehouse.connect_readonly(path)
 
 
-def has_warehouse() -> bool:
-    """A readable warehouse file exists (it may hold no messages yet: loads whose rows were all rejected)."""
-    if not db_path().exists():
-        return False
-    try:
-        _cached_scalar("SELECT count(*) FROM etl_runs", data_version())
-    except (warehouse.WarehouseError, duckdb.Error):
-        return False
-    return True
-
-
-def has_data() -> bool:
-    path = db_path()
-    if not path.exists():
-        return False
-    try:
-        return bool(_cached_scalar("SELECT count(*) FROM messages", data_version()))
-    except (warehouse.WarehouseError, duckdb.Error):
-        return False
-
-
-def cursor() -> duckdb.DuckDBPyConnection:
-    """A cursor of the cached connection: DuckDB connections are not thread-safe, cursors are cheap."""
+def cursor() -> Any:
+    """A cursor of the cached connection: connections are not thread-safe, cursors are cheap."""
     return _connection(str(db_path()), data_version()).cursor()
 
 
 @st.cache_data(ttl=CACHE_TTL, show_spinner=False)
-def _cached_scalar(sql: str, version: str) -> object:
-    row = warehouse.one(cursor(), sql)
-    return row[0] if row else None
+def _status(version: str) -> tuple[bool, int]:
+    con = cursor()
+    return health.has_warehouse(con), health.message_count(con)
 
 
-@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
-def query(sql: str, params: tuple = (), version: str = "") -> pl.DataFrame:
-    """A read-only query's rows (cached per data version). Parameters are bound, never formatted in."""
-    return warehouse.frame(cursor(), sql, list(params) if params else None)
+def _status_now() -> tuple[bool, int]:
+    if not db_path().exists():
+        return False, 0
+    try:
+        return _status(data_version())
+    except (warehouse.WarehouseError, OSError):
+        return False, 0
 
 
-def sql(sql_text: str, *params: object) -> pl.DataFrame:
-    return query(sql_text, tuple(params), data_version())
+def has_warehouse() -> bool:
+    """A readable warehouse file exists (it may hold no messages yet: loads whose rows were all rejected)."""
+    return _status_now()[0]
+
+
+def has_data() -> bool:
+    return _status_now()[1] > 0
+
+
+# ---- read-layer calls, cached per data version ---------------------------------------------------------
 
 
 @st.cache_data(ttl=CACHE_TTL, show_spinner=False)
@@ -96,25 +92,50 @@ def _pending_migrations(version: str) -> list[str]:
 
 
 def pending_migrations() -> list[str]:
-    """Migrations this version has that the warehouse has not had: it was written by an older Replyboard, so
-    it may still hold what newer loads never store (card numbers in clear, unmasked reasons)."""
+    """Migrations this warehouse has not had yet (an older version wrote it; the next load applies them)."""
     return _pending_migrations(data_version())
+
+
+def _cached(fn: Any) -> Any:
+    return st.cache_data(ttl=CACHE_TTL, show_spinner=False)(fn)
+
+
+@_cached
+def _bounds(version: str) -> tuple[date | None, date | None]:
+    return health.data_bounds(cursor())
 
 
 def data_bounds() -> tuple[date | None, date | None]:
     """First and last local day with messages."""
-    frame = sql(
-        "SELECT CAST(min(created_local) AS DATE) AS first, CAST(max(created_local) AS DATE) AS last FROM messages"
-    )
-    if frame.is_empty():
-        return None, None
-    return frame["first"][0], frame["last"][0]
+    return _bounds(data_version())
+
+
+@_cached
+def _freshness(version: str) -> health.Freshness:
+    return health.freshness(cursor())
+
+
+def freshness() -> health.Freshness:
+    return _freshness(data_version())
+
+
+@_cached
+def _options(version: str) -> health.FilterOptions:
+    return health.filter_options(cursor())
+
+
+def filter_options() -> health.FilterOptions:
+    return _options(data_version())
 
 
 def line_labels() -> dict[str, str]:
     """Each business line's name, or its masked number when it has none (numbers are shown masked)."""
-    frame = sql("SELECT line_number, name FROM lines")
-    return {n: name or mask_number(n) for n, name in frame.iter_rows()}
+    return filter_options().lines
+
+
+@_cached
+def _directory(version: str) -> pl.DataFrame:
+    return health.agent_directory(cursor())
 
 
 def named(frame: pl.DataFrame, *, line: str = "line", agent: str = "agent") -> pl.DataFrame:
@@ -128,13 +149,152 @@ def named(frame: pl.DataFrame, *, line: str = "line", agent: str = "agent") -> p
             )
         )
     if agent in frame.columns:
-        agents = sql("SELECT agent_id, name, team FROM agents").rename({"agent_id": agent})
-        frame = frame.join(agents, on=agent, how="left", coalesce=True).with_columns(
-            pl.coalesce("name", agent).alias("name")
-        )
+        people = _directory(data_version()).rename({"agent_id": agent})
+        drop = [c for c in ("name", "team") if c in frame.columns]
+        frame = frame.drop(drop).join(people, on=agent, how="left", coalesce=True)
+        frame = frame.with_columns(pl.coalesce("name", agent).alias("name"))
         first = [agent, "name", "team"]
         frame = frame.select(*first, *[c for c in frame.columns if c not in first])
     return frame
+
+
+def _where_key(where: Mapping[str, object] | None) -> tuple:
+    return tuple(sorted((where or {}).items()))
+
+
+@_cached
+def _metrics(names: tuple[str, ...], by: tuple[str, ...], f: Filters, p: Params, where: tuple, version: str):
+    return compute(cursor(), list(names), by=by, filters=f, params=p, where=dict(where) or None)
+
+
+def metrics(
+    names: list[str],
+    by: str | tuple[str, ...] | None = None,
+    *,
+    f: Filters | None = None,
+    p: Params | None = None,
+    where: Mapping[str, object] | None = None,
+) -> pl.DataFrame:
+    """Metrics by registry name under the global filters (or the given ones), cached per data version."""
+    dims = (by,) if isinstance(by, str) else tuple(by or ())
+    return _metrics(tuple(names), dims, f or filters(), p or params(), _where_key(where), data_version())
+
+
+@_cached
+def _compare(names: tuple[str, ...], f: Filters, p: Params, version: str) -> dict:
+    return compare(cursor(), list(names), f, p)
+
+
+def metrics_with_previous(names: list[str]) -> dict:
+    f = filters()
+    if f.date_from is None or f.date_to is None:
+        row = metrics(names).row(0, named=True)
+        return {n: {"value": row[n], "n": row[f"{n}_n"], "previous": None, "previous_n": 0} for n in names}
+    return _compare(tuple(names), f, params(), data_version())
+
+
+@_cached
+def _rows(
+    name: str,
+    f: Filters,
+    p: Params,
+    where: tuple,
+    order: str,
+    desc: bool,
+    limit: int | None,
+    offset: int,
+    extra: tuple[str, ...],
+    version: str,
+) -> drill.Rows:
+    return drill.rows(
+        cursor(),
+        name,
+        filters=f,
+        params=p,
+        where=dict(where) or None,
+        order=order,  # type: ignore[arg-type]
+        descending=desc,
+        limit=limit,
+        offset=offset,
+        extra_columns=extra,
+    )
+
+
+def rows(
+    name: str,
+    *,
+    where: Mapping[str, object] | None = None,
+    order: str = "time",
+    descending: bool = False,
+    limit: int | None = 100,
+    offset: int = 0,
+    extra: tuple[str, ...] = (),
+    f: Filters | None = None,
+) -> drill.Rows:
+    """The rows behind a metric (contacts masked), under the global filters."""
+    return _rows(
+        name, f or filters(), params(), _where_key(where), order, descending, limit, offset, extra, data_version()
+    )
+
+
+@_cached
+def _busiest(f: Filters, metric: str, version: str) -> pl.DataFrame:
+    return reads.busiest_matrix(cursor(), f, metric)
+
+
+def busiest(metric: str = "inbound_messages") -> pl.DataFrame:
+    return _busiest(filters(), metric, data_version())
+
+
+@_cached
+def _histogram(metric: str, edges: tuple[float, ...], f: Filters, p: Params, version: str) -> pl.DataFrame:
+    return reads.value_histogram(cursor(), metric, edges, filters=f, params=p)
+
+
+def histogram(metric: str, edges: tuple[float, ...]) -> pl.DataFrame:
+    return _histogram(metric, edges, filters(), params(), data_version())
+
+
+@_cached
+def _share_of_team(metric: str, f: Filters, p: Params, version: str) -> pl.DataFrame:
+    return reads.share_of_team(cursor(), metric, f, p)
+
+
+def share_of_team(metric: str) -> pl.DataFrame:
+    return _share_of_team(metric, filters(), params(), data_version())
+
+
+@_cached
+def _agent_conversations(agent: str, f: Filters, version: str) -> pl.DataFrame:
+    return reads.conversations_of_agent(cursor(), agent, f)
+
+
+def agent_conversations(agent: str) -> pl.DataFrame:
+    return _agent_conversations(agent, filters(), data_version())
+
+
+@_cached
+def _health(what: str, arg: Any, version: str) -> pl.DataFrame:
+    con = cursor()
+    if what == "runs":
+        return health.runs(con)
+    if what == "files":
+        return health.files(con, arg)
+    if what == "sources":
+        return health.sources(con)
+    if what == "reasons":
+        return health.reject_reasons(con, arg)
+    if what == "rejected":
+        return health.rejected_rows(con, 1000, mask_region=arg)
+    if what == "rejected_raw":
+        return health.rejected_rows(con, None, with_raw=True)
+    raise ValueError(what)
+
+
+def health_read(what: str, arg: Any = None) -> pl.DataFrame:
+    """One of the Data health page's reads: runs, files (of run arg), sources, reasons, rejected (arg: the region
+    to mask phone numbers in reasons with, for a warehouse not migrated yet), rejected_raw."""
+    return _health(what, arg, data_version())
 
 
 def trend_period() -> str:
@@ -164,92 +324,15 @@ def filters() -> Filters:
     )
 
 
-def filter_sql(
-    anchor: str | None,
-    *,
-    line: str | None = "line_number",
-    channel: str | None = "channel",
-    agent: str | None = "agent_id",
-    f: Filters | None = None,
-) -> tuple[str, list]:
-    """The global filters as a WHERE condition over a raw table, and its bound parameters.
-
-    Column arguments are names written in the page's code (never user input); every filter value is a
-    `?` parameter. Dates are inclusive local days on `anchor` (a naive team-timezone timestamp column);
-    teams filter on `agent`'s team, as the metric registry does. Pass None for a column the table lacks.
-    Use: `where, params = filter_sql("m.created_local", line="m.line_number", ...)`, then
-    `sql(f"SELECT ... WHERE {where}", *params)`.
-    """
-    f = f or filters()
-    clauses: list[str] = []
-    params: list = []
-    if anchor and f.date_from:
-        clauses.append(f"{anchor} >= ?")
-        params.append(datetime.combine(f.date_from, time()))
-    if anchor and f.date_to:
-        clauses.append(f"{anchor} < ?")
-        params.append(datetime.combine(f.date_to + timedelta(days=1), time()))
-    for column, values in ((line, f.lines), (channel, f.channels), (agent, f.agents)):
-        if column and values:
-            clauses.append(f"list_contains(?, {column})")
-            params.append(list(values))
-    if agent and f.teams:
-        clauses.append(f"{agent} IN (SELECT agent_id FROM agents WHERE list_contains(?, team))")
-        params.append(list(f.teams))
-    return " AND ".join(clauses) or "true", params
-
-
-def seconds_column() -> str:
-    """The inquiry_blocks duration column for the calendar / business hours switch."""
-    return "business_seconds" if options().hours == "business" else "calendar_seconds"
-
-
 def hours_label() -> str:
-    return "business hours" if options().hours == "business" else "calendar hours"
+    return "business hours" if params().hours == "business" else "calendar hours"
 
 
-def options(target_minutes: float | None = None) -> Options:
-    s = settings()
-    return Options(
-        hours=st.session_state.get("hours") or "calendar",
-        target_minutes=target_minutes if target_minutes is not None else s.response_target_minutes,
-        satisfied_at_least=s.csat.satisfied_at_least,
-        typing_allowance_seconds=s.typing_allowance_seconds,
+def params(target_minutes: float | None = None) -> Params:
+    """The reporting parameters: the settings' targets with the sidebar's hours switch."""
+    return Params.from_settings(
+        settings(), hours=st.session_state.get("hours") or "calendar", target_minutes=target_minutes
     )
-
-
-@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
-def _metrics(names: tuple[str, ...], by: str | None, f: Filters, o: Options, version: str) -> pl.DataFrame:
-    return compute(cursor(), list(names), by=by, filters=f, options=o)
-
-
-def metrics(
-    names: list[str], by: str | None = None, *, f: Filters | None = None, o: Options | None = None
-) -> pl.DataFrame:
-    """Metrics by registry name under the global filters (or the given ones), cached per data version."""
-    return _metrics(tuple(names), by, f or filters(), o or options(), data_version())
-
-
-@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
-def _compare(names: tuple[str, ...], f: Filters, o: Options, version: str) -> dict:
-    return compare(cursor(), list(names), f, o)
-
-
-def metrics_with_previous(names: list[str]) -> dict:
-    f = filters()
-    if f.date_from is None or f.date_to is None:
-        row = metrics(names).row(0, named=True)
-        return {n: {"value": row[n], "n": row[f"{n}_n"], "previous": None, "previous_n": 0} for n in names}
-    return _compare(tuple(names), f, options(), data_version())
-
-
-@st.cache_data(ttl=CACHE_TTL, show_spinner=False)
-def _busiest(f: Filters, measure: str, version: str) -> pl.DataFrame:
-    return busiest_matrix(cursor(), f, measure)
-
-
-def busiest(measure: str = "inbound_messages") -> pl.DataFrame:
-    return _busiest(filters(), measure, data_version())
 
 
 # ---- rendering -------------------------------------------------------------------------------------
@@ -266,7 +349,7 @@ def download_csv(frame: pl.DataFrame, name: str, label: str = "Download CSV", ke
     )
 
 
-def table(frame: pl.DataFrame, name: str, **kwargs) -> None:
+def table(frame: pl.DataFrame, name: str, **kwargs: Any) -> None:
     """A table with its CSV download underneath; up to 25 rows show without scrolling."""
     if 10 < frame.height <= 25:
         kwargs.setdefault("height", 35 * (frame.height + 1) + 3)
@@ -287,31 +370,12 @@ def require_data() -> bool:
     return False
 
 
-def masked(
-    frame: pl.DataFrame,
-    numbers: tuple[str, ...] = ("contact_number",),
-    texts: tuple[str, ...] = (),
-    mentions: tuple[str, ...] = (),
-) -> pl.DataFrame:
-    """Phone numbers to their last four digits and card numbers / SSNs in texts masked (all pages but Explore).
-
-    mentions: free-text columns that may quote phone numbers too (rejected rows' reasons).
-    """
-    region = settings().default_region
+def masked(frame: pl.DataFrame, texts: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Card numbers / SSNs in texts masked (all pages but Explore; the read layer masks phone numbers)."""
     return frame.with_columns(
-        *(
-            pl.col(c).map_elements(mask_number, return_dtype=pl.String, skip_nulls=False)
-            for c in numbers
-            if c in frame.columns
-        ),
         *(
             pl.col(c).map_elements(mask_sensitive, return_dtype=pl.String, skip_nulls=False)
             for c in texts
-            if c in frame.columns
-        ),
-        *(
-            pl.col(c).map_elements(lambda text: mask_mentions(text, region), return_dtype=pl.String, skip_nulls=False)
-            for c in mentions
             if c in frame.columns
         ),
     )

@@ -65,14 +65,16 @@ if common.require_data():
             )
 
         st.subheader("Messages")
-        where, params = common.filter_sql(
-            "m.created_local", line="m.line_number", channel="m.channel", agent="m.agent_id"
-        )
-        messages = common.sql(
-            "SELECT m.created_local AS sent, m.direction, m.sensitive AS found, m.body, m.agent_id AS agent, "
-            "m.line_number AS line, m.contact_number, m.kind "
-            f"FROM messages m WHERE m.sensitive IS NOT NULL AND {where} ORDER BY m.created_at DESC LIMIT 1000",
-            *params,
+        found = common.rows("sensitive_data_messages", descending=True, limit=1000, extra=("body",))
+        messages = found.frame.select(
+            pl.col("local_time").alias("sent"),
+            "direction",
+            pl.col("sensitive").alias("found"),
+            "body",
+            pl.col("agent_id").alias("agent"),
+            pl.col("line_number").alias("line"),
+            "contact_number",
+            "kind",
         )
         st.caption("Newest first, at most 1,000. Bodies as stored (redacted at load), contact numbers masked.")
         common.table(

@@ -1,6 +1,5 @@
 """Data health: loads (ETL runs and their files), rejected rows with reasons, freshness per source."""
 
-import polars as pl
 import streamlit as st
 
 from pages import common
@@ -13,10 +12,7 @@ else:
     st.caption(
         "What was loaded and when. The sidebar filters do not apply here: this page describes loads, not conversations."
     )
-    runs = common.sql(
-        "SELECT run_id, started_at, finished_at, status, rows_read, rows_loaded, rows_updated, rows_duplicate, "
-        "rows_rejected, epoch(finished_at) - epoch(started_at) AS seconds FROM etl_runs ORDER BY run_id DESC"
-    )
+    runs = common.health_read("runs")
     if runs.is_empty():
         common.require_data()
     else:
@@ -32,12 +28,7 @@ else:
         cols[3].metric("Rows rejected (all runs)", common.fmt_number(runs["rows_rejected"].sum()))
 
         st.subheader("Freshness per source")
-        freshness = common.sql(
-            "SELECT f.kind AS source, count(DISTINCT f.run_id) AS loads, max(r.finished_at) AS last_load, "
-            "sum(f.rows_read) AS rows_read, sum(f.rows_loaded) AS rows_loaded, sum(f.rows_rejected) AS rows_rejected, "
-            "min(f.first_at) AS first_message_at, max(f.last_at) AS last_message_at "
-            "FROM etl_files f LEFT JOIN etl_runs r USING (run_id) GROUP BY ALL ORDER BY last_load DESC"
-        )
+        freshness = common.health_read("sources")
         st.caption(
             "Per kind of file: when it was last loaded and the first / last message time it held (UTC). "
             "A source whose last message is old is worth a look."
@@ -54,11 +45,7 @@ else:
         chosen = st.selectbox(
             "Run", ["all", *run_ids], key="health_run", format_func=lambda r: "All runs" if r == "all" else f"Run {r}"
         )
-        files = common.sql(
-            "SELECT run_id, path, kind, rows_read, rows_loaded, rows_updated, rows_duplicate, rows_rejected, "
-            "first_at, last_at FROM etl_files WHERE ? IS NULL OR run_id = ? ORDER BY run_id DESC, path",
-            *([None, None] if chosen == "all" else [chosen, chosen]),
-        )
+        files = common.health_read("files", None if chosen == "all" else chosen)
         if files.is_empty():
             common.empty("No files recorded for this run.")
         else:
@@ -75,16 +62,8 @@ else:
                 "it too); until then the rejected rows' raw text is not offered for download.",
                 icon=":material/lock:",
             )
-
-        def shown(frame: pl.DataFrame) -> pl.DataFrame:
-            return common.masked(frame, mentions=("reason",)) if outdated else frame
-
-        reasons = shown(
-            common.sql(
-                "SELECT reason, kind, count(*) AS rows, count(DISTINCT path) AS files, max(run_id) AS last_run "
-                "FROM rejected_rows GROUP BY ALL ORDER BY rows DESC"
-            )
-        )
+        region = common.settings().default_region if outdated else None
+        reasons = common.health_read("reasons", region)
         if reasons.is_empty():
             st.success("No rejected rows: every row read was loaded (or recognised as a duplicate).")
         else:
@@ -99,18 +78,11 @@ else:
                 )
             )
             common.table(reasons, "rejected_reasons")
-            rows = shown(
-                common.sql(
-                    "SELECT run_id, path, kind, line, reason FROM rejected_rows "
-                    "ORDER BY run_id DESC, path, line LIMIT 1000"
-                )
-            )
+            rows = common.health_read("rejected", region)
             st.caption("Which line of which file, and why (newest run first, at most 1,000 shown).")
             st.dataframe(rows, hide_index=True)
             if not outdated:
-                raw = common.sql(
-                    "SELECT run_id, path, kind, line, reason, raw FROM rejected_rows ORDER BY run_id DESC, path, line"
-                )
+                raw = common.health_read("rejected_raw")
                 st.warning(
                     "The download below is the **only place raw rows appear** in Replyboard: it holds each rejected "
                     "line as it was read, phone numbers and message bodies unmasked (card numbers and SSNs are "

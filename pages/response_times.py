@@ -1,6 +1,8 @@
 """Response times: how long customers wait, the trend, the share within targets, per line and channel,
 and the inquiries still waiting for a reply."""
 
+from dataclasses import replace
+
 import polars as pl
 import streamlit as st
 
@@ -11,7 +13,6 @@ TARGETS_MINUTES = (15, 60, 120, 240)
 
 st.title("Response times")
 if common.require_data():
-    secs = common.seconds_column()
     st.caption(
         f"Counted in **{common.hours_label()}** (switch in the sidebar). Reply time: the first human reply after "
         "an inquiry block's first message (a burst of customer texts is one block; automated texts never count "
@@ -38,13 +39,8 @@ if common.require_data():
         key="rt_which",
         format_func=lambda w: {"all": "Every inquiry block", "first": "First responses only"}[w],
     )
-    where, params = common.filter_sql("started_local", agent="reply_agent_id")
-    first_only = "AND block_seq = 1" if which == "first" else ""
-    buckets = common.sql(
-        f"SELECT len(list_filter(?, lambda e: e <= {secs})) AS bucket, count(*) AS n FROM inquiry_blocks "
-        f"WHERE replied_at IS NOT NULL {first_only} AND {where} GROUP BY ALL ORDER BY bucket",
-        list(figures.DURATION_EDGES),
-        *params,
+    buckets = common.histogram(
+        "first_response_time_median" if which == "first" else "reply_time_median", tuple(figures.DURATION_EDGES)
     )
     common.show_figure(
         figures.duration_distribution(
@@ -79,7 +75,7 @@ if common.require_data():
         [
             {"target": f"≤ {t} min", "share": r["response_within_target_rate"], "n": r["response_within_target_rate_n"]}
             for t in TARGETS_MINUTES
-            for r in [common.metrics(["response_within_target_rate"], o=common.options(t)).row(0, named=True)]
+            for r in [common.metrics(["response_within_target_rate"], p=common.params(t)).row(0, named=True)]
         ]
         + [
             {
@@ -121,7 +117,7 @@ if common.require_data():
         "same_business_day_response_rate",
         "unanswered_inquiries",
     ]
-    target = common.options().target_minutes
+    target = common.params().target_minutes
     config = {
         "reply_time_median": st.column_config.NumberColumn("reply median", format="%.1f min"),
         "reply_time_p90": st.column_config.NumberColumn("reply p90", format="%.1f h"),
@@ -146,13 +142,15 @@ if common.require_data():
 
     st.subheader("Slowest unanswered inquiries right now")
     # Unanswered blocks have no replier yet, so the agent and team filters cannot apply here.
-    where, params = common.filter_sql("b.started_local", line="b.line_number", channel="b.channel", agent=None)
-    waiting = common.sql(
-        "SELECT b.started_local AS started, b.line_number AS line, b.contact_number, b.channel, "
-        "b.inquiries AS texts, (epoch((SELECT max(created_at) FROM messages)) - epoch(b.started_at)) / 3600 "
-        f"AS waiting_hours FROM inquiry_blocks b WHERE b.replied_at IS NULL AND {where} "
-        "ORDER BY b.started_at LIMIT 50",
-        *params,
+    nobody = replace(common.filters(), agents=(), teams=())
+    unanswered = common.rows("unanswered_inquiries", order="value", descending=True, limit=50, f=nobody)
+    waiting = unanswered.frame.select(
+        pl.col("local_time").alias("started"),
+        pl.col("line_number").alias("line"),
+        "contact_number",
+        "channel",
+        pl.col("inquiries").alias("texts"),
+        (pl.col("waiting_seconds") / 3600).alias("waiting_hours"),
     )
     st.caption(
         f"Waiting time is counted to the newest message loaded ({common.data_bounds()[1]}), so an old export "
@@ -163,7 +161,7 @@ if common.require_data():
         common.empty("No unanswered inquiries for these filters.")
     else:
         common.table(
-            common.named(common.masked(waiting)),
+            common.named(waiting),
             "unanswered_inquiries",
             column_config={
                 "waiting_hours": st.column_config.NumberColumn("waiting", format="%.1f h"),

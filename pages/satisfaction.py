@@ -7,13 +7,6 @@ import streamlit as st
 from pages import common
 from replyboard import figures
 
-# What is left of a reply once the rating itself is removed (digits, number words, "out of", "I'd say", thanks
-# and punctuation); three letters or more means the customer wrote something beyond the number.
-_BEYOND_NUMBER = (
-    r"[0-9]+|\b(zero|one|two|three|four|five|six|seven|eight|nine|ten|out of|of|i'?d say|thanks|thank you|ty)\b"
-    r"|[^a-z]"
-)
-
 st.title("Satisfaction")
 if common.require_data():
     scale = common.settings().csat
@@ -29,7 +22,7 @@ if common.require_data():
         "nps",
         "survey_response_rate",
         "survey_replies",
-        "survey_replies_valid",
+        "survey_replies_not_parsed",
     ]
     row = common.metrics(names).row(0, named=True)
     tiles = [
@@ -44,19 +37,18 @@ if common.require_data():
         ),
         (
             "Replies not parsed",
-            common.fmt_number(row["survey_replies"] - row["survey_replies_valid"]),
+            common.fmt_number(row["survey_replies_not_parsed"]),
             row["survey_replies"],
-            "survey_replies",
+            "survey_replies_not_parsed",
         ),
     ]
     for col, (label, value, n, metric) in zip(st.columns(len(tiles)), tiles, strict=True):
         col.metric(label, value, help=f"n = {n:,}. Metric: `{metric}`.")
 
-    where, params = common.filter_sql("received_local")
-    scores = common.sql(
-        "SELECT survey, score, count(*) AS responses FROM survey_responses "
-        f"WHERE parse_status = 'valid' AND {where} GROUP BY ALL ORDER BY survey, score",
-        *params,
+    scores = (
+        common.metrics(["survey_replies_valid"], by=("survey", "score"))
+        .filter(pl.col("score").is_not_null() & (pl.col("survey_replies_valid") > 0))
+        .select("survey", "score", pl.col("survey_replies_valid").alias("responses"))
     )
     left, right = st.columns(2)
     with left:
@@ -138,19 +130,25 @@ if common.require_data():
 
     texts = {"reply_text": "reply", "contact_number": "contact"}
     st.subheader("Replies that could not be parsed")
-    unparsed = common.sql(
-        "SELECT received_local AS received, survey, parse_status, reply_text, score, agent_id AS agent, "
-        "line_number AS line, contact_number FROM survey_responses "
-        f"WHERE parse_status <> 'valid' AND {where} ORDER BY received_at DESC LIMIT 500",
-        *params,
+    found = common.rows("survey_replies_not_parsed", descending=True, limit=500, extra=("reply_text",))
+    unparsed = found.frame.select(
+        pl.col("local_time").alias("received"),
+        "survey",
+        "parse_status",
+        "reply_text",
+        "score",
+        pl.col("agent_id").alias("agent"),
+        pl.col("line_number").alias("line"),
+        "contact_number",
     )
     if unparsed.is_empty():
         common.empty("Every survey reply in this selection parsed as a score.")
     else:
-        counts = unparsed.group_by("parse_status").len().sort("len", descending=True)
+        statuses = ["out_of_range", "ambiguous", "not_a_number", "opt_out", "empty"]
+        counts = common.metrics([f"survey_replies_{s}" for s in statuses]).row(0, named=True)
         st.caption(
-            "Not counted in CSAT or NPS (newest first, at most 500): "
-            + ", ".join(f"{s.replace('_', ' ')} {n:,}" for s, n in counts.iter_rows())
+            f"Not counted in CSAT or NPS (newest first, {unparsed.height:,} of {found.total:,} shown): "
+            + ", ".join(f"{s.replace('_', ' ')} {counts[f'survey_replies_{s}']:,}" for s in statuses)
             + ". Out-of-range scores show the number as parsed; opt-outs are never scores."
         )
         common.table(
@@ -167,15 +165,14 @@ if common.require_data():
         "number, for marketing (the guide banks positive feedback). Ask the customer before quoting them "
         "publicly. Card numbers and SSNs are masked."
     )
-    testimonials = common.sql(
-        "SELECT received_local AS received, survey, score, reply_text, agent_id AS agent, line_number AS line, "
-        "contact_number FROM survey_responses WHERE parse_status = 'valid' "
-        "AND ((survey = 'csat' AND score >= ?) OR (survey = 'nps' AND score >= 9)) "
-        "AND length(regexp_replace(lower(reply_text), ?, '', 'g')) >= 3 "
-        f"AND {where} ORDER BY received_at DESC",
-        scale.satisfied_at_least,
-        _BEYOND_NUMBER,
-        *params,
+    testimonials = common.rows("testimonial_replies", descending=True, limit=None, extra=("reply_text",)).frame.select(
+        pl.col("local_time").alias("received"),
+        "survey",
+        "score",
+        "reply_text",
+        pl.col("agent_id").alias("agent"),
+        pl.col("line_number").alias("line"),
+        "contact_number",
     )
     if testimonials.is_empty():
         common.empty("No high-score replies with words for these filters.")
