@@ -9,23 +9,7 @@ import pytest
 
 from etl.load import run_load
 from replyboard.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SAMPLE = ROOT / "sample_data" / "demo"
-
-
-def team_settings(**overrides) -> Settings:
-    """The settings golden figures are worked out with (independent of the repo's settings.yaml)."""
-    base = dict(
-        timezone="America/New_York",
-        business_hours={
-            d: ["09:00-12:00", "13:00-17:00"] for d in ("monday", "tuesday", "wednesday", "thursday", "friday")
-        },
-        holidays=[],
-    )
-    base.update(overrides)
-    return Settings.model_validate(base)
+from tests.helpers import ARTIFACTS, SAMPLE, team_settings
 
 
 @pytest.fixture
@@ -63,9 +47,6 @@ def sample_copy(sample_warehouse: Path, tmp_path: Path) -> Path:
     target = tmp_path / "sample.duckdb"
     shutil.copyfile(sample_warehouse, target)
     return target
-
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,7 +20,7 @@ from metrics.registry import METRICS
 from replyboard.settings import Settings, load_settings
 from replyboard.warehouse import connect_readonly
 from sample_data.generate import generate, write
-from tests.conftest import FIXTURES, team_settings
+from tests.helpers import FIXTURES, team_settings
 
 MESSAGES = 3000
 SEED = 11  # the harness's seed

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pages.catalog import PAGES
-from tests.conftest import ARTIFACTS, ROOT
+from tests.helpers import ARTIFACTS, ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ARTIFACTS / "screenshots"

@@ -12,7 +12,7 @@ import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ARTIFACTS, ROOT
+from tests.helpers import ARTIFACTS, ROOT
 
 SESSIONS = 8
 MESSAGES = 1_000_000

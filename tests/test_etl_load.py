@@ -13,7 +13,7 @@ import pytest
 
 from etl.__main__ import main as etl_main
 from replyboard import warehouse
-from tests.conftest import FIXTURES, ROOT
+from tests.helpers import FIXTURES, ROOT
 
 CANON = FIXTURES / "canonical"
 GOLDEN = CANON / "golden_messages.csv"
@@ -231,13 +231,3 @@ def test_json_output_has_totals_and_per_file(tmp_path, capsys):
     for key in ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate"):
         assert key in out and all(key in f for f in out["files"])
     assert out["rows_read"] == 14 and out["rows_rejected"] == 3
-
-
-def test_streamlit_is_imported_only_by_app_and_pages():
-    offenders = []
-    for folder in ("etl", "metrics", "replyboard", "sample_data"):
-        for path in (ROOT / folder).rglob("*.py"):
-            text = path.read_text()
-            if "import streamlit" in text or "from streamlit" in text:
-                offenders.append(str(path.relative_to(ROOT)))
-    assert offenders == []

@@ -32,7 +32,7 @@ from etl.__main__ import main as etl_main
 from replyboard import warehouse
 from replyboard.csv_safety import to_safe_csv_bytes
 from replyboard.settings import Settings, SettingsError, load_settings
-from tests.conftest import FIXTURES, ROOT
+from tests.helpers import FIXTURES, ROOT
 
 HOSTILE = FIXTURES / "hostile"
 GOLDEN = FIXTURES / "canonical" / "golden_messages.csv"

@@ -81,7 +81,7 @@ from metrics.reads import busiest_matrix
 from metrics.registry import CATALOG, DIMENSIONS, METRICS
 from replyboard import warehouse
 from replyboard.business_time import business_seconds
-from tests.conftest import FIXTURES, team_settings
+from tests.helpers import FIXTURES, team_settings
 
 FIX = FIXTURES / "metrics"
 WAREHOUSES = {

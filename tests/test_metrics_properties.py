@@ -27,7 +27,7 @@ from metrics.registry import CATALOG, METRICS
 from metrics.rows import rows
 from replyboard import warehouse
 from replyboard.business_time import business_seconds
-from tests.conftest import FIXTURES, team_settings
+from tests.helpers import FIXTURES, team_settings
 
 LINES = {"+15550100001": "sms", "+15550100002": "whatsapp"}
 CONTACTS = ("+15557000001", "+15557000002", "+15557000003")

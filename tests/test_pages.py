@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from etl.load import run_load
 from pages.catalog import PAGE_FILES
 from replyboard.settings import load_settings
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")

@@ -33,7 +33,7 @@ from etl.load import LoadReport, run_load
 from replyboard import warehouse
 from replyboard.faults import POINTS
 from replyboard.settings import Settings, load_settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 FIGURES: dict[str, tuple[str, str]] = {}

@@ -10,7 +10,7 @@ from etl.__main__ import main as etl_main
 from metrics.query import compute
 from replyboard import warehouse
 from replyboard.settings import LineSetting
-from tests.conftest import FIXTURES, team_settings
+from tests.helpers import FIXTURES, team_settings
 
 SAME = FIXTURES / "same_conversation"
 METRICS = [
