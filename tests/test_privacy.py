@@ -17,11 +17,11 @@ from streamlit.testing.v1 import AppTest
 
 from etl.__main__ import main as etl_main
 from etl.load import run_load
-from metrics.query import Filters, Options, compute
+from metrics.query import Filters, compute
 from replyboard import warehouse
 from replyboard.sensitive import find_sensitive_spans
 from replyboard.settings import Settings
-from tests.conftest import ARTIFACTS, FIXTURES, ROOT, SAMPLE, team_settings
+from tests.helpers import ARTIFACTS, FIXTURES, ROOT, SAMPLE, team_settings
 from tests.test_hostile_input import CORPUS
 
 PAYMENT = FIXTURES / "hostile" / "payment_data.csv"
@@ -128,7 +128,7 @@ def test_the_fact_a_card_was_sent_is_kept_for_the_compliance_page(loaded: Path):
     assert kinds == expected
     con = warehouse.connect_readonly(loaded)
     try:
-        by_direction = compute(con, ["sensitive_data_messages"], by="direction", filters=Filters(), options=Options())
+        by_direction = compute(con, ["sensitive_data_messages"], by="direction", filters=Filters())
     finally:
         con.close()
     counts = dict(zip(by_direction["direction"], by_direction["sensitive_data_messages"], strict=True))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ROOT
+from tests.helpers import ARTIFACTS, ROOT
 
 
 def _make_dry_run(*args: str) -> str:
