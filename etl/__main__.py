@@ -1,5 +1,9 @@
 """python -m etl load --db DB [--settings FILE] [--json] [--source KIND] [--mapping FILE] PATH...
-python -m etl migrate --db DB"""
+python -m etl migrate --db DB
+
+Also: etl sync quo|twilio (etl.sync), etl receive (etl.receive) and etl serve (etl.serve); see the README's
+"Live data" section.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from etl import spool
 from etl.load import LoadReport, run_load, stderr_progress
 from etl.sources.base import SourceError
 from replyboard import warehouse
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument(
         "--source",
         help="skip detection: messages, surveys, agents, lines, openphone_api, "
-        "openphone_webhook, twilio_api, twilio_csv, sms_backup_xml, mapped_csv",
+        "openphone_webhook, twilio_api, twilio_webhook, twilio_csv, sms_backup_xml, mapped_csv",
     )
     load.add_argument("--mapping", help="YAML column mapping for --source mapped_csv")
     load.add_argument("--no-wait", action="store_true", help="fail instead of waiting when another load runs")
@@ -78,14 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     migrate.add_argument("--db", default=str(DEFAULT_DB), help=f"warehouse file (default {DEFAULT_DB})")
     migrate.add_argument("--no-wait", action="store_true", help="fail instead of waiting when a load runs")
+    from etl import live
+
+    live.add_parsers(sub)
     args = parser.parse_args(argv)
     if args.command == "migrate":
         return _migrate(Path(args.db), wait=not args.no_wait)
+    if args.command != "load":
+        return live.run(args)
 
+    spools = [Path(p) for p in args.paths if Path(p).is_dir() and spool.is_spool(Path(p))]
     try:
         settings = load_settings(args.settings)
         paths = _expand(args.paths)
         if not paths:
+            if spools:  # an empty webhook spool is nothing to do, not a mistake
+                print("nothing waiting in the spool", file=sys.stderr)
+                return 0
             raise SourceError(f"{', '.join(args.paths)}: no files to load")
         report = run_load(
             Path(args.db),
@@ -103,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: the warehouse was not changed", file=sys.stderr)
         return 130
 
+    failed = {Path(f.path) for f in report.files if f.error}
+    for folder in spools:  # only now that the load has published: move what it read out of the spool
+        inside = [p for p in paths if p.parent == folder]
+        spool.archive(folder, [p for p in inside if p not in failed], [p for p in inside if p in failed])
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:

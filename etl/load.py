@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 
 from etl import canonical, derive, merge, validate
+from etl.sources import twilio_webhook
 from etl.sources.base import Reject, SourceError, SourceFrame
 from replyboard import warehouse
 from replyboard.faults import checkpoint
@@ -99,7 +100,10 @@ def run_load(
     mapping: Path | None = None,
     progress: Progress = _quiet,
     wait: bool = True,
+    before_publish: Callable[[duckdb.DuckDBPyConnection, LoadReport], None] | None = None,
 ) -> LoadReport:
+    """Load `paths` in one run; `before_publish(con, report)` writes anything that must publish with the data
+    (the API sync's state), in the same private copy, after the run is recorded."""
     report = LoadReport()
     started = time.perf_counter()
     with warehouse.writer(db, wait=wait) as con:
@@ -158,6 +162,8 @@ def run_load(
             )
             derive.link_file_surveys(con, settings, contacts="rb_survey_scope")
         _record(con, report, settings)
+        if before_publish is not None:
+            before_publish(con, report)
         checkpoint("after_record")
     report.seconds = time.perf_counter() - started
     return report
@@ -199,6 +205,8 @@ def _load_file(
         table_kind = "messages"
     if table_kind == "messages":
         rejects.extend(validate.validate_messages(con, MESSAGE_STAGE, settings, kind, VALID))
+        if kind == twilio_webhook.KIND:  # events without date or text: keep what is stored (see the module)
+            twilio_webhook.fill_from_stored(con, VALID, merge.CHANGED if merge._exists(con, merge.CHANGED) else None)
         counts = merge.merge_messages(con, VALID, run_id)
     elif table_kind == "surveys":
         rejects.extend(validate.validate_surveys(con, MESSAGE_STAGE, settings, VALID))

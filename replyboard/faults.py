@@ -21,6 +21,8 @@ POINTS = (
     "after_close",
     "before_rename",
 )
+# Points only an API sync reaches (python -m etl sync): a fetched page is on disk, the run not yet loaded.
+SYNC_POINTS = ("sync_after_page",)
 
 
 def checkpoint(point: str) -> None:

@@ -98,6 +98,49 @@ class LineSetting(Strict):
     source_id: str | None = None  # e.g. OpenPhone phoneNumberId (PN...)
 
 
+SCHEDULE_TASKS = ("sync quo", "sync twilio", "load spool")  # etl.serve.TASKS runs them; digests come later
+
+
+class ScheduleJob(Strict):
+    """One line of `schedule:`: a task and the cron expression (in the team timezone) it runs on."""
+
+    run: str
+    cron: str
+
+    @field_validator("run")
+    @classmethod
+    def _known_task(cls, run: str) -> str:
+        task = " ".join(run.split()).lower()
+        if task not in SCHEDULE_TASKS:
+            raise ValueError(f"{run!r} is not a task; use one of {', '.join(SCHEDULE_TASKS)}")
+        return task
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, cron: str) -> str:
+        from croniter import croniter  # only when a schedule is configured
+
+        if not croniter.is_valid(cron):
+            raise ValueError(f"{cron!r} is not a cron expression like '*/15 * * * *' (minute hour day month weekday)")
+        return cron
+
+
+class SyncSettings(Strict):
+    """API sync and webhook receiver. Credentials are never here: they come from the environment or the
+    git-ignored `secrets_file` (KEY=VALUE lines, relative to the settings file)."""
+
+    folder: str | None = None  # where fetched API pages wait for their load (default: <warehouse dir>/sync)
+    keep_pages: bool = False  # keep each run's pages under <folder>/.../loaded/ after the publish
+    spool: str | None = None  # the webhook receiver's spool (default: <warehouse dir>/spool)
+    secrets_file: str | None = None
+    reread_hours: float = Field(24, gt=0, le=HOURS_IN_A_YEAR)  # each run re-reads this far before its mark
+    timeout_seconds: float = Field(30, gt=0, le=600)
+    quo_api_version: str | None = None  # e.g. "2026-03-30": also use the dated API where it answers
+    host: str = "127.0.0.1"
+    port: int = Field(8788, ge=1, le=65535)
+    public_url: str | None = None  # the URL Twilio calls when the receiver sits behind a proxy
+
+
 class Settings(Strict):
     timezone: str = "America/New_York"
     business_hours: dict[str, list[str]] = Field(default_factory=lambda: {d: ["09:00-17:00"] for d in WEEKDAYS[:5]})
@@ -117,6 +160,8 @@ class Settings(Strict):
     default_region: str = "US"
     lines: list[LineSetting] = Field(default_factory=list)
     response_target_minutes: float = Field(120, gt=0)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    schedule: list[ScheduleJob] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod

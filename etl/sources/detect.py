@@ -6,6 +6,7 @@ detect_kind(path) returns one of
     "openphone_webhook"  OpenPhone webhook payloads {"type": ..., "data": {"object": {...}}}: one, an array,
                          or JSON Lines
     "twilio_api"         Twilio Message resources / list pages {"messages": [...]} (JSON, arrays, JSON Lines)
+    "twilio_webhook"     Twilio form webhooks as etl.receive spools them {"twilio_webhook": "form", "params": ...}
     "twilio_csv"         a CSV whose header holds From, To, Body, SentDate, Sid and Direction
     "sms_backup_xml"     XML whose root element is <smses>
 or None when it does not recognise the content. In particular it returns None for the canonical CSVs
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from etl.sources import mapped_csv, openphone, sms_backup, twilio
+from etl.sources import mapped_csv, openphone, sms_backup, twilio, twilio_webhook
 from etl.sources.base import (
     AGENT_COLUMNS,
     LINE_COLUMNS,
@@ -48,6 +49,7 @@ ADAPTERS: dict[str, Callable[..., SourceFrame]] = {
     "openphone_api": openphone.read_api,
     "openphone_webhook": openphone.read_webhook,
     "twilio_api": twilio.read_api,
+    "twilio_webhook": twilio_webhook.read,
     "twilio_csv": twilio.read_csv,
     "sms_backup_xml": sms_backup.read,
     "mapped_csv": mapped_csv.read,
@@ -57,6 +59,7 @@ DESCRIPTIONS = {
     "openphone_api": "OpenPhone REST API messages",
     "openphone_webhook": "OpenPhone webhook events",
     "twilio_api": "Twilio Messages API JSON",
+    "twilio_webhook": "spooled Twilio webhook events",
     "twilio_csv": "a Twilio console messaging-log CSV",
     "sms_backup_xml": "an SMS Backup & Restore XML backup",
     "mapped_csv": "a CSV read through a mapping file",
@@ -118,6 +121,8 @@ def _json_kind(path: Path) -> str | None:
         for record in _records(value)[:_VOTE_LIMIT]:
             if looks_like_event(record):
                 votes["openphone_webhook"] += 1
+            elif twilio_webhook.looks_like_event(record):
+                votes["twilio_webhook"] += 1
             elif looks_like_message(record):
                 votes["openphone_api"] += 1
             elif looks_like_twilio(record):
