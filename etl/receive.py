@@ -14,6 +14,7 @@ spool (etl serve does it on its schedule).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
@@ -186,8 +187,26 @@ def _called_url(request: Request, public_url: str | None) -> str:
     return str(request.url)
 
 
-def serve_forever(config: ReceiverConfig, host: str, port: int) -> None:
+def uvicorn_server(app: Starlette, host: str, port: int):
+    """A Uvicorn server that, on SIGTERM/SIGINT, shuts down and returns (Uvicorn itself re-raises the signal
+    afterwards, which would end the process before `etl serve` lets a running job finish)."""
+    import signal
+
     import uvicorn
 
-    app = create_app(config)
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in originals.items():
+                    signal.signal(sig, handler)
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
+    return Server(config)
+
+
+def serve_forever(config: ReceiverConfig, host: str, port: int) -> None:
+    uvicorn_server(create_app(config), host, port).run()

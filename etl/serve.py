@@ -154,9 +154,7 @@ class Scheduler:
 
 
 def serve(ctx: Context, host: str, port: int, public_url: str | None) -> None:
-    import uvicorn
-
-    from etl.receive import ReceiverConfig, create_app
+    from etl.receive import ReceiverConfig, create_app, uvicorn_server
 
     config = ReceiverConfig.from_env(ctx.spool, ctx.env, public_url)
     jobs = list(ctx.settings.schedule)
@@ -169,7 +167,7 @@ def serve(ctx: Context, host: str, port: int, public_url: str | None) -> None:
         flush=True,
     )
     thread.start()
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=port, log_level="warning"))
+    server = uvicorn_server(create_app(config), host, port)
     try:
         server.run()
     finally:

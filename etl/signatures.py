@@ -28,8 +28,9 @@ class SignatureError(Exception):
 
 
 def _b64decode(text: str) -> bytes:
+    text = text.strip()
     try:
-        return base64.b64decode(text, validate=True)
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)  # unpadded secrets exist
     except (binascii.Error, ValueError):
         raise SignatureError("the signing secret is not valid base64") from None
 
@@ -64,6 +65,7 @@ def verify_legacy(key: str, header: str | None, body: bytes, now: float | None =
         raise SignatureError("missing openphone-signature")
     secret = _b64decode(key.removeprefix("whsec_"))
     now = time.time() if now is None else now
+    stale = False
     for entry in header.split(","):
         fields = entry.strip().split(";")
         if len(fields) != 4 or fields[0] != "hmac":
@@ -74,10 +76,13 @@ def verify_legacy(key: str, header: str | None, body: bytes, now: float | None =
         except ValueError:
             continue
         if abs(now - sent_ms / 1000) > TOLERANCE_SECONDS:
-            raise SignatureError("openphone-signature timestamp is more than 5 minutes away from now")
+            stale = True
+            continue
         digest = base64.b64encode(hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).digest())
         if hmac.compare_digest(given.encode(), digest):
             return
+    if stale:
+        raise SignatureError("openphone-signature timestamp is more than 5 minutes away from now (replayed?)")
     raise SignatureError("openphone-signature does not match")
 
 

@@ -389,3 +389,15 @@ def parse_rfc(text: str) -> datetime:
     from email.utils import parsedate_to_datetime
 
     return parsedate_to_datetime(text)
+
+
+def serve(fake: FakeApi):
+    """A threaded local HTTP server answering every path with `fake`; returns (server, base URL)."""
+    import re
+
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.expect_request(re.compile(".*")).respond_with_handler(fake)
+    server.start()
+    return server, server.url_for("/").rstrip("/")
