@@ -48,7 +48,7 @@ def test_migrations_are_applied_once_and_recorded(load):
     db, _ = load(GOLDEN)
     load(GOLDEN)
     applied = rows(db, "SELECT version, name FROM schema_migrations ORDER BY version")
-    assert applied == [(1, "001_core.sql"), (2, "002_redact_payment_data.py")]
+    assert applied == [(1, "001_core.sql"), (2, "002_redact_payment_data.py"), (3, "003_sync_state.sql")]
     con = duckdb.connect(str(db))
     try:
         assert warehouse.migrate(con) == []

@@ -366,3 +366,29 @@ def test_same_data_through_sync_webhooks_and_files_gives_identical_metrics(tmp_p
     assert metrics(hooked) == reference
     strip = [r[:9] for r in message_fingerprint(synced)]
     assert [r[:9] for r in message_fingerprint(hooked)] == strip
+
+
+def test_twilio_webhook_file_with_bad_records_rejects_them_with_reasons_and_loads_the_rest(tmp_path):
+    from etl.sources.detect import detect_kind
+    from etl.sources.twilio_webhook import read, spool_record
+    from tests.conftest import team_settings
+
+    good = spool_record(
+        "2026-09-14T15:00:00Z",
+        "u",
+        {
+            "MessageSid": "SM" + "d" * 32,
+            "SmsStatus": "received",
+            "From": "+15550300003",
+            "To": "+15550100010",
+            "Body": "hi",
+        },
+    )
+    no_sid = spool_record("2026-09-14T15:01:00Z", "u", {"SmsStatus": "received", "Body": "?"})
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([json.dumps(good), '{"twilio_webhook": "form", "params": {', json.dumps(no_sid), "42"]))
+    assert detect_kind(path) == "twilio_webhook"
+    frame = read(path, team_settings())
+    assert frame.rows_read == 4 and frame.messages.height == 1
+    reasons = {r.line: r.reason for r in frame.rejects}
+    assert "not valid JSON" in reasons[2] and "no MessageSid" in reasons[3] and "not a spooled" in reasons[4]

@@ -147,6 +147,7 @@ def test_adapters_table() -> None:
         "openphone_api",
         "openphone_webhook",
         "twilio_api",
+        "twilio_webhook",
         "twilio_csv",
         "sms_backup_xml",
         "mapped_csv",

@@ -452,3 +452,23 @@ def test_sync_state_table_is_created_by_migration(tmp_path):
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert {"sync_state", "sync_conversations"} <= tables
     duckdb.connect(str(db), read_only=True).close()
+
+
+def test_a_server_that_repeats_its_page_token_is_stopped_not_followed_forever(tmp_path):
+    class Looping(FakeQuo):
+        def _v1(self, items, request):
+            response = super()._v1(items, request)
+            body = json.loads(response.get_data())
+            body["nextPageToken"] = "4" if body["data"] else None  # always "the next page is 4"
+            response.set_data(json.dumps(body))
+            return response
+
+    fake = Looping(max_page=4)
+    quo_workload(fake, DAY)
+    server, url = serve(fake)
+    try:
+        with pytest.raises(SyncError, match="repeated a page token"):
+            quo_sync(tmp_path / "w.duckdb", url)
+    finally:
+        server.stop()
+    assert len(fake.log) < 10

@@ -36,6 +36,13 @@ def _when(value: Any) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
+def _check_new(path: str, token: str, seen: set[str]) -> None:
+    """A server that hands back a page token it gave before would page forever: stop with an error."""
+    if token in seen:
+        raise SyncError(f"Quo {path}: the server repeated a page token; stopping instead of looping")
+    seen.add(token)
+
+
 def _full_name(user: dict[str, Any]) -> str | None:
     parts = [user.get(k) for k in ("firstName", "lastName")]
     name = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
@@ -78,6 +85,7 @@ class QuoFetcher:
 
     def _v1_pages(self, path: str, params: list[tuple[str, Any]]) -> Iterator[dict[str, Any]]:
         token: str | None = None
+        seen: set[str] = set()
         while True:
             query = params + ([("pageToken", token)] if token else [])
             body = self.client.get(f"{self.base}{path}", query)
@@ -87,6 +95,7 @@ class QuoFetcher:
             token = body.get("nextPageToken")
             if not token or not body["data"]:
                 return
+            _check_new(path, str(token), seen)
 
     def _dated_pages(self, path: str, params: list[tuple[str, Any]]) -> Iterator[dict[str, Any]] | None:
         """Pages of a dated-API list, or None when this server does not offer the endpoint (403/404)."""
@@ -98,6 +107,7 @@ class QuoFetcher:
             return None
 
         def walk(body: Any) -> Iterator[dict[str, Any]]:
+            seen: set[str] = set()
             while True:
                 if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                     raise SyncError(f"Quo {path}: the answer has no 'data' list")
@@ -105,6 +115,7 @@ class QuoFetcher:
                 cursor = body.get("nextCursor")
                 if not cursor or not body["data"]:
                     return
+                _check_new(path, str(cursor), seen)
                 body = self.client.get(
                     f"{self.base}{path}", [*params, ("limit", DATED_PAGE_SIZE), ("after", cursor)], headers=version
                 )

@@ -92,7 +92,13 @@ class TwilioFetcher:
             params["DateSent>"] = start.date().isoformat()
         services: set[str] = set()
         total, page = 0, 0
+        seen: set[str] = set()
         while url:
+            if url in seen:
+                raise SyncError(
+                    "Twilio Messages.json: the server repeated a next_page_uri; stopping instead of looping"
+                )
+            seen.add(url)
             body = self.client.get(url, params)
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 raise SyncError("Twilio Messages.json: the answer has no 'messages' list")
@@ -136,7 +142,10 @@ class TwilioFetcher:
                     if isinstance(item, dict) and isinstance(item.get("phone_number"), str):
                         numbers.append(item["phone_number"])
                 meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-                url, params = meta.get("next_page_url") or "", None
+                following = meta.get("next_page_url")
+                # the credentials go only to the host we were told to use, and no page is read twice
+                ok = isinstance(following, str) and following.startswith(f"{self.messaging}/") and following != url
+                url, params = (following if ok else ""), None
             if not numbers:
                 continue
             if len(numbers) > 1:
