@@ -11,12 +11,15 @@ once and none is lost. A crash between the publish and the move only loads those
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from etl.durable import write_durably
+from replyboard.sensitive import mask_sensitive
 
 MARKER = ".replyboard-spool"
 LOADED = "loaded"
@@ -60,8 +63,34 @@ def store(folder: Path, vendor: str, key: str, data: bytes) -> tuple[Path, bool]
     return write_durably(Path(folder) / name, data), True
 
 
+TEXT_FIELDS = frozenset({"text", "body", "Body"})  # message text in Quo objects, Twilio resources and forms
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: (mask_sensitive(v) if k in TEXT_FIELDS and isinstance(v, str) else _masked(v)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def mask_payment_data(path: Path) -> None:
+    """Rewrite a kept JSON file with card numbers and SSNs in message texts masked (last four digits kept), so
+    what stays on disk after its load holds no payment data in clear; other files are left as they are."""
+    try:
+        raw = path.read_bytes()
+        value = json.loads(raw)
+    except (OSError, ValueError, RecursionError):
+        return  # not a JSON document (JSON Lines, a stray file): nothing we can rewrite safely
+    masked = _masked(value)
+    if masked != value:
+        write_durably(path, json.dumps(masked, ensure_ascii=False).encode("utf-8"))
+
+
 def archive(folder: Path, loaded: list[Path], failed: list[Path]) -> None:
-    """Move what a published load read out of the spool's way."""
+    """Move what a published load read out of the spool's way (loaded events with payment data masked)."""
     for sub, paths in ((LOADED, loaded), (FAILED, failed)):
         if not paths:
             continue
@@ -69,6 +98,8 @@ def archive(folder: Path, loaded: list[Path], failed: list[Path]) -> None:
         target.mkdir(exist_ok=True)
         for path in paths:
             if path.parent.resolve() == Path(folder).resolve() and path.exists():
+                if sub == LOADED:
+                    mask_payment_data(path)
                 os.replace(path, target / path.name)
 
 

@@ -392,3 +392,23 @@ def test_twilio_webhook_file_with_bad_records_rejects_them_with_reasons_and_load
     assert frame.rows_read == 4 and frame.messages.height == 1
     reasons = {r.line: r.reason for r in frame.rejects}
     assert "not valid JSON" in reasons[2] and "no MessageSid" in reasons[3] and "not a spooled" in reasons[4]
+
+
+def test_archived_events_keep_no_card_number_in_clear(tmp_path):
+    folder = tmp_path / "spool"
+    card = "4111 1111 1111 1111"
+    params = {
+        "MessageSid": "SM" + "e" * 32,
+        "SmsStatus": "received",
+        "From": "+15550300004",
+        "To": "+15550100010",
+        "Body": f"my card is {card} exp 12/29",
+        "AccountSid": ACCOUNT,
+    }
+    with receiver(folder) as base:
+        assert twilio_post(base, params).status_code == 200
+    assert card in spooled(folder)[0].read_text()  # waiting to be loaded: as received
+    assert etl_main(["load", "--db", str(tmp_path / "w.duckdb"), "--quiet", str(folder)]) == 0
+    (archived,) = (folder / spool.LOADED).iterdir()
+    text = archived.read_text()
+    assert card not in text and "1111" in text and json.loads(text)["params"]["MessageSid"] == params["MessageSid"]

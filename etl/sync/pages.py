@@ -64,6 +64,10 @@ class RunFolder:
             if not folder.exists():
                 continue
             if keep:
+                from etl.spool import mask_payment_data
+
+                for page in folder.glob("*.json"):
+                    mask_payment_data(page)  # kept pages hold no card numbers in clear
                 target = self.home / "loaded"
                 target.mkdir(parents=True, exist_ok=True)
                 os.replace(folder, target / folder.name)
