@@ -54,6 +54,8 @@ TABLES = (
     "rejected_rows",
     "meta",
     "schema_migrations",
+    "sync_state",
+    "sync_conversations",
 )
 TMP_TARGET = Path("/tmp/x.csv")  # the example target; it may exist already (not ours): must not change
 HYPOTHESIS_TARGET = Path("/tmp/replyboard-sandbox-hypothesis.csv")
