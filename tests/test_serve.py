@@ -176,3 +176,37 @@ def test_bad_schedule_is_reported_with_its_key(tmp_path, schedule, needle):
 
 def test_schedule_job_normalises_the_task_name():
     assert ScheduleJob(run="  Sync   QUO ", cron="*/15 * * * *").run == "sync quo"
+
+
+def test_etl_receive_process_spools_and_stops_cleanly_on_sigterm(tmp_path):
+    from tests.fake_vendors import TOKEN
+    from tests.test_receive import twilio_post
+
+    port = free_port()
+    folder = tmp_path / "spool"
+    log = (tmp_path / "receive.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etl", "receive", "--spool", str(folder), "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "QUO_WEBHOOK_SECRET": ""},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    params = {"MessageSid": "SM" + "f" * 32, "SmsStatus": "received", "From": "+15550300005", "To": "+15550100010"}
+    assert twilio_post(base, {**params, "Body": "hello"}).status_code == 200
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    log.seek(0)
+    output = log.read()
+    assert "QUO_WEBHOOK_SECRET is not set" in output and TOKEN not in output
+    assert len([p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]) == 1
