@@ -138,7 +138,7 @@ def _rank_sql(column: str) -> str:
 
 def fill_from_stored(con: duckdb.DuckDBPyConnection, valid: str, changed: str | None) -> None:
     """Keep what is already known of each message (see module docstring) before the merge compares rows."""
-    columns = "message_id, created_at, body, is_automated, status, agent_id"
+    columns = "message_id, created_at, body, sensitive, is_automated, status, agent_id"
     stored = (
         f"SELECT {columns} FROM {changed} UNION ALL "
         f"SELECT {columns} FROM messages WHERE message_id NOT IN (SELECT message_id FROM {changed})"
@@ -150,6 +150,7 @@ def fill_from_stored(con: duckdb.DuckDBPyConnection, valid: str, changed: str | 
         UPDATE {valid} SET
             created_at = least({valid}.created_at, m.created_at),
             body = coalesce({valid}.body, m.body),
+            sensitive = CASE WHEN {valid}.body IS NULL THEN m.sensitive ELSE {valid}.sensitive END,
             is_automated = CASE WHEN {valid}.body IS NULL THEN m.is_automated ELSE {valid}.is_automated END,
             status = CASE WHEN {_rank_sql("m.status")} > {_rank_sql(f"{valid}.status")} THEN m.status
                           ELSE {valid}.status END,
