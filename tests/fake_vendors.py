@@ -23,7 +23,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 TWILIO_FIXTURES = json.loads((FIXTURES / "twilio_python_test_message_fixtures.json").read_text())
 QUO_SCHEMA = json.loads((FIXTURES / "quo_openphone_messages_calls_conversations_schema_excerpt.json").read_text())

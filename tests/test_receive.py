@@ -371,7 +371,7 @@ def test_same_data_through_sync_webhooks_and_files_gives_identical_metrics(tmp_p
 def test_twilio_webhook_file_with_bad_records_rejects_them_with_reasons_and_loads_the_rest(tmp_path):
     from etl.sources.detect import detect_kind
     from etl.sources.twilio_webhook import read, spool_record
-    from tests.conftest import team_settings
+    from tests.helpers import team_settings
 
     good = spool_record(
         "2026-09-14T15:00:00Z",

@@ -20,8 +20,8 @@ import yaml
 from etl import spool
 from etl.serve import Context, Scheduler, state_path
 from replyboard.settings import ScheduleJob, SettingsError, load_settings
-from tests.conftest import ROOT, team_settings
 from tests.fake_vendors import FakeQuo
+from tests.helpers import ROOT, team_settings
 from tests.test_receive import SECRET, quo_event, signed_quo
 from tests.test_sync import DAY, rows
 

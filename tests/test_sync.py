@@ -22,8 +22,8 @@ from etl.sync.run import run_sync
 from metrics.query import compute
 from replyboard import warehouse
 from replyboard.settings import LineSetting
-from tests.conftest import ROOT, team_settings
 from tests.fake_vendors import ACCOUNT, SERVICE, TOKEN, FakeQuo, FakeTwilio, quo_workload, serve
+from tests.helpers import ROOT, team_settings
 
 DAY = datetime(2026, 9, 14, tzinfo=UTC)
 METRICS = [
