@@ -418,6 +418,7 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
     out["automated_share"] = _ratio(int(automated.sum()), int((automated | (kind == "human_reply")).sum()))
     out["opt_outs"] = int(m["is_opt_out"].sum())
     out["sensitive_data_messages"] = sensitive_messages(m["body"])
+    out["sensitive_data_open"] = out["sensitive_data_messages"]  # no lead has marked anything handled here
 
     # Conversations and customers
     conversations = m.groupby("conversation").agg(
@@ -439,6 +440,7 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
     replied = blocks["replied_at"].notna()
     out["inquiry_blocks"] = len(blocks)
     out["unanswered_inquiries"] = int((~replied).sum())
+    out["inquiries_marked_no_reply_needed"] = 0  # annotations live in the dashboard's store, not in the files
     target = float(settings.response_target_minutes) * 60
     calendar_age = (as_of - blocks["started_at"]).dt.total_seconds()
     out |= _response_metrics(blocks, blocks["calendar_seconds"], calendar_age, target, "")

@@ -9,13 +9,16 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from metrics.annotations import NO_OVERLAY, check_target, overlay_for
 from metrics.compiler import CompileError, Filters
+from metrics.conversation import ConversationNotFound, as_text, transcript
 from metrics.explain import explain
-from metrics.output import format_table, rows_as_json
+from metrics.output import format_table, json_value, rows_as_json
 from metrics.params import Params, ParamsError
 from metrics.query import compute
 from metrics.registry import CATALOG, DIMENSIONS, METRICS
 from metrics.rows import MAX_PAGE, parse_where, rows
+from replyboard.appstate import Action, AppState, AppStateError, Target, state_path
 from replyboard.settings import Settings, SettingsError, load_settings
 from replyboard.warehouse import DEFAULT_DB, WarehouseError, connect_readonly
 
@@ -29,8 +32,10 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31") from None
 
 
-def params_from(settings: Settings, hours: str, target: float | None) -> Params:
-    return Params.from_settings(settings, hours=hours, target_minutes=target)  # type: ignore[arg-type]
+def params_from(settings: Settings, hours: str, target: float | None, db: str | None = None) -> Params:
+    """The reporting settings, with the leads' annotations of the warehouse's app-state store applied."""
+    overlay = overlay_for(db) if db else NO_OVERLAY
+    return Params.from_settings(settings, hours=hours, target_minutes=target, overlay=overlay)  # type: ignore[arg-type]
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -72,7 +77,7 @@ def _print_frame(frame, fmt: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    params = params_from(settings, args.hours, args.target)
+    params = params_from(settings, args.hours, args.target, args.db)
     con = connect_readonly(args.db)
     try:
         result = compute(con, args.metric, by=tuple(args.by), filters=_filters(args), params=params)
@@ -85,7 +90,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rows(args: argparse.Namespace, settings: Settings) -> int:
-    params = params_from(settings, args.hours, args.target)
+    params = params_from(settings, args.hours, args.target, args.db)
     where = parse_where(args.where)
     con = connect_readonly(args.db)
     try:
@@ -109,6 +114,55 @@ def _rows(args: argparse.Namespace, settings: Settings) -> int:
         + (f" (from row {found.offset + 1:,}; --offset/--limit page through them)" if shown < found.total else ""),
         file=sys.stderr,
     )
+    return 0
+
+
+def _conversation(args: argparse.Namespace, __: Settings) -> int:
+    con = connect_readonly(args.db)
+    try:
+        found = transcript(con, args.id, overlay_for(args.db))
+    except ConversationNotFound as exc:
+        raise CompileError(str(exc)) from None
+    finally:
+        con.close()
+    if args.format == "json":
+        print(json.dumps(json_value(found.as_dict()), indent=2, ensure_ascii=False))
+    else:
+        print(as_text(found))
+    return 0
+
+
+_TARGETS = {
+    "no-reply-needed": (Target.BLOCK, Action.NO_REPLY_NEEDED),
+    "handled": (Target.MESSAGE, Action.HANDLED),
+    "rescore": (Target.SURVEY_REPLY, Action.RESCORED),
+}
+
+
+def _annotate(args: argparse.Namespace, settings: Settings) -> int:
+    store = AppState(state_path(args.db))
+    author = args.author or os.environ.get("USER") or "cli"
+    if args.action == "list":
+        for a in store.annotations(include_undone=args.all):
+            state = "active" if a.active else f"undone {a.undone_at} by {a.undone_by}"
+            score = f" score {a.score}" if a.score is not None else ""
+            print(f"{a.id}\t{a.action}\t{a.target} {a.target_id}{score}\t{a.author} {a.created_at}\t{state}\t{a.note}")
+        return 0
+    if args.action == "undo":
+        if not args.id.isdigit():
+            raise AppStateError(f"undo takes an annotation number (see annotate list), not {args.id!r}")
+        if not store.undo(int(args.id), author=author):
+            raise AppStateError(f"annotation {args.id} is not active (already undone, or no such annotation)")
+        print(f"annotation {args.id} undone")
+        return 0
+    target, action = _TARGETS[args.action]
+    con = connect_readonly(args.db)
+    try:
+        check_target(con, target, args.id, args.score)
+    finally:
+        con.close()
+    number = store.annotate(target, args.id, action, author=author, note=args.note or "", score=args.score)
+    print(f"annotation {number}: {action} on {target} {args.id}")
     return 0
 
 
@@ -197,6 +251,28 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("text", "json"), default="text")
     exp.set_defaults(run=_explain, settings=None)
 
+    conv = sub.add_parser("conversation", help="one conversation's transcript with its inquiry blocks")
+    _add_common(conv)
+    conv.add_argument("id", metavar="ID", help="a conversation id (from metrics rows, or the dashboard's URL)")
+    conv.add_argument("--format", choices=("text", "json"), default="text")
+    conv.set_defaults(run=_conversation)
+
+    ann = sub.add_parser(
+        "annotate",
+        help="record a lead's annotation (kept in the app-state store beside the warehouse, applied everywhere)",
+        description="no-reply-needed BLOCK_ID: the block leaves the rates and the unanswered count; handled "
+        "MESSAGE_ID: a compliance hit dealt with; rescore RESPONSE_ID --score N: a survey reply read as N; "
+        "undo N: take annotation N back; list: every active annotation (--all: with the undone ones).",
+    )
+    _add_common(ann)
+    ann.add_argument("action", choices=("no-reply-needed", "handled", "rescore", "undo", "list"))
+    ann.add_argument("id", nargs="?", default="", metavar="ID", help="what it is about (or the annotation to undo)")
+    ann.add_argument("--score", type=int, help="for rescore: the score on the survey's scale")
+    ann.add_argument("--note", help="why")
+    ann.add_argument("--author", help="who (default: $USER)")
+    ann.add_argument("--all", action="store_true", help="list: undone annotations too")
+    ann.set_defaults(run=_annotate)
+
     lst = sub.add_parser("list", help="every metric with its definition")
     lst.add_argument("--markdown", action="store_true", help="the README's metric table")
     lst.set_defaults(run=_list, settings=None)
@@ -218,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.db}: no warehouse here yet. Load data first: python -m etl load --db {args.db} FILE..."
             )
         return int(args.run(args, settings))
-    except (CompileError, ParamsError, SettingsError, WarehouseError) as exc:
+    except (AppStateError, CompileError, ParamsError, SettingsError, WarehouseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -108,6 +108,7 @@ from pydantic import (
     ValidationError,
 )
 
+from metrics.annotations import NO_OVERLAY, Overlay
 from metrics.health import message_count
 from metrics.params import Params
 from metrics.query import Filters, compute, zero_when_empty
@@ -872,8 +873,8 @@ def _jsonable(value: Any) -> Any:
 # Attainment: measuring
 
 
-def params_for(settings: Settings, hours: str) -> Params:
-    return Params.from_settings(settings, hours=hours)  # type: ignore[arg-type]
+def params_for(settings: Settings, hours: str, overlay: Overlay = NO_OVERLAY) -> Params:
+    return Params.from_settings(settings, hours=hours, overlay=overlay)  # type: ignore[arg-type]
 
 
 def _filters(kr: MetricKeyResult, date_from: date, date_to: date) -> Filters:
@@ -900,11 +901,16 @@ def baseline_window(period: Period, kr: MetricKeyResult) -> tuple[date, date]:
 
 
 def measure(
-    con: duckdb.DuckDBPyConnection, kr: MetricKeyResult, settings: Settings, date_from: date, date_to: date
+    con: duckdb.DuckDBPyConnection,
+    kr: MetricKeyResult,
+    settings: Settings,
+    date_from: date,
+    date_to: date,
+    overlay: Overlay = NO_OVERLAY,
 ) -> tuple[float | None, int]:
     """(value, n) of the KR's metric over [date_from, date_to]; value None when the window has no data."""
     row = compute(
-        con, [kr.metric], filters=_filters(kr, date_from, date_to), params=params_for(settings, kr.hours)
+        con, [kr.metric], filters=_filters(kr, date_from, date_to), params=params_for(settings, kr.hours, overlay)
     ).row(0, named=True)
     value, n = row[kr.metric], int(row[f"{kr.metric}_n"] or 0)
     if zero_when_empty(kr.metric):
@@ -932,6 +938,7 @@ def weekly_history(
     kr: MetricKeyResult | ManualKeyResult,
     settings: Settings,
     as_of: date | None = None,
+    overlay: Overlay = NO_OVERLAY,
 ) -> list[HistoryPoint]:
     """(week_end, value, n) per week since the period started, each the KR's value as of that day.
 
@@ -946,7 +953,7 @@ def weekly_history(
             n = sum(1 for c in kr.checkins if c.date <= week_end)
             points.append(HistoryPoint(week_end, checkin_progress(checkin, kr.progress_kind), n))
         else:
-            value, n = measure(con, kr, settings, *current_window(period, kr, week_end))
+            value, n = measure(con, kr, settings, *current_window(period, kr, week_end), overlay)
             points.append(HistoryPoint(week_end, value, n))
     return points
 
@@ -963,11 +970,12 @@ def evaluate_key_result(
     as_of: date,
     *,
     with_history: bool = False,
+    overlay: Overlay = NO_OVERLAY,
 ) -> KeyResultResult:
     """One KR at as_of (already capped at the period end by the caller)."""
     expected = expected_progress(period.start, period.end, as_of)
     started = as_of >= period.start
-    history = weekly_history(con, period, kr, settings, as_of) if with_history and started else []
+    history = weekly_history(con, period, kr, settings, as_of, overlay) if with_history and started else []
     if isinstance(kr, ManualKeyResult):
         checkin = last_checkin(kr.checkins, as_of) if started else None
         progress = checkin_progress(checkin, kr.progress_kind)
@@ -1003,13 +1011,13 @@ def evaluate_key_result(
         )
     baseline, source = kr.baseline, "given" if kr.baseline is not None else None
     if baseline is None:
-        baseline, _ = measure(con, kr, settings, *baseline_window(period, kr))
+        baseline, _ = measure(con, kr, settings, *baseline_window(period, kr), overlay)
         source = "computed" if baseline is not None else None
     window = "period" if kr.window == "period" else f"rolling {kr.window.rolling_days} days"
     current, n = None, 0
     w_from, w_to = current_window(period, kr, as_of)
     if started:
-        current, n = measure(con, kr, settings, w_from, w_to)
+        current, n = measure(con, kr, settings, w_from, w_to, overlay)
     progress: float | None = None
     scoring = "linear" if baseline_usable(baseline, kr.comparator, kr.target) else "pass_fail"
     met = False
@@ -1045,6 +1053,31 @@ def evaluate_key_result(
     )
 
 
+def with_checkins(period: Period, extra: Mapping[str, Iterable[tuple[date, float, float | None, str]]]) -> Period:
+    """The period with check-ins recorded on the dashboard (the app-state store) added to its manual key
+    results' YAML check-ins: {key_result_id: [(day, progress 0-1, confidence, note)]}. A "done" key result
+    counts a progress of 1 as done."""
+    objectives = []
+    for obj in period.objectives:
+        krs = []
+        for kr in obj.key_results:
+            added = list(extra.get(kr.id, ())) if isinstance(kr, ManualKeyResult) else []
+            if added:
+                checkins = [
+                    CheckIn(
+                        date=day,
+                        value=(value >= 1) if kr.progress_kind == "done" else value,
+                        confidence=confidence,
+                        note=note or None,
+                    )
+                    for day, value, confidence, note in added
+                ]
+                kr = kr.model_copy(update={"checkins": [*kr.checkins, *checkins]})
+            krs.append(kr)
+        objectives.append(obj.model_copy(update={"key_results": krs}))
+    return period.model_copy(update={"objectives": objectives})
+
+
 def evaluate(
     con: duckdb.DuckDBPyConnection,
     period: Period,
@@ -1052,6 +1085,7 @@ def evaluate(
     as_of: date | None = None,
     *,
     with_history: bool = False,
+    overlay: Overlay = NO_OVERLAY,
 ) -> list[ObjectiveResult]:
     """Every objective of the period at as_of (default today in the team timezone, capped at the end)."""
     day = effective_as_of(period, as_of, settings)
@@ -1063,7 +1097,10 @@ def evaluate(
     started = day >= period.start
     results = []
     for obj in period.objectives:
-        krs = [evaluate_key_result(con, period, kr, settings, day, with_history=with_history) for kr in obj.key_results]
+        krs = [
+            evaluate_key_result(con, period, kr, settings, day, with_history=with_history, overlay=overlay)
+            for kr in obj.key_results
+        ]
         progress = weighted_progress((kr.progress, kr.weight) for kr in krs) if started else None
         results.append(
             ObjectiveResult(

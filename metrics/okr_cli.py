@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from metrics.annotations import checkins_for, overlay_for
 from metrics.okr import (
     DEFINITIONS_DIR,
     SCHEMA_PATH,
@@ -31,6 +32,7 @@ from metrics.okr import (
     evaluate,
     load_definitions,
     schema_text,
+    with_checkins,
     write_schema,
 )
 from metrics.registry import METRICS
@@ -98,8 +100,19 @@ def run_okr(args: argparse.Namespace, settings: Settings) -> int:
             periods = [p for p in periods if p.period in args.period]
         if not periods:
             print(f"no OKR definitions (*.yaml) in {args.definitions}", file=sys.stderr)
+        overlay = overlay_for(args.db)
         evaluated = [
-            (period, evaluate(con, period, settings, args.as_of, with_history=not args.no_history))
+            (
+                period,
+                evaluate(
+                    con,
+                    with_checkins(period, checkins_for(args.db, period.period)),
+                    settings,
+                    args.as_of,
+                    with_history=not args.no_history,
+                    overlay=overlay,
+                ),
+            )
             for period in periods
         ]
     finally:

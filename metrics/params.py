@@ -9,8 +9,10 @@ needs no reload.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+from metrics.annotations import NO_OVERLAY, Overlay
 
 if TYPE_CHECKING:
     from replyboard.settings import Settings
@@ -30,6 +32,7 @@ class Params:
     target_minutes: float = 120.0
     satisfied_at_least: int = 8
     typing_allowance_seconds: int = 120
+    overlay: Overlay = field(default=NO_OVERLAY)  # leads' annotations (metrics.annotations)
 
     def __post_init__(self) -> None:
         if self.hours not in ("calendar", "business"):
@@ -47,7 +50,12 @@ class Params:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, hours: Hours = "calendar", target_minutes: float | None = None
+        cls,
+        settings: Settings,
+        *,
+        hours: Hours = "calendar",
+        target_minutes: float | None = None,
+        overlay: Overlay = NO_OVERLAY,
     ) -> Params:
         """The one place reporting settings become query parameters."""
         return cls(
@@ -55,4 +63,5 @@ class Params:
             target_minutes=target_minutes if target_minutes is not None else settings.response_target_minutes,
             satisfied_at_least=settings.csat.satisfied_at_least,
             typing_allowance_seconds=settings.typing_allowance_seconds,
+            overlay=overlay,
         )

@@ -20,7 +20,7 @@ from metrics.params import Params
 from metrics.registry import BEYOND_SCORE_RE, FOLLOW_UP_SECONDS, METRICS, REGISTRY
 from metrics.spec import SimpleMetric
 from replyboard.business_time import open_intervals
-from replyboard.contract import MessageKind
+from replyboard.contract import MessageKind, ParseStatus
 from replyboard.settings import Settings
 from replyboard.warehouse import frame, one
 
@@ -113,9 +113,14 @@ def bindings(con: duckdb.DuckDBPyConnection, needs: frozenset[str] | set[str], p
             end = as_of(con) or _EPOCH
         return end
 
+    overlay = params.overlay.bindings()
     for name in needs:
         if name.startswith("kind_"):
             out[name] = MessageKind(name.removeprefix("kind_")).value
+        elif name.startswith("status_"):
+            out[name] = ParseStatus(name.removeprefix("status_")).value
+        elif name in overlay:
+            out[name] = overlay[name]
         elif name == "as_of":
             out[name] = data_end()
         elif name == "target_seconds":

@@ -55,8 +55,13 @@ PARAMS = {
     "survey_cutoff": "the end of the data minus the survey reply window",
     "satisfied_at_least": "csat.satisfied_at_least of the settings",
     "typing_allowance_seconds": "typing_allowance_seconds of the settings",
+    "no_reply_blocks": "inquiry blocks a lead marked 'no reply needed' (the app-state store)",
+    "handled_messages": "messages with payment data a lead marked handled (the app-state store)",
+    "rescored_ids": "survey replies a lead re-scored (the app-state store)",
+    "rescored_scores": "the scores they were re-scored as, in the same order",
     "beyond_score_re": "what is removed from a survey reply to see whether words remain (BEYOND_SCORE_RE)",
     **{f"kind_{k.value}": f"the message kind {k.value!r}" for k in MessageKind},
+    **{f"status_{s.value}": f"the survey parse status {s.value!r}" for s in ParseStatus},
 }
 # What is left of a reply once the rating itself is removed (digits, number words, "out of", "I'd say", thanks
 # and punctuation); three letters or more means the customer wrote something beyond the number.
@@ -119,8 +124,20 @@ FACTS: dict[str, Fact] = {
                 Column(name="sensitive", sql="m.sensitive"),
                 Column(name="status", sql="m.status"),
                 Column(name="body", sql="m.body"),
+                Column(
+                    name="handled",
+                    sql="hd.message_id IS NOT NULL",
+                    join="hd",
+                    description="a lead marked this compliance hit handled",
+                ),
             ),
-            joins=(_agents_join("m.agent_id"),),
+            joins=(
+                _agents_join("m.agent_id"),
+                Join(
+                    alias="hd",
+                    sql="LEFT JOIN (SELECT unnest($handled_messages) AS message_id) hd ON hd.message_id = m.message_id",
+                ),
+            ),
             dimensions=_MESSAGE_SPLITS,
             segments={
                 "inbound": eq("direction", Direction.INBOUND),
@@ -208,6 +225,12 @@ FACTS: dict[str, Fact] = {
                 Column(name="replied_at", sql="b.replied_at"),
                 Column(name="deadline_at", sql="b.deadline_at"),
                 Column(
+                    name="no_reply_needed",
+                    sql="nr.block_id IS NOT NULL",
+                    join="nr",
+                    description="a lead marked the block 'no reply needed': out of the rates and the unanswered",
+                ),
+                Column(
                     name="waiting_seconds",
                     sql="CASE WHEN b.replied_at IS NULL THEN epoch($as_of) - epoch(b.started_at) END",
                     description="how long an unanswered block has waited at the end of the data (calendar seconds)",
@@ -219,11 +242,18 @@ FACTS: dict[str, Fact] = {
                     description="reply time: calendar seconds, or business seconds with --hours business",
                 ),
             ),
-            joins=(_agents_join("b.reply_agent_id"),),
+            joins=(
+                _agents_join("b.reply_agent_id"),
+                Join(
+                    alias="nr",
+                    sql="LEFT JOIN (SELECT unnest($no_reply_blocks) AS block_id) nr ON nr.block_id = b.block_id",
+                ),
+            ),
             dimensions=_SPLITS,
             segments={
                 "replied": not_null("replied_at"),
                 "unanswered": is_null("replied_at"),
+                "needs_reply": negate(is_true("no_reply_needed")),
                 "first_block": eq("block_seq", 1),
                 "follow_up": is_true("is_follow_up"),
             },
@@ -241,6 +271,7 @@ FACTS: dict[str, Fact] = {
                 "inquiries",
                 "replied_at",
                 "deadline_at",
+                "no_reply_needed",
             ),
         ),
         Fact(
@@ -295,8 +326,20 @@ FACTS: dict[str, Fact] = {
                 Column(name="agent_id", sql="s.agent_id"),
                 _TEAM,
                 Column(name="survey", sql="s.survey"),
-                Column(name="score", sql="s.score"),
-                Column(name="parse_status", sql="s.parse_status"),
+                Column(
+                    name="score",
+                    sql="coalesce(rs.score, s.score)",
+                    join="rs",
+                    description="the parsed score, or the score a lead re-scored the reply as",
+                ),
+                Column(
+                    name="parse_status",
+                    sql="CASE WHEN rs.response_id IS NULL THEN s.parse_status ELSE $status_valid END",
+                    join="rs",
+                ),
+                Column(name="parsed_score", sql="s.score", description="the score parsed from the text"),
+                Column(name="parsed_status", sql="s.parse_status"),
+                Column(name="rescored", sql="rs.response_id IS NOT NULL", join="rs"),
                 Column(name="reply_text", sql="s.reply_text"),
                 Column(
                     name="words_beyond_score",
@@ -304,7 +347,14 @@ FACTS: dict[str, Fact] = {
                     description="letters left once the rating itself, number words and thanks are removed",
                 ),
             ),
-            joins=(_agents_join("s.agent_id"),),
+            joins=(
+                _agents_join("s.agent_id"),
+                Join(
+                    alias="rs",
+                    sql="LEFT JOIN (SELECT unnest($rescored_ids) AS response_id, "
+                    "unnest($rescored_scores) AS score) rs ON rs.response_id = s.response_id",
+                ),
+            ),
             dimensions=(*_SPLITS, "survey", "score"),
             segments={
                 "valid_csat": all_of(eq("survey", SurveyType.CSAT), eq("parse_status", ParseStatus.VALID)),
@@ -333,6 +383,7 @@ FACTS: dict[str, Fact] = {
                 "survey",
                 "parse_status",
                 "score",
+                "rescored",
             ),
         ),
         Fact(
@@ -381,10 +432,15 @@ FACTS: dict[str, Fact] = {
 }
 
 # The blocks a rate can judge at the end of the data, per rate.
-_TARGET_ELIGIBLE = any_of(seg("replied"), cmp("started_at", "<=", Param(name="target_cutoff")))
-_SAME_DAY_ELIGIBLE = any_of(seg("replied"), cmp("deadline_at", "<=", Param(name="as_of")))
+# A block a lead marked "no reply needed" is judged by no rate.
+_TARGET_ELIGIBLE = all_of(
+    seg("needs_reply"), any_of(seg("replied"), cmp("started_at", "<=", Param(name="target_cutoff")))
+)
+_SAME_DAY_ELIGIBLE = all_of(seg("needs_reply"), any_of(seg("replied"), cmp("deadline_at", "<=", Param(name="as_of"))))
 _FOLLOW_UP_ELIGIBLE = all_of(
-    seg("follow_up"), any_of(seg("replied"), cmp("started_at", "<=", Param(name="follow_up_cutoff")))
+    seg("follow_up"),
+    seg("needs_reply"),
+    any_of(seg("replied"), cmp("started_at", "<=", Param(name="follow_up_cutoff"))),
 )
 
 
@@ -408,6 +464,7 @@ MEASURES: dict[str, Measure] = {
         _count("messages_automated_or_human", "messages", seg("automated_or_human")),
         _count("messages_opt_out", "messages", is_true("is_opt_out")),
         _count("messages_sensitive", "messages", not_null("sensitive")),
+        _count("messages_sensitive_open", "messages", all_of(not_null("sensitive"), negate(is_true("handled")))),
         Measure(
             name="conversations_with_human_reply",
             fact="messages",
@@ -420,7 +477,8 @@ MEASURES: dict[str, Measure] = {
         _count("conversations", "conversations"),
         Measure(name="messages_per_conversation", fact="conversations", agg="mean", column="messages"),
         _count("blocks", "blocks"),
-        _count("blocks_unanswered", "blocks", seg("unanswered")),
+        _count("blocks_unanswered", "blocks", all_of(seg("unanswered"), seg("needs_reply"))),
+        _count("blocks_no_reply_needed", "blocks", is_true("no_reply_needed")),
         _count("blocks_replied", "blocks", seg("replied")),
         _count("first_blocks_replied", "blocks", all_of(seg("first_block"), seg("replied"))),
         Measure(name="reply_seconds_mean", fact="blocks", agg="mean", column="seconds", where=seg("replied")),
@@ -603,8 +661,17 @@ METRICS: dict[str, Metric] = {
             "count",
             "lower",
             "Inquiry blocks with no human reply yet (a burst of customer texts is one block), all of them: also "
-            "those still inside their response window at the end of the data, which the rates leave out.",
+            "those still inside their response window at the end of the data, which the rates leave out. Blocks a "
+            "lead marked 'no reply needed' are not counted (see inquiries_marked_no_reply_needed).",
             value_column="waiting_seconds",
+        ),
+        _simple(
+            "inquiries_marked_no_reply_needed",
+            "blocks_no_reply_needed",
+            "count",
+            None,
+            "Inquiry blocks a lead marked 'no reply needed' on the dashboard (or with python -m metrics annotate): "
+            "left out of every response rate's denominator and of unanswered_inquiries.",
         ),
         _simple(
             "inquiry_blocks",
@@ -771,6 +838,13 @@ METRICS: dict[str, Metric] = {
             "Messages that held a card number passing the Luhn check or a US SSN (the SOP: never ask for "
             "payment data by text), found at load before the body was stored redacted. Split with --by direction "
             "or --by agent.",
+        ),
+        _simple(
+            "sensitive_data_open",
+            "messages_sensitive_open",
+            "count",
+            "lower",
+            "Messages with payment data or an SSN that no lead has marked handled yet (the compliance queue).",
         ),
     )
 }

@@ -24,6 +24,7 @@ from metrics.params import Params
 from metrics.query import compare, compute
 from replyboard import warehouse
 from replyboard.csv_safety import to_safe_csv_bytes
+from replyboard.formats import fmt_duration, fmt_number, fmt_rate  # noqa: F401 - pages use them via common
 from replyboard.phones import mask_number
 from replyboard.sensitive import mask_sensitive
 from replyboard.settings import Settings, load_settings
@@ -383,26 +384,3 @@ def masked(frame: pl.DataFrame, texts: tuple[str, ...] = ()) -> pl.DataFrame:
 
 def empty(message: str = "Nothing matches these filters. Widen the date range or clear a filter.") -> None:
     st.info(message)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = float(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
-
-
-def fmt_rate(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
-def fmt_number(value: float | int | None, digits: int = 0) -> str:
-    if value is None:
-        return "–"
-    return f"{value:,.{digits}f}"

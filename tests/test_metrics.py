@@ -320,6 +320,9 @@ GOLDEN: dict[str, list[Case]] = {
         Case("volume", 2),  # e01 (card 4111 1111 1111 1111, Luhn-valid, inbound) + e02 (SSN 123-45-6789, outbound)
         Case("response", 0),
     ],
+    # with no annotations; tests/test_annotations.py marks blocks and hits and re-scores replies
+    "sensitive_data_open": [Case("volume", 2), Case("response", 0)],
+    "inquiries_marked_no_reply_needed": [Case("response", 0), Case("volume", 0)],
 }
 
 
