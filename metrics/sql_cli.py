@@ -1,7 +1,9 @@
 """python -m metrics sql --db DB "SELECT ..." — the Explore page's SQL sandbox from the shell.
 
-Exit 0 with the result (table, CSV or JSON on stdout); when rows past --limit were cut, a note on stderr.
-Exit 2 with "error: Refused: ..." (or DuckDB's error) on stderr for anything the sandbox does not run.
+Exit 0 with the result (table, CSV or JSON on stdout); when rows past --limit were cut, or columns hold
+values Python cannot (TIMESTAMP 'infinity', dates past 9999) and are printed as DuckDB's text, a note on
+stderr. Exit 2 with "error: Refused: ..." (or DuckDB's error) on stderr for anything the sandbox does not
+run, out of memory, past the time limit or a result past the sandbox's size limit included.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def add_sql_parser(sub: argparse._SubParsersAction, add_common: Callable[[argpar
         "sql",
         help="run one read-only SELECT in the Explore sandbox",
         description="Run one read-only SELECT (or EXPLAIN of one) on the warehouse, with the Explore page's "
-        "sandbox: no writes, no files, no settings, a time and a row limit. Exit 2 when refused.",
+        "sandbox: no writes, no files, no settings; a time, memory, row and size limit. Exit 2 when refused.",
     )
     add_common(p)
     p.add_argument("query", help='one SELECT, e.g. "SELECT count(*) FROM messages"; "-" reads it from stdin')

@@ -2,28 +2,37 @@
 
 Defence in depth, each layer enough on its own for the common cases:
 
-1. A static check with DuckDB's own parser before the warehouse is even opened: exactly one statement, of
-   type SELECT (DESCRIBE, SHOW, SUMMARIZE and VALUES parse as SELECT) or EXPLAIN [ANALYZE] of one. The
-   SELECT's syntax tree (``json_serialize_sql``) is walked: table functions must be on an allow-list
-   (range, unnest, the duckdb_* catalog views...), so file/URL readers (read_csv, read_text, glob,
-   parquet_scan...), SQL-from-a-string (query, query_table) and environment access (getenv,
-   current_setting, duckdb_settings...) are refused wherever they appear (CTE, subquery, lateral join);
-   a table name that looks like a path or URL (``FROM 'x.csv'``, a DuckDB replacement scan) is refused.
-2. A fresh, private DuckDB instance per query: an in-memory database that ATTACHes the warehouse
+1. A static check with DuckDB's own parser, in the caller's process, before anything is started: exactly
+   one statement, of type SELECT (DESCRIBE, SHOW, SUMMARIZE and VALUES parse as SELECT) or EXPLAIN
+   [ANALYZE] of one. The SELECT's syntax tree (``json_serialize_sql``) is walked: table functions must be
+   on an allow-list (range, unnest, the duckdb_* catalog views...), so file/URL readers (read_csv,
+   read_text, glob, parquet_scan...), SQL-from-a-string (query, query_table) and environment access
+   (getenv, current_setting, duckdb_settings...) are refused wherever they appear (CTE, subquery, lateral
+   join); a table name that looks like a path or URL (``FROM 'x.csv'``, a DuckDB replacement scan) is
+   refused.
+2. A child process per query (replyboard/sandbox_worker.py, started isolated with a near-empty
+   environment), so an OS limit holds whatever the query does: its address space is capped at 1.5 GB
+   (RLIMIT_AS: the query gets an out-of-memory error, the dashboard's memory is untouched), it may not
+   write a file (RLIMIT_FSIZE 0), and it is SIGKILLed at the time limit, so nothing runs after a refusal.
+   At most MAX_CONCURRENT_QUERIES children run at once per process.
+3. In the child, a fresh, private DuckDB instance: an in-memory database that ATTACHes the warehouse
    READ_ONLY, then sets memory_limit, threads, no spilling to disk (temp_directory ''), UTC, then
    ``enable_external_access = false`` (no files, URLs, extensions or getenv) and last
    ``lock_configuration = true`` (the query cannot SET any of it back). Extension auto-install/load and
-   Python replacement scans (reading the host process's variables) are off from the start. A private
-   instance matters: ``duckdb.connect(path)`` shares one instance per file within a process, and the
-   lock-down settings are instance-wide — they would leak into the dashboard's other connections.
-3. A time limit: the query runs in a worker thread and is interrupted (``con.interrupt()``) at the limit.
-4. A row limit: the result is streamed (Arrow batches) and at most ``row_limit + 1`` rows are read; a
-   result over MAX_RESULT_BYTES in memory is refused whatever its row count.
+   Python replacement scans are off from the start.
+4. A row limit and one size limit: the child streams the result (Arrow batches), reads at most
+   ``row_limit + 1`` rows and answers in Arrow IPC; a result over ``max_result_bytes`` (MAX_RESULT_BYTES,
+   a fraction of Streamlit's 200 MB message size, so whatever passes can be shown) is refused whatever its
+   row count, and the caller never reads more than that from the child.
 
 Row limit (issue 8 lists "a result past the row limit" among the refusals): the rows past the limit are
 refused, not the whole query — ``run_query`` returns the first ``row_limit`` rows with ``truncated=True``
 and ``notice`` saying so (the Explore page and the CLI show it), because an analyst exploring a table
 wants to see its first rows, and aggregating or adding a LIMIT is the fix the notice suggests.
+
+Values Python or Polars cannot hold (TIMESTAMP 'infinity', dates past year 9999, HUGEINT past 38 digits)
+and types they lack (INTERVAL, UNION, MAP, BIT...) arrive as DuckDB's text for that column; ``text_columns``
+names them and ``notice`` says so, so printing or showing a result never fails on a value.
 
 Every refusal raises ``SandboxRefusal`` with one user-facing sentence ("Refused: COPY reads or writes
 files; Explore is read-only and cannot touch files."); a query DuckDB rejects (syntax error, unknown table)
@@ -34,7 +43,13 @@ escapes for any input text.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
+import selectors
+import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -45,36 +60,25 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from replyboard import sandbox_worker as worker
 from replyboard.warehouse import WarehouseError, check_is_warehouse
 
 DEFAULT_ROW_LIMIT = 10_000
 DEFAULT_TIMEOUT_SECONDS = 10.0
-MEMORY_LIMIT = "1GB"
-THREADS = 2
-CATALOG = "warehouse"  # the name the warehouse is attached under (current_database() in Explore)
-_GRACE_SECONDS = 5.0  # after the time limit: how long interrupts are retried before giving up on the thread
-_BATCH_ROWS = 2048  # DuckDB's vector size
-MAX_RESULT_BYTES = 512 * 2**20  # the rows kept in memory for one result, whatever the row limit
-
-# Set when the private instance starts (some can only be set then).
-_STARTUP_CONFIG: dict[str, object] = {
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "allow_community_extensions": False,
-    "allow_unsigned_extensions": False,
-    "allow_persistent_secrets": False,
-    "python_enable_replacements": False,  # else FROM some_name reads a Python variable of the host process
-    "python_scan_all_frames": False,
-}
-# Order matters: resource limits first, then external access off, then the lock (nothing can change after).
-_LOCKDOWN = (
-    f"SET memory_limit = '{MEMORY_LIMIT}'",
-    f"SET threads = {THREADS}",
-    "SET temp_directory = ''",  # never spill to disk: the file system stays unchanged
-    "SET TimeZone = 'UTC'",
-    "SET enable_external_access = false",
-    "SET lock_configuration = true",
-)
+MEMORY_LIMIT = worker.MEMORY_LIMIT
+THREADS = worker.THREADS
+CATALOG = worker.CATALOG
+# Whatever passes is shown: Streamlit sends a table as one message of about its Arrow size, and refuses
+# messages past server.maxMessageSize (200 MB by default); the caller also holds a few copies of it.
+MAX_RESULT_BYTES = 64 * 10**6  # MB as Streamlit counts them
+MAX_CONCURRENT_QUERIES = 2  # sandbox children at once in one process: each may take 1.5 GB
+_STARTUP_SECONDS = 30.0  # interpreter, libraries and the warehouse ATTACH; ~0.2 s on an idle machine
+_EXIT_SECONDS = 5.0  # after its last reply the child exits at once; past this it is killed
+_FRAME_SLACK = 4 * 2**20  # beyond the result itself: the frame headers and the JSON outcome
+_STDERR_TAIL = 16_384  # what is kept of the child's stderr, for the log only
+_WORKER = Path(worker.__file__).resolve()
+_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_QUERIES)
+log = logging.getLogger(__name__)
 
 # Table functions a SELECT may use; every other one is refused (fail closed on new DuckDB functions).
 ALLOWED_TABLE_FUNCTIONS = frozenset(
@@ -241,10 +245,6 @@ _TYPE_KEYWORDS = {  # for statements whose first word is not the verb (WITH ... 
     "COPY_DATABASE": "COPY",
     "CREATE_FUNC": "CREATE",
 }
-_TOO_LARGE = (
-    f"Refused: the result is larger than {MAX_RESULT_BYTES // 2**20} MB; select fewer or shorter "
-    "columns, or fewer rows."
-)
 _ONLY_SELECT = "Explore runs only SELECT queries (and EXPLAIN of one)"
 
 
@@ -268,8 +268,9 @@ class SandboxError(SandboxProblem):
 class QueryResult:
     frame: pl.DataFrame
     truncated: bool  # True when rows past row_limit were refused (frame holds the first row_limit)
-    elapsed: float  # seconds, check + open + run + fetch
-    notice: str | None = None  # set when truncated: say so next to the table
+    elapsed: float  # seconds: check, start the child, run, fetch
+    notice: str | None = None  # set when rows were cut or columns shown as text: say so next to the table
+    text_columns: tuple[str, ...] = ()  # columns holding DuckDB's text instead of values Polars cannot hold
 
     @property
     def rows(self) -> int:
@@ -292,7 +293,7 @@ def time_limit_message(timeout_seconds: float) -> str:
 
 def _parser_connection() -> duckdb.DuckDBPyConnection:
     """A throwaway in-memory instance for parsing only (json_serialize_sql parses, it never runs the query)."""
-    con = duckdb.connect(":memory:", config=_STARTUP_CONFIG)
+    con = duckdb.connect(":memory:", config=worker.STARTUP_CONFIG)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -499,8 +500,8 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def open_sandbox(db_path: str | Path) -> duckdb.DuckDBPyConnection:
-    """A private, locked-down DuckDB instance with the warehouse attached read-only as ``warehouse``."""
+def _warehouse(db_path: str | Path) -> Path:
+    """``db_path`` when it is a warehouse file; else SandboxError saying what to do."""
     path = Path(db_path)
     if not path.exists():
         raise SandboxError(
@@ -510,119 +511,158 @@ def open_sandbox(db_path: str | Path) -> duckdb.DuckDBPyConnection:
         check_is_warehouse(path)
     except WarehouseError as exc:
         raise SandboxError(str(exc)) from None
-    con = duckdb.connect(":memory:", config=_STARTUP_CONFIG)
+    return path
+
+
+def open_sandbox(db_path: str | Path) -> duckdb.DuckDBPyConnection:
+    """In this process, the locked-down instance the child runs queries on (for trusted SQL: the schema)."""
+    path = _warehouse(db_path)
     try:
-        con.execute(f"ATTACH {_sql_string(str(path.resolve()))} AS {CATALOG} (READ_ONLY)")
-        con.execute(f"USE {CATALOG}")
-        for statement in _LOCKDOWN:
-            con.execute(statement)
+        return worker.open_instance(str(path.resolve()))  # type: ignore[return-value]
     except duckdb.Error as exc:
-        con.close()
         raise SandboxError(f"{path}: cannot open the warehouse: {_duckdb_message(exc)}") from None
-    return con
 
 
-def _unique(names: list[str]) -> list[str]:
-    """Column names made unique (a_1, a_2...): Polars refuses duplicates, SQL allows them."""
-    used: set[str] = set()
-    out = []
-    for name in names:
-        candidate, n = name, 0
-        while candidate in used:
-            n += 1
-            candidate = f"{name}_{n}"
-        used.add(candidate)
-        out.append(candidate)
-    return out
+def text_columns_notice(text_columns: list[tuple[str, str]]) -> str:
+    shown = ", ".join(f"{name} ({reason})" for name, reason in text_columns)
+    return f"Shown as text (their values have no exact Python or Polars equivalent): {shown}."
 
 
-def _cell_text(value: object) -> str | None:
-    """A value Polars cannot hold, as text; intervals the way DuckDB prints them (2 months 3 days 01:00:00)."""
-    if value is None:
-        return None
-    months, days, nanos = (getattr(value, k, None) for k in ("months", "days", "nanoseconds"))
-    if isinstance(months, int) and isinstance(days, int) and isinstance(nanos, int):
-        parts = []
-        years, months = divmod(months, 12) if months >= 0 else (0, months)
-        for n, unit in ((years, "year"), (months, "month"), (days, "day")):
-            if n:
-                parts.append(f"{n} {unit}{'' if abs(n) == 1 else 's'}")
-        if nanos or not parts:
-            sign, nanos = ("-" if nanos < 0 else ""), abs(nanos)
-            seconds, frac = divmod(nanos, 1_000_000_000)
-            hours, rest = divmod(seconds, 3600)
-            clock = f"{sign}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
-            parts.append(clock + (f".{frac // 1000:06d}".rstrip("0") if frac // 1000 else ""))
-        return " ".join(parts)
-    return str(value)
+def _polars_refused(exc: BaseException) -> bool:
+    """Polars failed on a column: an Exception, or a Rust panic (PanicException derives from BaseException)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _to_polars(table: pa.Table) -> pl.DataFrame:
-    table = table.rename_columns(_unique(table.column_names))
+    """The child already turned what Polars cannot hold into text; a column it still refuses becomes text."""
     try:
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
-    except Exception:  # a type Polars cannot import (INTERVAL, UNION...): that column as text
-        columns = []
-        for name in table.column_names:
-            column = table.column(name)
-            try:
-                series = pl.from_arrow(column)
-                assert isinstance(series, pl.Series)
-                columns.append(series.alias(name))
-            except Exception:
-                values = [_cell_text(v) for v in column.to_pylist()]
-                columns.append(pl.Series(name, values, dtype=pl.String))
-        return pl.DataFrame(columns)
+    except BaseException as exc:
+        if not _polars_refused(exc):
+            raise
+    columns = []
+    for name in table.column_names:
+        column = table.column(name)
+        try:
+            series = pl.from_arrow(column)
+            assert isinstance(series, pl.Series)
+            columns.append(series.alias(name))
+        except BaseException as exc:
+            if not _polars_refused(exc):
+                raise
+            columns.append(pl.Series(name, column.cast(pa.string()).to_pylist(), dtype=pl.String))
+    return pl.DataFrame(columns)
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str, row_limit: int) -> tuple[pl.DataFrame, bool]:
-    relation = con.sql(sql)
-    if relation is None:
-        return pl.DataFrame(), False
-    reader = relation.to_arrow_reader(min(row_limit + 1, _BATCH_ROWS))
-    batches, rows, size = [], 0, 0
-    for batch in reader:
-        batches.append(batch)
-        rows += batch.num_rows
-        size += batch.nbytes
-        if size > MAX_RESULT_BYTES:
-            raise SandboxRefusal(_TOO_LARGE)
-        if rows > row_limit:
-            break  # stop reading: DuckDB computes little more than it streamed
-    table = pa.Table.from_batches(batches, schema=reader.schema)
-    truncated = table.num_rows > row_limit
-    if truncated:
-        table = table.slice(0, row_limit)
-    return _to_polars(table), truncated
+def _frames(data: bytes | bytearray) -> dict[bytes, bytes]:
+    """The child's complete replies by kind (a cut-off last frame is ignored)."""
+    found, at = {}, 0
+    while at + worker.HEADER.size <= len(data):
+        kind, length = worker.HEADER.unpack_from(data, at)
+        start = at + worker.HEADER.size
+        if start + length > len(data):
+            break
+        found[kind] = bytes(data[start : start + length])
+        at = start + length
+    return found
 
 
-def _runtime_problem(exc: BaseException, timeout_seconds: float) -> SandboxProblem:
-    message = _duckdb_message(exc)
-    first = message.splitlines()[0]
-    if isinstance(exc, SandboxProblem):
-        return exc
-    if isinstance(exc, duckdb.InterruptException):
+def _ended_without_answer(returncode: int, stderr: bytes, timeout_seconds: float) -> SandboxProblem:
+    """Why a child stopped before answering: out of memory (its own or the kernel's verdict), or a crash."""
+    if returncode == worker.EXIT_OUT_OF_MEMORY:
+        return SandboxRefusal(worker.out_of_memory_message())
+    if returncode == -signal.SIGXCPU:  # the CPU backstop: only when the wall-clock kill did not come first
         return SandboxRefusal(time_limit_message(timeout_seconds))
-    if isinstance(exc, duckdb.PermissionException):
+    log.warning("sandbox child ended with %s without answering: %s", returncode, stderr.decode(errors="replace"))
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
         return SandboxRefusal(
-            f"Refused: the query tried to reach files, URLs or extensions outside the warehouse "
-            f"({first}); Explore only reads the warehouse."
+            f"Refused: the system stopped the query ({name}), most likely for needing more than Explore's "
+            f"{worker.ADDRESS_SPACE_TEXT} of memory; aggregate (GROUP BY), filter (WHERE) or select fewer rows."
         )
-    if "read-only mode" in message:
-        return SandboxRefusal(f"Refused: the query would change the warehouse ({first}); {_READ_ONLY}.")
-    if "configuration has been locked" in message:
-        return SandboxRefusal(f"Refused: the query would change a setting ({first}); Explore's settings are fixed.")
-    if "Arrow Appender" in message:  # one batch of text past Arrow's 2 GB string buffer
-        return SandboxRefusal(_TOO_LARGE)
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return SandboxError(
-            f"The query needed more than Explore's {MEMORY_LIMIT} of memory; aggregate or filter it. ({first})"
+    return SandboxError(f"The query's process ended without an answer (exit status {returncode}); try again.")
+
+
+def _converse(child: subprocess.Popen, request: dict, timeout_seconds: float, max_bytes: int) -> tuple[dict, bytes]:
+    """Send the request, read the replies until the child closes its output or a deadline passes."""
+    assert child.stdin and child.stdout and child.stderr
+    try:
+        child.stdin.write(json.dumps(request).encode("utf-8"))
+        child.stdin.close()
+    except BrokenPipeError:  # it died at once: its exit status says why
+        pass
+    out, err = bytearray(), bytearray()
+    ready_frame = worker.HEADER.pack(worker.READY, 0)
+    ready = False
+    deadline = time.monotonic() + _STARTUP_SECONDS
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stdout, selectors.EVENT_READ)
+        selector.register(child.stderr, selectors.EVENT_READ)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                child.kill()
+                if ready:
+                    raise SandboxRefusal(time_limit_message(timeout_seconds))
+                raise SandboxError(f"The query's process did not start within {_STARTUP_SECONDS:g} s; try again.")
+            for key, _ in selector.select(remaining):
+                chunk = os.read(key.fd, 1 << 20)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.fileobj is child.stderr:
+                    err = (err + chunk)[-_STDERR_TAIL:]
+                else:
+                    out += chunk
+                    if len(out) > max_bytes + _FRAME_SLACK:  # never trust the child to stop
+                        child.kill()
+                        raise SandboxRefusal(worker.too_large_message(max_bytes))
+                    if not ready and out.startswith(ready_frame):
+                        ready, deadline = True, time.monotonic() + timeout_seconds  # the query's clock
+    try:
+        returncode = child.wait(_EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        returncode = child.wait()
+    replies = _frames(out)
+    if worker.OUTCOME not in replies:
+        raise _ended_without_answer(returncode, bytes(err), timeout_seconds)
+    return json.loads(replies[worker.OUTCOME]), replies.get(worker.ARROW, b"")
+
+
+def _run_child(path: Path, sql: str, row_limit: int, timeout_seconds: float, max_bytes: int) -> tuple[dict, bytes]:
+    request = {
+        "db": str(path.resolve()),
+        "sql": sql,
+        "row_limit": row_limit,
+        "max_bytes": max_bytes,
+        "timeout": timeout_seconds,
+    }
+    try:
+        # -I: no PYTHON* variables, no user site, no script folder on sys.path; -B: no .pyc writes (RLIMIT_FSIZE).
+        child = subprocess.Popen(
+            [sys.executable, "-I", "-B", str(_WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=worker.CHILD_ENV,
+            cwd="/",
         )
-    if isinstance(exc, duckdb.Error):
-        return SandboxError(message)
-    return SandboxError(f"The result could not be read: {type(exc).__name__}: {first}")
+    except OSError as exc:
+        raise SandboxError(f"Explore could not start the query's process ({exc.strerror or exc}); try again.") from None
+    try:
+        return _converse(child, request, timeout_seconds, max_bytes)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()  # reaped: nothing of the query runs past this line
+        for stream in (child.stdin, child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def run_query(
@@ -631,44 +671,48 @@ def run_query(
     *,
     row_limit: int = DEFAULT_ROW_LIMIT,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    max_result_bytes: int = MAX_RESULT_BYTES,
 ) -> QueryResult:
     """Run one read-only SELECT on the warehouse in the sandbox (see the module docstring)."""
     if row_limit < 1:
         raise ValueError("row_limit must be at least 1")
     if not timeout_seconds > 0:
         raise ValueError("timeout_seconds must be positive")
+    if max_result_bytes < 1:
+        raise ValueError("max_result_bytes must be at least 1")
     started = time.perf_counter()
     check_sql(sql)
-    con = open_sandbox(db_path)
-    outcome: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            outcome["value"] = _fetch(con, sql, row_limit)
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name="replyboard-sandbox-query", daemon=True)
-    worker.start()
-    worker.join(timeout_seconds)
-    timed_out = worker.is_alive()
-    if timed_out:
-        give_up = time.monotonic() + _GRACE_SECONDS
-        while worker.is_alive() and time.monotonic() < give_up:
-            con.interrupt()
-            worker.join(0.05)
-    if not worker.is_alive():  # else leave it: closing under a running query is not safe; the thread is a daemon
-        con.close()
-    if timed_out:
-        raise SandboxRefusal(time_limit_message(timeout_seconds))
-    if "error" in outcome:
-        raise _runtime_problem(outcome["error"], timeout_seconds)  # type: ignore[arg-type]
-    frame, truncated = outcome["value"]  # type: ignore[misc]
+    path = _warehouse(db_path)
+    if not _SLOTS.acquire(timeout=timeout_seconds):
+        raise SandboxRefusal(
+            f"Refused: Explore is already running {MAX_CONCURRENT_QUERIES} queries; try again when one has finished."
+        )
+    try:
+        outcome, data = _run_child(path, sql, row_limit, timeout_seconds, max_result_bytes)
+    finally:
+        _SLOTS.release()
+    if not outcome.get("ok"):
+        message = str(outcome.get("message") or "the query failed")
+        if outcome.get("kind") == "refusal":
+            raise SandboxRefusal(message)
+        if outcome.get("kind") == "open":
+            raise SandboxError(f"{path}: cannot open the warehouse: {message}")
+        raise SandboxError(message)
+    try:
+        frame = _to_polars(pa.ipc.open_stream(data).read_all()) if data else pl.DataFrame()
+    except pa.ArrowException as exc:
+        raise SandboxError(f"The result could not be read: {exc}") from None
+    truncated = bool(outcome.get("truncated"))
+    text_columns = [(str(name), str(reason)) for name, reason in outcome.get("text_columns", [])]
+    notices = [row_limit_notice(row_limit)] if truncated else []
+    if text_columns:
+        notices.append(text_columns_notice(text_columns))
     return QueryResult(
         frame=frame,
         truncated=truncated,
         elapsed=time.perf_counter() - started,
-        notice=row_limit_notice(row_limit) if truncated else None,
+        notice=" ".join(notices) or None,
+        text_columns=tuple(name for name, _ in text_columns),
     )
 
 

@@ -536,13 +536,19 @@ def test_row_limit_keeps_order_and_reports(place: dict[str, Path]) -> None:
 
 
 def test_awkward_result_types(place: dict[str, Path]) -> None:
-    frame = run_query(
+    result = run_query(
         place["db"],
         "SELECT 1 AS a, 2 AS a, INTERVAL '14 months 3 days 1 hour' AS i, "
         "union_value(k := 1) AS u, [1, 2] AS l, {'x': 1} AS s, 'ab'::BLOB AS b",
-    ).frame
+    )
+    frame = result.frame
     assert frame.columns == ["a", "a_1", "i", "u", "l", "s", "b"]
-    assert frame["i"].item() == "1 year 2 months 3 days 01:00:00"
+    assert frame["i"].item() == "1 year 2 months 3 days 01:00:00" and frame["u"].item() == "1"
+    assert result.text_columns == ("i", "u")  # DuckDB's text, and the notice says so
+    assert result.notice == (
+        "Shown as text (their values have no exact Python or Polars equivalent): i (type INTERVAL), "
+        "u (type UNION(k INTEGER))."
+    )
     text = csv_ready(frame)
     assert text["l"].item() == "[1, 2]" and text["s"].item() == '{"x": 1}' and text["b"].item() == "ab"
 
