@@ -1,11 +1,17 @@
 """Explore (analysts): read-only SQL over the warehouse, with the schema, downloads and a quick chart.
 
-The query runs in replyboard.sandbox: one SELECT, no writes, no files, no settings, a time and a row
-limit. Phone numbers are shown unmasked here, and only here, because an analyst asked for them.
+The query runs in replyboard.sandbox: one SELECT in a child process with its own memory limit, no writes,
+no files, no settings, a time, a row and a size limit. Phone numbers are shown unmasked here, and only
+here, because an analyst asked for them.
+
+Session state keeps the last result, which is what the table shows (so moving the chart's selectors does
+not run the query again): it is never larger than the size limit, which stays below Streamlit's message
+size. The CSV and Parquet files are made only when their button is clicked, and are not kept.
 """
 
 import io
 
+import polars as pl
 import streamlit as st
 
 from pages import common
@@ -28,10 +34,23 @@ def _schema(version: str):
     return sandbox.schema_overview(common.db_path())
 
 
+def _result_limit() -> int:
+    """Bytes a result may have: the sandbox's limit, and at most half of what Streamlit sends in a message."""
+    message_bytes = int(st.get_option("server.maxMessageSize")) * 10**6  # Streamlit counts MB as 10**6
+    return min(sandbox.MAX_RESULT_BYTES, message_bytes // 2)
+
+
+def _parquet(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
 st.title("Explore")
 st.caption(
     f"Read-only SQL (DuckDB dialect) over the warehouse: one SELECT at a time, at most {ROW_LIMIT:,} rows "
-    f"and {TIMEOUT_SECONDS:.0f} s. Timestamps are UTC; `*_local` columns are in the team timezone."
+    f"and {TIMEOUT_SECONDS:.0f} s, {_result_limit() / 10**6:.0f} MB of results. Timestamps are UTC; "
+    "`*_local` columns are in the team timezone."
 )
 if common.require_data():
     editor, schema_col = st.columns([3, 1])
@@ -50,8 +69,13 @@ if common.require_data():
             submitted = st.form_submit_button("Run", type="primary")
         if submitted or "explore_result" not in st.session_state:
             try:
+                st.session_state["explore_result"] = None  # the old result goes before the new one arrives
                 st.session_state["explore_result"] = sandbox.run_query(
-                    common.db_path(), text, row_limit=ROW_LIMIT, timeout_seconds=TIMEOUT_SECONDS
+                    common.db_path(),
+                    text,
+                    row_limit=ROW_LIMIT,
+                    timeout_seconds=TIMEOUT_SECONDS,
+                    max_result_bytes=_result_limit(),
                 )
                 st.session_state["explore_problem"] = None
             except sandbox.SandboxProblem as exc:
@@ -67,13 +91,20 @@ if common.require_data():
             if result.notice:
                 st.warning(result.notice)
             st.dataframe(frame, hide_index=True)
-            ready = sandbox.csv_ready(frame)
             left, right = st.columns(2)
-            left.download_button("Download CSV", to_safe_csv_bytes(ready), "query.csv", "text/csv")
-            buffer = io.BytesIO()
-            frame.write_parquet(buffer)
+            left.download_button(  # made on click (callables), so no copy of the result stays with the session
+                "Download CSV",
+                lambda: to_safe_csv_bytes(sandbox.csv_ready(frame)),
+                "query.csv",
+                "text/csv",
+                on_click="ignore",
+            )
             right.download_button(
-                "Download Parquet", buffer.getvalue(), "query.parquet", "application/vnd.apache.parquet"
+                "Download Parquet",
+                lambda: _parquet(frame),
+                "query.parquet",
+                "application/vnd.apache.parquet",
+                on_click="ignore",
             )
             if frame.width >= 2 and frame.height:
                 numeric = [c for c, t in zip(frame.columns, frame.dtypes, strict=True) if t.is_numeric()]

@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from streamlit import config as streamlit_config
 
 from etl.load import run_load
 from metrics.output import format_table, rows_as_json
@@ -40,6 +41,8 @@ from replyboard.sandbox import (
     run_query,
 )
 from replyboard.settings import Settings
+from tests.test_browser import CHROMIUM, _wait_until_idle, server  # noqa: F401 (a fixture)
+from tests.test_pages import _app, _navigation_not_pages_folder, _open  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACT = ROOT / "tests" / "artifacts" / "sandbox_limits.txt"
@@ -424,3 +427,80 @@ def test_one_size_limit_for_the_page_and_the_cli(db: Path) -> None:
     with pytest.raises(SandboxRefusal, match="larger than 1 MB"):  # a caller's own, smaller limit
         run_query(db, "SELECT repeat('x', 2000) AS body FROM range(1000)", max_result_bytes=10**6)
     assert run_query(db, "SELECT repeat('x', 900) AS b FROM range(1000)", max_result_bytes=10**6).frame.height == 1000
+
+
+def _run_sql(at, sql: str):
+    at.text_area(key="explore_sql").set_value(sql)
+    at.button[0].click()
+    return at.run()
+
+
+def test_explore_page_shows_unrepresentable_values(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(_app(monkeypatch, db), "pages/explore.py")
+    at = _run_sql(at, "SELECT 'infinity'::TIMESTAMP AS t, DATE '10000-01-01' AS d, INTERVAL 1 DAY AS i, 1 AS n")
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert any(w.value.startswith("Shown as text") and "t (infinity" in w.value for w in at.warning)
+    shown = at.dataframe[0].value
+    assert shown.iloc[0].tolist() == [INF, "10000-01-01", "1 day", 1]
+    at = _run_sql(at, "SELECT 40 + 2 AS answer")  # the page still answers the next query
+    assert not at.exception and at.dataframe[0].value.iloc[0].tolist() == [42]
+
+
+def test_explore_page_keeps_only_a_result_it_can_send(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(_app(monkeypatch, db), "pages/explore.py")
+    at = _run_sql(at, "SELECT repeat('x', 6000) AS body FROM range(10000)")
+    assert not at.exception and not at.error
+    message_bytes = at.dataframe[0].proto.ByteSize()
+    default_message_size = 200 * 10**6  # Streamlit's server.maxMessageSize default
+    assert message_bytes < default_message_size
+    kept = at.session_state["explore_result"].frame.estimated_size()
+    assert kept <= MAX_RESULT_BYTES
+    at = _run_sql(at, "SELECT repeat('x', 7000) AS body FROM range(10000)")
+    assert [e.value for e in at.error] == [
+        "Refused: the result is larger than 64 MB; select fewer or shorter columns, or fewer rows."
+    ]
+    assert at.session_state["explore_result"] is None, "no frame is kept for a refused result"
+    _record(
+        "size",
+        f"a {_mb(kept)} result (limit {_mb(MAX_RESULT_BYTES)}) is a {message_bytes / 1e6:.0f} MB Streamlit "
+        f"message (limit {default_message_size / 1e6:.0f} MB)",
+    )
+
+
+def test_explore_page_follows_a_smaller_message_size(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = streamlit_config.get_option("server.maxMessageSize")
+    streamlit_config.set_option("server.maxMessageSize", 20)  # MB: the page then allows 10 MB
+    try:
+        at = _open(_app(monkeypatch, db), "pages/explore.py")
+        at = _run_sql(at, "SELECT repeat('x', 1500) AS body FROM range(10000)")  # 15 MB
+        assert [e.value for e in at.error] == [
+            "Refused: the result is larger than 10 MB; select fewer or shorter columns, or fewer rows."
+        ]
+    finally:
+        streamlit_config.set_option("server.maxMessageSize", before)
+
+
+@pytest.mark.browser
+def test_explore_in_chromium_answers_and_downloads(server: str, tmp_path: Path) -> None:  # noqa: F811
+    """The issue's symptom, in a real browser: an 'infinity' result left the page "running" forever."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server}/explore", wait_until="networkidle")
+        page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
+        _wait_until_idle(page)
+        page.locator("textarea").fill("SELECT 'infinity'::TIMESTAMP AS t, DATE '10000-01-01' AS d, 1 AS n")
+        page.get_by_role("button", name="Run").click()
+        page.wait_for_selector("text=Shown as text", timeout=60_000)
+        _wait_until_idle(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert "1 rows in" in page.inner_text("[data-testid='stMain']")
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="Download CSV").click()
+        saved = tmp_path / "query.csv"
+        download.value.save_as(saved)
+        browser.close()
+    assert saved.read_text(encoding="utf-8") == "t,d,n\ninfinity,10000-01-01,1\n"
