@@ -13,7 +13,9 @@ Defence in depth, each layer enough on its own for the common cases:
 2. A child process per query (replyboard/sandbox_worker.py, started isolated with a near-empty
    environment), so an OS limit holds whatever the query does: its address space is capped at 1.5 GB
    (RLIMIT_AS: the query gets an out-of-memory error, the dashboard's memory is untouched), it may not
-   write a file (RLIMIT_FSIZE 0), and it is SIGKILLed at the time limit, so nothing runs after a refusal.
+   write a file (RLIMIT_FSIZE 0), and it is SIGKILLed at the time limit (counted from when its instance is
+   open, so a slow start on a busy machine does not eat the query's time), and reaped before the refusal
+   is raised: nothing runs after it.
    At most MAX_CONCURRENT_QUERIES children run at once per process.
 3. In the child, a fresh, private DuckDB instance: an in-memory database that ATTACHes the warehouse
    READ_ONLY, then sets memory_limit, threads, no spilling to disk (temp_directory ''), UTC, then

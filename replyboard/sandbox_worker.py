@@ -346,10 +346,17 @@ def problem(exc: BaseException, max_bytes: int) -> dict[str, str]:
 
 
 def _limit_resources(cpu_seconds: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    """Soft and hard limits; past the CPU soft limit SIGXCPU, 5 s later SIGKILL."""
+    for limit, soft, hard in (
+        (resource.RLIMIT_AS, ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES),
+        (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5),
+        (resource.RLIMIT_FSIZE, 0, 0),
+        (resource.RLIMIT_CORE, 0, 0),
+    ):
+        _, current = resource.getrlimit(limit)
+        if current != resource.RLIM_INFINITY:  # a container's own hard limit may be lower still: keep it
+            soft, hard = min(soft, current), min(hard, current)
+        resource.setrlimit(limit, (soft, hard))
 
 
 def _send(out: object, kind: bytes, payload: bytes = b"") -> None:
