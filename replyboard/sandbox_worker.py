@@ -3,15 +3,16 @@
 ``replyboard.sandbox.run_query`` starts this file as ``python -I -B sandbox_worker.py`` (isolated: no
 PYTHON* variables, no user site, not even its own folder on sys.path, so it imports only the standard
 library, duckdb and pyarrow) with a near-empty environment (no secrets to read), sends one JSON request
-on stdin and reads framed replies on stdout. Before anything else the process caps itself: address space
-(RLIMIT_AS, so a hostile query gets MemoryError/DuckDB's out-of-memory error instead of taking the host's
-memory), CPU seconds (a backstop should the parent vanish; the parent SIGKILLs it at the time limit),
-file size 0 (it never writes a file) and no core dumps.
+on stdin and reads framed replies on stdout. Before it opens the warehouse the process caps itself:
+address space (RLIMIT_AS, so a hostile query gets MemoryError/DuckDB's out-of-memory error instead of
+taking the host's memory), CPU seconds (a backstop should the parent vanish; the parent SIGKILLs it at
+the time limit), file size 0 (it never writes a file) and no core dumps.
 
 Replies, each ``kind (1 byte) + length (8 bytes, big-endian) + payload``:
 ``r`` ready (the private instance is open; the parent starts the query clock), then ``m`` a JSON outcome,
 ``{"ok": true, "truncated": bool, "text_columns": [[name, reason], ...]}`` followed by ``a`` the result as
-an Arrow IPC stream, or ``{"ok": false, "kind": "refusal" | "error", "message": "..."}``.
+an Arrow IPC stream, or ``{"ok": false, "kind": "refusal" | "error" | "open", "message": "..."}``. Memory
+that runs out even for the reply ends the process with EXIT_OUT_OF_MEMORY.
 
 Values Python or Polars cannot hold (TIMESTAMP 'infinity', dates past 9999, TIME '24:00:00', HUGEINT past
 38 digits...) or types they do not have (INTERVAL, UNION, MAP, BIT, BIGNUM, TIMETZ, GEOMETRY) come back as
@@ -25,6 +26,12 @@ import os
 import resource
 import struct
 import sys
+from typing import BinaryIO
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from duckdb.sqltypes import DuckDBPyType
 
 ADDRESS_SPACE_BYTES = 1536 * 2**20  # the whole child: interpreter, libraries, DuckDB and the result
 ADDRESS_SPACE_TEXT = "1.5 GB"
@@ -107,7 +114,10 @@ _DAY = {"us": 86_400 * 10**6, "ns": 86_400 * 10**9}  # TIME '24:00:00' is one da
 
 
 def too_large_message(max_bytes: int) -> str:
-    return f"Refused: the result is larger than {max_bytes / 10**6:.3g} MB; select fewer or shorter columns, or fewer rows."
+    return (
+        f"Refused: the result is larger than {max_bytes / 10**6:.3g} MB; select fewer or shorter columns, "
+        "or fewer rows."
+    )
 
 
 def out_of_memory_message() -> str:
@@ -117,10 +127,8 @@ def out_of_memory_message() -> str:
     )
 
 
-def open_instance(path: str) -> object:
+def open_instance(path: str) -> duckdb.DuckDBPyConnection:
     """A private, locked-down DuckDB instance with the warehouse at ``path`` attached read-only."""
-    import duckdb
-
     con = duckdb.connect(":memory:", config=STARTUP_CONFIG)
     try:
         con.execute(f"ATTACH {_sql_string(path)} AS {CATALOG} (READ_ONLY)")
@@ -154,19 +162,19 @@ def unique_names(names: list[str]) -> list[str]:
 # ---------------------------------------------------------------------------------------------- result types
 
 
-def _leaf_ids(duck_type: object) -> list[str]:
+def _leaf_ids(duck_type: DuckDBPyType) -> list[str]:
     """The type ids at the leaves of a DuckDB type (a LIST of STRUCTs of DATE: ["date"])."""
     kind = str(getattr(duck_type, "id", ""))
     if kind not in _NESTED_TYPES:
         return [kind]
     leaves = []
-    for _, child in duck_type.children:  # type: ignore[attr-defined]
+    for _, child in duck_type.children:
         if hasattr(child, "id"):  # an ARRAY's children also hold its size, an int
             leaves.extend(_leaf_ids(child))
     return leaves
 
 
-def column_plan(duck_type: object) -> str:
+def column_plan(duck_type: DuckDBPyType) -> str:
     """ "plain" (exact in Arrow and Polars), "check" (fetch typed and as text, keep text only when a value
     does not fit) or "text" (no Polars equivalent: DuckDB's text)."""
     top = str(getattr(duck_type, "id", ""))
@@ -178,23 +186,18 @@ def column_plan(duck_type: object) -> str:
     return "check" if any(leaf in _TEMPORAL_TYPES for leaf in leaves) else "plain"
 
 
-def _arrow_leaves(array: object) -> list[object]:
+def _arrow_leaves(array: pa.Array) -> list[pa.Array]:
     """The value arrays under a (nested) Arrow array, for range checks."""
-    import pyarrow as pa
-
-    kind = array.type  # type: ignore[attr-defined]
+    kind = array.type
     if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        return _arrow_leaves(array.flatten())  # type: ignore[attr-defined]
+        return _arrow_leaves(array.flatten())
     if pa.types.is_struct(kind):
-        return [leaf for i in range(kind.num_fields) for leaf in _arrow_leaves(array.field(i))]  # type: ignore[attr-defined]
+        return [leaf for i in range(kind.num_fields) for leaf in _arrow_leaves(array.field(i))]
     return [array]
 
 
-def _out_of_python_range(column: object) -> str | None:
+def _out_of_python_range(column: pa.ChunkedArray) -> str | None:
     """Why some value of a temporal column has no Python/Polars equivalent, or None when all fit."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     for chunk in chunks:
         for leaf in _arrow_leaves(chunk):
@@ -217,15 +220,13 @@ def _out_of_python_range(column: object) -> str | None:
     return None
 
 
-def _too_many_digits(text_column: object) -> bool:
-    import pyarrow.compute as pc
-
+def _too_many_digits(text_column: pa.ChunkedArray) -> bool:
     digits = pc.utf8_length(pc.utf8_ltrim(text_column, characters="-"))
     longest = pc.max(digits).as_py()
     return longest is not None and longest > 38
 
 
-def _projection(types: list[object]) -> tuple[list[str], list[str]]:
+def _projection(types: list[DuckDBPyType]) -> tuple[list[str], list[str]]:
     """The SELECT list over the user's result (columns renamed c0, c1...) and each column's plan."""
     plans = [column_plan(t) for t in types]
     select = []
@@ -237,35 +238,33 @@ def _projection(types: list[object]) -> tuple[list[str], list[str]]:
     return select, plans
 
 
-def _settle(table: object, names: list[str], types: list[object], plans: list[str]) -> tuple[object, list]:
+def _settle(
+    table: pa.Table, names: list[str], types: list[DuckDBPyType], plans: list[str]
+) -> tuple[pa.Table, list[list[str]]]:
     """The final table: for each "check" column its typed or its text values; the text columns and why."""
-    import pyarrow as pa
-
     columns, text_columns = [], []
     for i, plan in enumerate(plans):
         if plan == "plain":
-            columns.append(table.column(f"c{i}"))  # type: ignore[attr-defined]
+            columns.append(table.column(f"c{i}"))
             continue
-        text = table.column(f"t{i}")  # type: ignore[attr-defined]
+        text = table.column(f"t{i}")
         if plan == "text":
             reason = f"type {types[i]}"
-        elif str(types[i].id) in _WIDE_INTEGERS:  # type: ignore[attr-defined]
+        elif str(types[i].id) in _WIDE_INTEGERS:
             reason = "numbers past 38 digits" if _too_many_digits(text) else None
         else:
-            reason = _out_of_python_range(table.column(f"c{i}"))  # type: ignore[attr-defined]
+            reason = _out_of_python_range(table.column(f"c{i}"))
         if reason is None:
-            columns.append(table.column(f"c{i}"))  # type: ignore[attr-defined]
+            columns.append(table.column(f"c{i}"))
         else:
             columns.append(text)
             text_columns.append([names[i], reason])
     return pa.table(columns, names=names), text_columns
 
 
-def fetch(con: object, sql: str, row_limit: int, max_bytes: int) -> tuple[bytes, bool, list]:
+def fetch(con: duckdb.DuckDBPyConnection, sql: str, row_limit: int, max_bytes: int) -> tuple[bytes, bool, list]:
     """Run ``sql``; the first ``row_limit`` rows as Arrow IPC bytes, whether rows were cut, text columns."""
-    import pyarrow as pa
-
-    relation = con.sql(sql)  # type: ignore[attr-defined]
+    relation = con.sql(sql)
     if relation is None:
         return b"", False, []
     types, names = list(relation.types), unique_names(list(relation.columns))
@@ -309,8 +308,6 @@ def _message(exc: BaseException) -> str:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    import duckdb
-
     if isinstance(exc, MemoryError | duckdb.OutOfMemoryException):
         return True
     text = _message(exc)
@@ -319,8 +316,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def problem(exc: BaseException, max_bytes: int) -> dict[str, str]:
     """What the parent raises for a failed query: kind (refusal or error) and one user-facing message."""
-    import duckdb
-
     message = _message(exc)
     first = message.splitlines()[0]
     if isinstance(exc, ResultTooLarge) or "Arrow Appender" in message:  # Arrow's 2 GB string buffer
@@ -359,10 +354,10 @@ def _limit_resources(cpu_seconds: int) -> None:
         resource.setrlimit(limit, (soft, hard))
 
 
-def _send(out: object, kind: bytes, payload: bytes = b"") -> None:
-    out.write(HEADER.pack(kind, len(payload)))  # type: ignore[attr-defined]
-    out.write(payload)  # type: ignore[attr-defined]
-    out.flush()  # type: ignore[attr-defined]
+def _send(out: BinaryIO, kind: bytes, payload: bytes = b"") -> None:
+    out.write(HEADER.pack(kind, len(payload)))
+    out.write(payload)
+    out.flush()
 
 
 def _serve(request: dict) -> None:
