@@ -88,11 +88,12 @@ def server(sample_warehouse: Path):
 
 
 def _wait_until_idle(page) -> None:
-    """Until the script run has finished: no 'Running...'/'Connecting' status for a moment, charts drawn."""
+    """Until the script run has finished: no 'Running...'/'Stop'/'Connecting' status for a moment."""
     quiet = 0
     for _ in range(120):
         status = page.evaluate("() => document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText || ''")
-        busy = any(w in status.upper() for w in ("RUNNING", "CONNECTING"))
+        # the viewer toolbar (.streamlit/config.toml) shows only a "Stop" button while the script runs
+        busy = any(w in status.upper() for w in ("RUNNING", "CONNECTING", "STOP"))
         quiet = 0 if busy else quiet + 1
         if quiet >= 3:
             return
