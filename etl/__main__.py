@@ -76,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--mapping", help="YAML column mapping for --source mapped_csv")
     load.add_argument("--no-wait", action="store_true", help="fail instead of waiting when another load runs")
     load.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    load.add_argument(
+        "--replace",
+        action="store_true",
+        help="a deliberate correction: a row whose id is already stored for another message or survey reply "
+        "(another line, contact, direction or time) replaces the stored one instead of being rejected, and "
+        "empty cells in agents/lines files clear stored names and teams instead of keeping them",
+    )
     migrate = sub.add_parser(
         "migrate",
         help="bring a warehouse written by an older version up to date (loads do this too), e.g. redact "
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             mapping=Path(args.mapping) if args.mapping else None,
             progress=(lambda _: None) if args.quiet or args.json else stderr_progress,
             wait=not args.no_wait,
+            replace=args.replace,
         )
     except (SettingsError, SourceError, WarehouseError) as exc:
         print(f"error: {exc}", file=sys.stderr)

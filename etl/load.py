@@ -101,9 +101,15 @@ def run_load(
     progress: Progress = _quiet,
     wait: bool = True,
     before_publish: Callable[[duckdb.DuckDBPyConnection, LoadReport], None] | None = None,
+    replace: bool = False,
 ) -> LoadReport:
-    """Load `paths` in one run; `before_publish(con, report)` writes anything that must publish with the data
-    (the API sync's state), in the same private copy, after the run is recorded."""
+    """Load `paths` into the warehouse `db` in one atomic run.
+
+    before_publish(con, report) writes anything that must publish with the data (the API sync's state), in
+    the same private copy, after the run is recorded. replace: a row whose id is stored for another message
+    or survey reply overwrites it (else it is rejected), and empty cells in agents/lines files clear stored
+    values (else they keep them).
+    """
     report = LoadReport()
     started = time.perf_counter()
     with warehouse.writer(db, wait=wait) as con:
@@ -124,7 +130,7 @@ def run_load(
                 file_report.kind = kind
                 progress(f"{label}: reading as {kind}")
                 t0 = time.perf_counter()
-                surveys_changed |= _load_file(con, path, kind, settings, run_id, file_report, mapping)
+                surveys_changed |= _load_file(con, path, kind, settings, run_id, file_report, mapping, replace)
                 progress(
                     f"{label}: {file_report.rows_read:,} rows read, {file_report.rows_loaded:,} new, "
                     f"{file_report.rows_updated:,} updated, {file_report.rows_rejected:,} rejected, "
@@ -177,6 +183,7 @@ def _load_file(
     run_id: int,
     fr: FileReport,
     mapping: Path | None,
+    replace: bool = False,
 ) -> bool:
     """Load one file; returns True when survey rows changed."""
     rejects: list[Reject] = []
@@ -207,14 +214,15 @@ def _load_file(
         rejects.extend(validate.validate_messages(con, MESSAGE_STAGE, settings, kind, VALID))
         if kind == twilio_webhook.KIND:  # events without date or text: keep what is stored (see the module)
             twilio_webhook.fill_from_stored(con, VALID, merge.CHANGED if merge._exists(con, merge.CHANGED) else None)
-        counts = merge.merge_messages(con, VALID, run_id)
+        counts = merge.merge_messages(con, VALID, run_id, stage=MESSAGE_STAGE, replace=replace)
     elif table_kind == "surveys":
         rejects.extend(validate.validate_surveys(con, MESSAGE_STAGE, settings, VALID))
-        counts = merge.merge_surveys(con, VALID, run_id)
+        counts = merge.merge_surveys(con, VALID, run_id, stage=MESSAGE_STAGE, replace=replace)
     else:
         rejects.extend(validate.validate_reference(con, MESSAGE_STAGE, table_kind, settings, VALID))
-        counts = merge.merge_reference(con, VALID, table_kind)
+        counts = merge.merge_reference(con, VALID, table_kind, replace=replace)
     checkpoint("after_validate")
+    rejects.extend(counts.rejects)
     fr.rows_rejected = len(rejects)
     fr.rows_loaded = counts.loaded + counts.updated + calls_loaded
     fr.rows_updated = counts.updated

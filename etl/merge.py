@@ -2,19 +2,32 @@
 
 Merging keeps loads idempotent: a row already stored with the same content is a duplicate; one whose
 content changed (a delivery status, say) replaces the stored row; anything else is appended.
+
+An id names one message (or survey reply) within its source, so a row whose id is stored for another
+message (another line, contact, direction or time: a second export whose ids collide) is rejected rather
+than taken as an update; `replace=True` (--replace) makes it a deliberate correction instead. Reference
+files (agents, lines) only fill in: an empty cell never erases a stored name or team, except with replace.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
+from etl.sources.base import Reject
+from etl.validate import raw_text
 from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, one
 
 CHANGED = "rb_changed"
 AFFECTED = "rb_affected"
 SURVEY_CONTACTS = "rb_survey_contacts"  # contacts whose file survey replies a run added or changed
+# Sources write one instant with or without milliseconds; a time further off is another message.
+SAME_INSTANT_SECONDS = 1
+# Twilio dates a message not sent yet by its creation and re-dates it by its send time once sent: for these
+# statuses a different time is still the same message (a status update).
+UNSENT_STATUSES = ("accepted", "scheduled", "queued", "sending")
+_REPLACE_HINT = "use --replace to overwrite it"
 
 
 @dataclass
@@ -22,6 +35,7 @@ class MergeCounts:
     loaded: int = 0  # new rows
     updated: int = 0  # stored rows whose content changed
     duplicate: int = 0  # already stored, unchanged
+    rejects: list[Reject] = field(default_factory=list)  # ids stored for another message
 
 
 def start_batch(con: duckdb.DuckDBPyConnection) -> None:
@@ -31,16 +45,66 @@ def start_batch(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"DROP TABLE IF EXISTS {CHANGED}")
 
 
-def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> MergeCounts:
+def _utc(column: str) -> str:
+    return f"strftime({column}, '%Y-%m-%dT%H:%M:%SZ')"  # connections run in UTC (warehouse.configure)
+
+
+def _time_check(new: str, old: str, *also: str) -> tuple[str, str]:
+    """A (label, condition) check for a timestamp: the label quotes both times."""
+    label = f"'time: stored ' || {_utc(old)} || ', this file ' || {_utc(new)}"
+    return label, " AND ".join([f"abs(epoch({new}) - epoch({old})) >= {SAME_INSTANT_SECONDS}", *also])
+
+
+def _collisions(
+    con: duckdb.DuckDBPyConnection, merged: str, stage: str, id_column: str, what: str, checks: list[tuple[str, str]]
+) -> list[Reject]:
+    """Reject (and drop from `merged`) the rows whose id is stored for another record.
+
+    checks: (SQL text naming the field, SQL condition true when it differs from the stored row); the reason
+    lists what differs (numbers are named, never quoted: phone numbers stay out of reasons).
+    """
+    differs = " OR ".join(f"({cond})" for _, cond in checks)
+    labels = ", ".join(f"CASE WHEN {cond} THEN {label} END" for label, cond in checks)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_collisions AS
+        SELECT {id_column} AS rid, source_line,
+               '{id_column} ''' || left({id_column}, 60) || ''' is already stored for another {what} (different '
+               || concat_ws(', ', {labels}) || '); {_REPLACE_HINT}' AS reason
+        FROM {merged} WHERE old_hash IS NOT NULL AND ({differs})
+        """
+    )
+    (n,) = one(con, "SELECT count(*) FROM rb_collisions")
+    if not n:
+        return []
+    rows = con.execute(
+        f"""
+        SELECT DISTINCT ON (c.rid) c.source_line, c.reason, {raw_text(con, stage, "s")}
+        FROM rb_collisions c LEFT JOIN {stage} s ON s.source_line = c.source_line AND trim(s.{id_column}) = c.rid
+        ORDER BY c.rid, c.source_line
+        """
+    ).fetchall()
+    con.execute(f"DELETE FROM {merged} WHERE {id_column} IN (SELECT rid FROM rb_collisions)")
+    return sorted((Reject(line=line, reason=reason, raw=raw or "") for line, reason, raw in rows), key=_by_line)
+
+
+def _by_line(reject: Reject) -> int:
+    return reject.line or 0
+
+
+def merge_messages(
+    con: duckdb.DuckDBPyConnection, valid: str, run_id: int, *, stage: str, replace: bool = False
+) -> MergeCounts:
     """Compare each valid row with the stored one (or one changed earlier in this run) by content hash.
 
     A source without conversation ids (OpenPhone REST) keeps the id a message already has (from its
     webhooks); otherwise loading an export and its webhooks alternately would flip the row back and forth.
     """
+    columns = "message_id, content_hash, created_at, direction, line_number, contact_number, status, "
+    columns += "source_conversation_id"
     changed_exists = _exists(con, CHANGED)
     stored = (
-        f"(SELECT message_id, content_hash, line_number, contact_number, source_conversation_id FROM {CHANGED} "
-        "UNION ALL SELECT message_id, content_hash, line_number, contact_number, source_conversation_id "
+        f"(SELECT {columns} FROM {CHANGED} UNION ALL SELECT {columns} "
         f"FROM messages WHERE message_id NOT IN (SELECT message_id FROM {CHANGED}))"
         if changed_exists
         else "messages"
@@ -51,11 +115,33 @@ def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> M
         SELECT *, {MESSAGE_CONTENT_HASH_SQL} AS content_hash
         FROM (
             SELECT v.* REPLACE (coalesce(v.source_conversation_id, m.source_conversation_id) AS source_conversation_id),
-                   ? AS run_id, m.content_hash AS old_hash, m.line_number AS old_line, m.contact_number AS old_contact
+                   ? AS run_id, m.content_hash AS old_hash, m.line_number AS old_line, m.contact_number AS old_contact,
+                   m.direction AS old_direction, m.created_at AS old_created, m.status AS old_status
             FROM {valid} v LEFT JOIN {stored} m ON m.message_id = v.message_id)
         """,
         [run_id],
     )
+    rejects: list[Reject] = []
+    if not replace:
+        unsent = ", ".join(f"'{s}'" for s in UNSENT_STATUSES)
+        rejects = _collisions(
+            con,
+            "rb_merge",
+            stage,
+            "message_id",
+            "message",
+            [
+                ("'line'", "line_number <> old_line"),
+                ("'contact'", "contact_number <> old_contact"),
+                ("'direction'", "direction <> old_direction"),
+                _time_check(
+                    "created_at",
+                    "old_created",
+                    f"coalesce(old_status, '') NOT IN ({unsent})",
+                    f"coalesce(status, '') NOT IN ({unsent})",
+                ),
+            ],
+        )
     loaded, updated, duplicate = one(
         con,
         """
@@ -74,7 +160,8 @@ def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> M
         """
     )
     fresh = (
-        "SELECT * EXCLUDE (old_hash, old_line, old_contact) FROM rb_merge WHERE old_hash IS DISTINCT FROM content_hash"
+        "SELECT * EXCLUDE (old_hash, old_line, old_contact, old_direction, old_created, old_status) "
+        "FROM rb_merge WHERE old_hash IS DISTINCT FROM content_hash"
     )
     if _exists(con, CHANGED):
         con.execute(
@@ -84,25 +171,46 @@ def merge_messages(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> M
         con.execute(f"INSERT INTO {CHANGED} BY NAME {fresh}")
     else:
         con.execute(f"CREATE TEMP TABLE {CHANGED} AS {fresh}")
-    return MergeCounts(loaded, updated, duplicate)
+    return MergeCounts(loaded, updated, duplicate, rejects)
 
 
-def merge_surveys(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> MergeCounts:
+def merge_surveys(
+    con: duckdb.DuckDBPyConnection, valid: str, run_id: int, *, stage: str, replace: bool = False
+) -> MergeCounts:
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_survey_merge AS
+        SELECT v.*, s.content_hash AS old_hash, s.contact_number AS old_contact, s.received_at AS old_received
+        FROM {valid} v LEFT JOIN survey_responses s ON s.response_id = v.response_id AND s.origin = 'file'
+        """
+    )
+    rejects: list[Reject] = []
+    if not replace:
+        rejects = _collisions(
+            con,
+            "rb_survey_merge",
+            stage,
+            "response_id",
+            "survey reply",
+            [
+                ("'contact'", "contact_number <> old_contact"),
+                _time_check("received_at", "old_received"),
+            ],
+        )
     loaded, updated, duplicate = one(
         con,
-        f"""
-        SELECT count(*) FILTER (WHERE s.response_id IS NULL),
-               count(*) FILTER (WHERE s.response_id IS NOT NULL AND s.content_hash <> v.content_hash),
-               count(*) FILTER (WHERE s.content_hash = v.content_hash)
-        FROM {valid} v LEFT JOIN survey_responses s ON s.response_id = v.response_id AND s.origin = 'file'
+        """
+        SELECT count(*) FILTER (WHERE old_hash IS NULL),
+               count(*) FILTER (WHERE old_hash IS NOT NULL AND old_hash <> content_hash),
+               count(*) FILTER (WHERE old_hash = content_hash)
+        FROM rb_survey_merge
         """,
     )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE rb_survey_changes AS
-        SELECT v.* FROM {valid} v
-        LEFT JOIN survey_responses s ON s.response_id = v.response_id AND s.origin = 'file'
-        WHERE s.content_hash IS DISTINCT FROM v.content_hash;
+        SELECT * EXCLUDE (old_hash, old_contact, old_received) FROM rb_survey_merge
+        WHERE old_hash IS DISTINCT FROM content_hash;
         INSERT INTO {SURVEY_CONTACTS} SELECT contact_number FROM rb_survey_changes;
         DELETE FROM survey_responses
         WHERE origin = 'file' AND response_id IN (SELECT response_id FROM rb_survey_changes);
@@ -113,30 +221,37 @@ def merge_surveys(con: duckdb.DuckDBPyConnection, valid: str, run_id: int) -> Me
         """,
         [run_id],
     )
-    return MergeCounts(loaded, updated, duplicate)
+    return MergeCounts(loaded, updated, duplicate, rejects)
 
 
-def merge_reference(con: duckdb.DuckDBPyConnection, valid: str, kind: str) -> MergeCounts:
-    table, key = ("agents", "agent_id") if kind == "agents" else ("lines", "line_number")
+_REFERENCE = {"agents": ("agents", "agent_id", ("name", "team")), "lines": ("lines", "line_number", ("name",))}
+
+
+def merge_reference(con: duckdb.DuckDBPyConnection, valid: str, kind: str, *, replace: bool = False) -> MergeCounts:
+    """Upsert agents or lines. An empty cell (NULL after validation) keeps the stored value, so a partial
+    file (agents with only agent_id) adds ids without wiping names and teams; replace writes it as given."""
+    table, key, fields = _REFERENCE[kind]
+
+    def kept(new: str, old: str) -> str:
+        return new if replace else f"coalesce({new}, {old})"
+
+    after = ", ".join(kept(f"v.{f}", f"t.{f}") for f in fields)
+    before = ", ".join(f"t.{f}" for f in fields)
     loaded, updated, duplicate = one(
         con,
         f"""
         SELECT count(*) FILTER (WHERE t.{key} IS NULL),
-               count(*) FILTER (WHERE t.{key} IS NOT NULL AND t IS DISTINCT FROM v),
-               count(*) FILTER (WHERE t.{key} IS NOT NULL AND NOT (t IS DISTINCT FROM v))
-        FROM {valid} v LEFT JOIN (SELECT {"agent_id, name, team" if kind == "agents" else "line_number, name"}
-                                  FROM {table}) t USING ({key})
+               count(*) FILTER (WHERE t.{key} IS NOT NULL AND ({after}) IS DISTINCT FROM ({before})),
+               count(*) FILTER (WHERE t.{key} IS NOT NULL AND ({after}) IS NOT DISTINCT FROM ({before}))
+        FROM {valid} v LEFT JOIN {table} t USING ({key})
         """,
     )
-    if kind == "agents":
-        con.execute(f"INSERT OR REPLACE INTO agents (agent_id, name, team) SELECT agent_id, name, team FROM {valid}")
-    else:
-        con.execute(
-            f"""
-            INSERT INTO lines (line_number, name) SELECT line_number, name FROM {valid}
-            ON CONFLICT (line_number) DO UPDATE SET name = excluded.name
-            """
-        )
+    names = ", ".join(fields)
+    updates = ", ".join(f"{f} = {kept(f'excluded.{f}', f'{table}.{f}')}" for f in fields)
+    con.execute(
+        f"INSERT INTO {table} ({key}, {names}) SELECT {key}, {names} FROM {valid} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
     return MergeCounts(loaded, updated, duplicate)
 
 

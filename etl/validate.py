@@ -11,13 +11,14 @@ import polars as pl
 
 from etl.redact import SENSITIVE_COLUMN, redact_stage
 from etl.sources.base import Reject
+from replyboard import data_range
 from replyboard.phones import normalize_many
 from replyboard.settings import Settings
 from replyboard.warehouse import one, temp_table
 
 # Instants outside this range are typos or epoch-zero defaults, not messages.
-PLAUSIBLE_FROM = "2000-01-01"
-PLAUSIBLE_TO = "2100-01-01"
+PLAUSIBLE_FROM = data_range.FIRST_DAY.isoformat()
+PLAUSIBLE_TO = data_range.END.isoformat()
 _OFFSET_RE = r"([Zz]|[+-]\d{2}(:?\d{2})?)$"
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n", "")
@@ -218,12 +219,17 @@ def _stage_cols(con: duckdb.DuckDBPyConnection, stage: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE {stage}").fetchall() if r[0] not in ("source_line", SENSITIVE_COLUMN)]
 
 
+def raw_text(con: duckdb.DuckDBPyConnection, stage: str, alias: str | None = None) -> str:
+    """SQL for a staged row as rejected_rows.raw holds it: its cells joined by commas."""
+    prefix = f"{alias}." if alias else ""
+    return "concat_ws(',', " + ", ".join(f"coalesce({prefix}\"{c}\", '')" for c in _stage_cols(con, stage)) + ")"
+
+
 def _collect_rejects(con: duckdb.DuckDBPyConnection, stage: str) -> list[Reject]:
-    raw = ", ".join(f"coalesce(\"{c}\", '')" for c in _stage_cols(con, stage))
     return [
         Reject(line=line, reason=reason, raw=text)
         for line, reason, text in con.execute(
-            f"SELECT source_line, reason, concat_ws(',', {raw}) FROM rb_checked "
+            f"SELECT source_line, reason, {raw_text(con, stage)} FROM rb_checked "
             "WHERE reason IS NOT NULL ORDER BY source_line"
         ).fetchall()
     ]

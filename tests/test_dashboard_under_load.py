@@ -129,7 +129,7 @@ def test_eight_sessions_keep_working_while_a_million_messages_load(
     assert problems == []
     first.run()
     new = _messages_shown(first)  # what a session opened after the publish shows
-    assert new != old and new >= MESSAGES  # (the generated ids overlap the sample's: those rows update)
+    assert new != old and new >= MESSAGES  # (ids the sample already holds are rejected, the rest added)
     assert set(seen) <= {old, new}, f"a session saw a partial warehouse: {set(seen)}"
     assert all(r["seen"][-1] == new for r in results)  # every session's run after the publish shows new data
     ARTIFACTS.mkdir(exist_ok=True)

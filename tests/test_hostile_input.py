@@ -35,6 +35,7 @@ from replyboard.settings import Settings, SettingsError, load_settings
 from tests.helpers import FIXTURES, ROOT
 
 HOSTILE = FIXTURES / "hostile"
+PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
 GOLDEN = FIXTURES / "canonical" / "golden_messages.csv"
 HEADER = (
     "message_id,created_at,direction,line_number,contact_number,agent_id,is_automated,body,channel,"
@@ -150,6 +151,10 @@ EXPECTED: dict[str, tuple[int, int, dict[int, str], dict[str, str]]] = {
     "clock_skew.csv": (0, 6, {}, {}),
     "duplicate_ids.csv": (0, 3, {}, {"x1": "second version of x1"}),
     "duplicate_ids_other.csv": (0, 2, {}, {}),
+    "id_collisions.csv": (0, 4, {}, {"x4": "a new message"}),
+    "survey_id_collisions.csv": (0, 4, {}, {}),
+    "agents_partial.csv": (0, 3, {}, {}),
+    "lines_blank_name.csv": (0, 2, {}, {}),
     "emoji_rtl.csv": (0, 6, {}, {f"e{i + 1}": body for i, body in enumerate(CORPUS.EMOJI_RTL)}),
     "formulas.csv": (0, 6, {}, {f"f{i + 1}": body for i, body in enumerate(CORPUS.FORMULAS)}),
     # bodies as stored: card numbers and SSNs redacted at load (tests/test_privacy.py checks the rest)
@@ -238,6 +243,132 @@ def test_duplicate_ids_across_files_last_file_wins(tmp_path: Path):
             ("x2", "reply", "delivered"),
             ("x3", "unique", "received"),
         ]
+
+
+# ----------------------------------------------------------------------------------------------- ids and names
+
+CANONICAL = FIXTURES / "canonical"
+MESSAGE_ROWS = "SELECT message_id, created_at, direction, line_number, contact_number, body, status FROM messages"
+
+
+def test_ids_stored_for_other_messages_are_rejected_and_replace_overwrites(tmp_path: Path):
+    db = tmp_path / "w.duckdb"
+    load_checked(db, HOSTILE / "duplicate_ids.csv")
+    before = sorted(query(db, MESSAGE_ROWS))
+    code, report, _ = load_checked(db, HOSTILE / "id_collisions.csv")
+    assert code == 0 and (report["rows_loaded"], report["rows_rejected"], report["rows_updated"]) == (1, 3, 0)
+    assert sorted(query(db, MESSAGE_ROWS + " WHERE message_id <> 'x4'")) == before  # nothing replaced
+    reasons = dict(query(db, "SELECT line, reason FROM rejected_rows WHERE run_id = ?", [report["run_id"]]))
+    assert reasons[2] == (
+        "message_id 'x1' is already stored for another message (different line); use --replace to overwrite it"
+    )
+    assert "(different direction)" in reasons[3]
+    assert "(different contact, time: stored 2026-10-19T14:02:00Z, this file 2026-10-21T09:30:00Z)" in reasons[4]
+    assert not any(PHONE.search(r) for r in reasons.values())  # numbers are named, never quoted
+    raw = dict(query(db, "SELECT line, raw FROM rejected_rows WHERE run_id = ?", [report["run_id"]]))
+    assert raw[4].startswith("x3,2026-10-21T09:30:00Z,inbound")  # the row as the file had it
+    tried("id collisions", 3)
+
+    code, report, _ = cli_load(db, HOSTILE / "id_collisions.csv", extra=("--replace",))
+    check_invariants(db, [HOSTILE / "id_collisions.csv"], code, report, "")
+    assert (report["rows_updated"], report["rows_rejected"], report["rows_duplicate"]) == (3, 0, 1)
+    stored = {row[0]: row for row in query(db, MESSAGE_ROWS)}
+    assert stored["x1"][3] == "+16465550101" and stored["x2"][2] == "inbound" and stored["x3"][4] == "+12015550777"
+    # the pairs the replaced rows left are derived again: no conversation still counts them
+    assert query(db, "SELECT count(*) FROM messages WHERE conversation_id IS NULL") == [(0,)]
+    assert query(db, "SELECT sum(messages) FROM conversations") == [(4,)]
+
+
+def test_status_body_and_precision_changes_of_one_message_are_updates(tmp_path: Path):
+    first = _write(
+        tmp_path / "first.csv",
+        [
+            HEADER,
+            # Twilio dates a queued message by its creation, a sent one by its send time
+            "q1,2026-10-19T14:00:00Z,outbound,+16465550100,+12015550123,,false,On my way,sms,,queued",
+            _row("p1", "typo in the bodyy", minute=5),
+            "w1,2026-10-19T14:10:00.000Z,inbound,+16465550100,+12015550123,,false,hi,sms,,received",
+        ],
+    )
+    second = _write(
+        tmp_path / "second.csv",
+        [
+            HEADER,
+            "q1,2026-10-19T14:00:07Z,outbound,+16465550100,+12015550123,,false,On my way,sms,,delivered",
+            _row("p1", "typo in the body", minute=5),
+            "w1,2026-10-19T14:10:00.400Z,inbound,+16465550100,+12015550123,,false,hi,sms,,received",  # ms only
+        ],
+    )
+    db = tmp_path / "w.duckdb"
+    load_checked(db, first)
+    _, report, _ = load_checked(db, second)
+    assert (report["rows_updated"], report["rows_rejected"]) == (3, 0)
+    assert query(db, "SELECT status FROM messages WHERE message_id = 'q1'") == [("delivered",)]
+
+
+def test_survey_ids_stored_for_other_replies_are_rejected(tmp_path: Path):
+    db = tmp_path / "w.duckdb"
+    load_checked(db, CANONICAL / "surveys.csv")
+    rows_sql = "SELECT response_id, received_at, contact_number, reply_text FROM survey_responses WHERE origin = 'file'"
+    before = dict((r[0], r) for r in query(db, rows_sql))
+    _, report, _ = load_checked(db, HOSTILE / "survey_id_collisions.csv")
+    assert (report["rows_loaded"], report["rows_updated"], report["rows_rejected"]) == (2, 1, 2)
+    after = dict((r[0], r) for r in query(db, rows_sql))
+    assert after["s1"] == before["s1"] and after["s2"] == before["s2"]
+    assert after["s3"][3] == "7" and "s6" in after
+    reasons = [r for (r,) in query(db, "SELECT reason FROM rejected_rows WHERE run_id = ?", [report["run_id"]])]
+    assert sorted(reasons) == [
+        "response_id 's1' is already stored for another survey reply (different contact); "
+        "use --replace to overwrite it",
+        "response_id 's2' is already stored for another survey reply (different time: stored "
+        "2026-10-19T15:10:00Z, this file 2026-10-20T08:00:00Z); use --replace to overwrite it",
+    ]
+    _, report, _ = cli_load(db, HOSTILE / "survey_id_collisions.csv", extra=("--replace",))
+    assert (report["rows_updated"], report["rows_rejected"]) == (2, 0)
+    tried("id collisions", 2)
+
+
+def test_a_second_generated_set_replaces_no_stored_message(tmp_path: Path):
+    """The issue's case: a second sample_data set onto the first used to replace every stored message."""
+    from sample_data.generate import generate, write
+
+    for name, seed in (("first", 1), ("second", 2)):
+        write(generate(2000, seed=seed, settings=load_settings()), tmp_path / name)
+    db = tmp_path / "w.duckdb"
+    load_checked(db, *sorted((tmp_path / "first").glob("*.csv")))
+    digest = "SELECT count(*), sum(hash(message_id, created_at, line_number, contact_number, body)) FROM messages"
+    before = query(db, digest)
+    second = sorted((tmp_path / "second").glob("*.csv"))
+    _, report, _ = load_checked(db, *second)
+    assert query(db, digest) == before
+    by_file = {Path(f["path"]).name: f for f in report["files"]}
+    assert by_file["messages.csv"]["rows_rejected"] == 2000 and by_file["messages.csv"]["rows_updated"] == 0
+    assert by_file["surveys.csv"]["rows_rejected"] == by_file["surveys.csv"]["rows_read"] > 0
+    tried("id collisions", report["rows_rejected"])
+
+
+def test_partial_reference_files_never_wipe_names_and_teams(tmp_path: Path):
+    db = tmp_path / "w.duckdb"
+    load_checked(db, CANONICAL / "agents.csv", CANONICAL / "lines.csv")
+    agents = "SELECT agent_id, name, team FROM agents ORDER BY 1"
+    lines = "SELECT line_number, name FROM lines ORDER BY 1"
+    _, report, _ = load_checked(db, HOSTILE / "agents_partial.csv", HOSTILE / "lines_blank_name.csv")
+    counts = {Path(f["path"]).name: (f["rows_loaded"], f["rows_updated"], f["rows_duplicate"]) for f in report["files"]}
+    assert counts == {"agents_partial.csv": (1, 0, 2), "lines_blank_name.csv": (1, 0, 1)}
+    assert query(db, agents) == [
+        ("ag_01", "Sam Rivera", "Care"),
+        ("ag_02", "Alex Kim", "Rides"),
+        ("ag_03", None, None),
+    ]
+    assert query(db, lines) == [("+15550100001", "Support"), ("+15550100002", "Billing")]
+    # a name given again is an update; with --replace an empty cell clears the stored value
+    renamed = _write(tmp_path / "agents.csv", ["agent_id,name,team", "ag_01,Sam R.,", "ag_03,,Care"])
+    _, report, _ = load_checked(db, renamed)
+    assert (report["rows_updated"], report["rows_duplicate"]) == (2, 0)
+    assert query(db, agents)[0] == ("ag_01", "Sam R.", "Care") and query(db, agents)[2] == ("ag_03", None, "Care")
+    _, report, _ = cli_load(db, HOSTILE / "lines_blank_name.csv", extra=("--replace",))
+    assert report["rows_updated"] == 1 and query(db, lines)[0] == ("+15550100001", None)
+    tried("partial reference files", 3)
 
 
 def _write(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from etl.load import LoadReport, run_load
@@ -174,6 +175,16 @@ def _synthetic_messages(out: Path, n: int, seed: int) -> None:
     (out / "messages.csv").write_text("\n".join(rows) + "\n")
 
 
+def _own_ids(out: Path, seed: int) -> None:
+    """Prefix a generated set's ids with its seed: every set numbers them from 1, and a second set's ids
+    would collide with the first's (rejected, not loaded: see test_hostile_input's collision tests)."""
+    for name, column in (("messages.csv", "message_id"), ("surveys.csv", "response_id")):
+        path = out / name
+        if path.exists():
+            frame = pl.read_csv(path, infer_schema=False)
+            frame.with_columns((pl.lit(f"s{seed}-") + pl.col(column)).alias(column)).write_csv(path)
+
+
 def generate_sets(specs: list[tuple[Path, int, int]]) -> str:
     """Write message sets (out, messages, seed) with sample_data.generate, in parallel; own loop as fallback."""
 
@@ -183,6 +194,7 @@ def generate_sets(specs: list[tuple[Path, int, int]]) -> str:
             [sys.executable, "-m", "sample_data.generate", "--messages", str(n), "--seed", str(seed), "--out", str(out)]
         )
         if proc.returncode == 0 and (out / "messages.csv").exists():
+            _own_ids(out, seed)
             return True
         _synthetic_messages(out, n, seed)
         return False
