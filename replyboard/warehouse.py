@@ -197,6 +197,10 @@ def _version_alias(path: Path) -> Path:
     per-version name gives each published version its own instance; old names are removed (open
     connections keep their file until they close).
     """
+    try:
+        path = real_path(path)  # aliases sit next to the file itself, whatever symlink named it
+    except WarehouseError:
+        return path
     folder = path.parent / f".{path.name}.versions"
     for _ in range(3):
         st = path.stat()
@@ -214,12 +218,21 @@ def _version_alias(path: Path) -> Path:
         except FileNotFoundError:
             continue  # another reader removed it on seeing a newer version: look again
         if current:
-            for other in folder.glob("*.duckdb"):
-                if other != alias:
+            for other in folder.iterdir():  # names compared, never globbed
+                if other.name.endswith(".duckdb") and other != alias:
                     other.unlink(missing_ok=True)
             return alias
         alias.unlink(missing_ok=True)  # the file was replaced between stat and link: try again
     return path
+
+
+def real_path(path: Path) -> Path:
+    """The file a --db names, through any symlinks: a load replaces the target and keeps the link, and
+    two names for one file (a link and its target, relative and absolute) share one lock."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        raise WarehouseError(f"{path}: cannot follow this path ({exc})") from None
 
 
 def connect_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
@@ -233,12 +246,26 @@ def connect_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
     for attempt in range(5):
         alias = _version_alias(path)
         try:
+            # the size of the file this connection opens (path may be republished, the alias removed, later)
+            size = alias.stat().st_size
             con = duckdb.connect(str(alias), read_only=True)
             break
+        except FileNotFoundError:
+            if attempt < 4:
+                continue  # another reader removed this alias when it saw a newer version: take that one
+            raise WarehouseError(f"{path}: the warehouse kept changing while it was opened; try again") from None
         except duckdb.Error as exc:
             if alias != path and not alias.exists() and attempt < 4:
                 continue  # another reader removed this alias when it saw a newer version: take that one
-            raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+            reason = storage_failure(exc)
+            raise WarehouseError(
+                f"{path}: {reason}" if reason else f"{path}: cannot open the warehouse: {exc}"
+            ) from None
+    try:
+        _check_complete(con, path, size)
+    except WarehouseError:
+        con.close()
+        raise
     configure(con)
     return con
 
@@ -253,9 +280,10 @@ def data_version(path: str | Path) -> str:
 
 
 class _Lock:
-    def __init__(self, path: Path, wait: bool) -> None:
+    def __init__(self, path: Path, wait: bool, warehouse: Path) -> None:
         self.path = path
         self.wait = wait
+        self.warehouse = warehouse  # the name the user gave, for messages
         self.fh = None
 
     def __enter__(self) -> _Lock:
@@ -270,9 +298,7 @@ class _Lock:
         except BlockingIOError:
             if not self.wait:
                 self.fh.close()
-                raise WarehouseError(
-                    f"{self.path.with_suffix('')}: another load is running; try again when it ends"
-                ) from None
+                raise WarehouseError(f"{self.warehouse}: another load is running; try again when it ends") from None
             print("Another load is running on this warehouse; waiting for it to finish...", file=sys.stderr)
             fcntl.flock(self.fh, fcntl.LOCK_EX)
         return self
@@ -294,21 +320,54 @@ def _fsync_dir(folder: Path) -> None:
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def _storage_failure(exc: duckdb.Error) -> str | None:
+DAMAGED_ADVICE = (
+    "restore it from a backup, or rebuild it by loading your exports into a new file "
+    "(python -m etl load --db NEW.duckdb FILE...)"
+)
+_DAMAGE_SIGNS = ("Corrupt database file", "Data Corruption", "Could not read enough bytes")
+
+
+def damaged(path: str | Path, detail: str) -> str:
+    """The one message every command and the dashboard give for a damaged warehouse file."""
+    return f"{path}: the warehouse file is damaged ({detail}); {DAMAGED_ADVICE}"
+
+
+def storage_failure(exc: BaseException) -> str | None:
     """What went wrong with the file under a DuckDB error, or None when the error is not about storage.
 
     A full disk surfaces from DuckDB as an IOException or, during a checkpoint, a FatalException; a damaged
-    file as a plain Error or a FatalException naming the corrupt block.
+    file as a plain Error or a FatalException naming the corrupt block, a truncated one as an IOException
+    reading past its end.
     """
+    if not isinstance(exc, duckdb.Error):
+        return None
     text = str(exc)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     if any(s in text for s in ("No space left on device", "File too large", "Disk quota exceeded")):
         return f"disk full ({first})"
-    if "Corrupt database file" in text or "Data Corruption" in text:
-        return f"the warehouse file is damaged ({first}); restore a backup or load into a new --db file"
+    if any(s in text for s in _DAMAGE_SIGNS):
+        return f"the warehouse file is damaged ({first}); {DAMAGED_ADVICE}"
     if isinstance(exc, duckdb.IOException | duckdb.FatalException):
         return f"could not read or write the warehouse ({first})"
     return None
+
+
+_HEADER_BYTES = 3 * 4096  # DuckDB's main header and two database headers precede block 0
+
+
+def _check_complete(con: duckdb.DuckDBPyConnection, path: Path, size: int) -> None:
+    """Refuse a file shorter than the blocks its header lists (cut short by a copy or a full disk).
+
+    DuckDB opens such a file and fails only on the first query that reads a missing block; checking here
+    gives every reader one clear message instead.
+    """
+    try:
+        blocks, block_size = con.execute("SELECT total_blocks, block_size FROM pragma_database_size()").fetchall()[0]
+    except duckdb.Error as exc:
+        raise WarehouseError(damaged(path, str(exc).splitlines()[0])) from None
+    expected = _HEADER_BYTES + int(blocks) * int(block_size)
+    if size < expected:
+        raise WarehouseError(damaged(path, f"truncated: {size:,} bytes of {expected:,}"))
 
 
 def _verify_readable(con: duckdb.DuckDBPyConnection) -> None:
@@ -341,11 +400,23 @@ def _unchanged_since_publish(path: Path) -> bool:
         return False
 
 
+def _stale_temporaries(folder: Path, name: str) -> list[Path]:
+    """This warehouse's temporary files, by exact name prefix: a glob of `[ab].duckdb.tmp-*` would match
+    `a.duckdb.tmp-*`, another warehouse's load in progress."""
+    prefix = name + ".tmp-"
+    return [p for p in folder.iterdir() if p.name.startswith(prefix)]
+
+
 @contextlib.contextmanager
 def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open a private copy of the warehouse for writing; publish it atomically if the block succeeds."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    """Open a private copy of the warehouse for writing; publish it atomically if the block succeeds.
+
+    A path that is a symlink stays one: the copy, the temporary files, the lock and the rename all happen
+    next to its target (a rename over the link itself would replace the link with a plain file).
+    """
+    given = Path(path)
+    path = real_path(given)
+    folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -355,8 +426,8 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
     if path.exists():
         check_is_warehouse(path)
     lock_path = path.with_name(path.name + ".lock")
-    with _Lock(lock_path, wait):
-        for stale in folder.glob(path.name + ".tmp-*"):  # left by a load that was killed
+    with _Lock(lock_path, wait, given):
+        for stale in _stale_temporaries(folder, path.name):  # left by a load that was killed
             if stale.is_dir():  # DuckDB's spill folder (<file>.tmp) of a load that spilled to disk
                 shutil.rmtree(stale, ignore_errors=True)
             else:
@@ -399,7 +470,7 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
                 ) from None
             raise WarehouseError(f"{path}: could not write the warehouse ({exc}); it is unchanged") from None
         except duckdb.Error as exc:
-            reason = _storage_failure(exc)
+            reason = storage_failure(exc)
             if reason is None:
                 raise  # a bug in the load itself: let it show
             raise WarehouseError(f"{path}: {reason}; the load was abandoned, the warehouse is unchanged") from None

@@ -527,6 +527,65 @@ def test_damaged_warehouse_is_refused_by_load_and_readers_and_never_overwritten(
     figure("damaged", f"damaged warehouses refused: {len(DAMAGED)}", "; ".join(DAMAGED))
 
 
+# ----------------------------------------------------------------------------------------------- names
+
+
+def test_a_symlinked_db_stays_a_symlink_and_shares_its_targets_lock(corpus: Corpus):
+    work = corpus.root / "symlink"
+    target = corpus.copy_base(work / "real")
+    (work / "links").mkdir()
+    link = work / "links" / "w.duckdb"
+    link.symlink_to(os.path.relpath(target, link.parent))
+    new_files = sorted(corpus.new.glob("*.csv"))
+    with warehouse.writer(target):  # a load through the target holds the lock: the link's load must see it
+        proc = run(etl_cmd(link, *new_files, settings=corpus.settings_file, extra=("--no-wait",)))
+    assert_clear_error(proc, str(link), "another load is running")
+    proc = run(etl_cmd(link, *new_files, settings=corpus.settings_file))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert fingerprint(target) == corpus.after  # the target holds the load
+    assert sorted(p.name for p in link.parent.iterdir()) == ["w.duckdb"]  # nothing beside the link
+    assert leftovers(target.parent) == []
+    con = warehouse.connect_readonly(link)  # a reader through the link reads the target
+    try:
+        assert con.execute(COUNTS_SQL).fetchall()[0] == counts(target)
+    finally:
+        con.close()
+    assert sorted(p.name for p in link.parent.iterdir()) == ["w.duckdb"]  # version aliases sit by the target
+
+    dangling = work / "links" / "new.duckdb"  # a link to a file that does not exist yet: created there
+    dangling.symlink_to(work / "real" / "later" / "new.duckdb")
+    proc = run(etl_cmd(dangling, *new_files, settings=corpus.settings_file))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert dangling.is_symlink() and (work / "real" / "later" / "new.duckdb").is_file()
+    figure("names", "symlinked --db kept, one lock for two names; glob names touch no other warehouse")
+
+
+OTHER_NAME = {"[ab].duckdb": "a.duckdb", "*.duckdb": "a.duckdb", "w?.duckdb": "wa.duckdb"}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_NAME))
+def test_glob_characters_in_a_warehouse_name_never_touch_another_warehouses_files(corpus: Corpus, name: str):
+    folder = corpus.root / "glob" / str(sorted(OTHER_NAME).index(name))
+    other = corpus.copy_base(folder, OTHER_NAME[name])
+    busy = [folder / f"{other.name}.tmp-424242", folder / f"{other.name}.tmp-424242.wal"]  # a load under way
+    for path in busy:
+        path.write_bytes(b"in progress")
+    warehouse.connect_readonly(other).close()  # leaves the other's version alias
+    aliases = sorted((folder / f".{other.name}.versions").iterdir())
+    assert aliases
+    own_stale = folder / f"{name}.tmp-999999"  # left by a killed load of this warehouse: removed
+    own_stale.write_bytes(b"stale")
+    db = corpus.copy_base(folder, name)
+    proc = run(etl_cmd(db, *sorted(corpus.new.glob("*.csv")), settings=corpus.settings_file))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warehouse.connect_readonly(db).close()  # its own aliases: the other's stay
+    assert all(p.read_bytes() == b"in progress" for p in busy)
+    assert sorted((folder / f".{other.name}.versions").iterdir()) == aliases
+    assert not own_stale.exists()
+    assert fingerprint(db) == corpus.after and fingerprint(other) == corpus.before
+
+
 # ----------------------------------------------------------------------------------------------- two loads
 
 
