@@ -9,6 +9,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from metrics.annotations import NO_OVERLAY, check_target, overlay_for
 from metrics.compiler import CompileError, Filters
 from metrics.conversation import ConversationNotFound, as_text, transcript
@@ -18,9 +20,10 @@ from metrics.params import Params, ParamsError
 from metrics.query import compute
 from metrics.registry import CATALOG, DIMENSIONS, METRICS
 from metrics.rows import MAX_PAGE, parse_where, rows
+from replyboard import data_range
 from replyboard.appstate import Action, AppState, AppStateError, Target, state_path
 from replyboard.settings import Settings, SettingsError, load_settings
-from replyboard.warehouse import DEFAULT_DB, WarehouseError, connect_readonly
+from replyboard.warehouse import DEFAULT_DB, WarehouseError, connect_readonly, storage_failure
 
 EXIT_USAGE = 2
 
@@ -55,6 +58,10 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
 
 
 def _filters(args: argparse.Namespace) -> Filters:
+    for day, flag in ((args.date_from, "--from"), (args.date_to, "--to")):
+        problem = data_range.problem(day, flag) if day is not None else None
+        if problem:  # 9999-12-31 has no next day to end the window on
+            raise CompileError(problem)
     return Filters(
         date_from=args.date_from,
         date_to=args.date_to,
@@ -296,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args, settings))
     except (AppStateError, CompileError, ParamsError, SettingsError, WarehouseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except duckdb.Error as exc:  # a damaged block found while reading: the file's fault, not a bug
+        reason = storage_failure(exc)
+        if reason is None:
+            raise
+        print(f"error: {getattr(args, 'db', None) or 'the warehouse'}: {reason}", file=sys.stderr)
         return EXIT_USAGE
 
 

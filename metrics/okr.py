@@ -90,6 +90,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -114,6 +115,7 @@ from metrics.params import Params
 from metrics.query import Filters, compute, zero_when_empty
 from metrics.query import as_of as data_end
 from metrics.registry import METRICS, describe
+from replyboard import data_range
 from replyboard.settings import Settings
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent.parent / "okr_definitions"
@@ -123,6 +125,7 @@ ON_TRACK_MARGIN = 0.1  # on track: progress >= expected - 0.1 (or the target is 
 AT_RISK_MARGIN = 0.3  # at risk: progress >= expected - 0.3; below that: off track
 _EPS = 1e-9  # so that 0.45 vs 0.55 - 0.1 compares as equal
 MAX_KEY_RESULTS = 3  # the guide: "one to three key results"; more is a warning
+MAX_WEIGHT = 1000  # a relative importance (1-10, or percentages); 1e308 twice would sum to inf, the mean to NaN
 STATUSES = ("on track", "at risk", "off track", "no data", "not started")
 # Metric aggregations whose value is 0 (not missing) when nothing happened in the window.
 _FILTER_DIMENSION = {"lines": "line", "channels": "channel", "teams": "team", "agents": "agent"}
@@ -134,7 +137,8 @@ _SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: a target, baseline or weight of .inf or .nan has no progress to compute
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 Slug = Annotated[str, Field(pattern=_SLUG, description="lower-case letters, digits, - and _ (a slug)")]
@@ -178,7 +182,7 @@ class MetricKeyResult(_Strict):
     target: float = Field(description="in the metric's unit: ratios 0-1, durations in seconds")
     baseline: float | None = Field(None, description="default: the metric over the same-length window before")
     unit: str | None = Field(None, description="a display label only")
-    weight: float = Field(1.0, gt=0)
+    weight: float = Field(1.0, gt=0, le=MAX_WEIGHT)
     filters: KeyResultFilters | None = None
     hours: Literal["calendar", "business"] = "calendar"
     window: Window = "period"
@@ -208,7 +212,7 @@ class ManualKeyResult(_Strict):
     id: Slug
     title: str
     owner: str | None = None
-    weight: float = Field(1.0, gt=0)
+    weight: float = Field(1.0, gt=0, le=MAX_WEIGHT)
     progress_kind: Literal["fraction", "done"] = "fraction"
     checkins: list[CheckIn] = Field(default_factory=list)
 
@@ -237,7 +241,11 @@ class Period(_Strict):
     """One OKR period: a file in okr_definitions/."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, title="Replyboard OKR period", json_schema_extra={"$id": "replyboard-okr"}
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        title="Replyboard OKR period",
+        json_schema_extra={"$id": "replyboard-okr"},
     )
 
     period: Slug = Field(description="the period id, e.g. 2026-q4")
@@ -457,7 +465,8 @@ def known_values(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite number (the shape check reports .inf and .nan; comparing them here would add noise)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _cross_problems(file: str, data: Any, pos: _Positions, known: Known | None) -> list[DefinitionProblem]:
@@ -469,6 +478,10 @@ def _cross_problems(file: str, data: Any, pos: _Positions, known: Known | None) 
     if not isinstance(data, Mapping):
         return problems
     start, end = data.get("start"), data.get("end")
+    for key, day in (("start", start), ("end", end)):
+        problem = data_range.problem(day, "the date") if isinstance(day, date) else None
+        if problem:  # 9999-12-31 passes as a date but no window or baseline can be computed around it
+            add((key,), problem)
     if isinstance(start, date) and isinstance(end, date) and start > end:
         add(("end",), f"end {end} is before start {start}; the period runs from start to end inclusive")
     objectives = data.get("objectives")

@@ -36,6 +36,7 @@ from metrics.okr import (
     write_schema,
 )
 from metrics.registry import METRICS
+from replyboard import data_range
 from replyboard.settings import Settings
 from replyboard.warehouse import connect_readonly
 
@@ -86,6 +87,10 @@ def _report_problems(problems: list[DefinitionProblem]) -> int:
 
 
 def run_okr(args: argparse.Namespace, settings: Settings) -> int:
+    problem = data_range.problem(args.as_of, "--as-of") if args.as_of else None
+    if problem:  # 0001-01-01 has no rolling window before it
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     con = connect_readonly(args.db)
     try:
         periods, problems = load_definitions(args.definitions, con)

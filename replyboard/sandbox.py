@@ -63,7 +63,7 @@ import polars as pl
 import pyarrow as pa
 
 from replyboard import sandbox_worker as worker
-from replyboard.warehouse import WarehouseError, check_is_warehouse
+from replyboard.warehouse import WarehouseError, check_is_warehouse, damage_in
 
 DEFAULT_ROW_LIMIT = 10_000
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -522,7 +522,10 @@ def open_sandbox(db_path: str | Path) -> duckdb.DuckDBPyConnection:
     try:
         return worker.open_instance(str(path.resolve()))  # type: ignore[return-value]
     except duckdb.Error as exc:
-        raise SandboxError(f"{path}: cannot open the warehouse: {_duckdb_message(exc)}") from None
+        damage = damage_in(_duckdb_message(exc))
+        raise SandboxError(
+            f"{path}: {damage}" if damage else f"{path}: cannot open the warehouse: {_duckdb_message(exc)}"
+        ) from None
 
 
 def text_columns_notice(text_columns: list[tuple[str, str]]) -> str:
@@ -697,6 +700,9 @@ def run_query(
         message = str(outcome.get("message") or "the query failed")
         if outcome.get("kind") == "refusal":
             raise SandboxRefusal(message)
+        damage = damage_in(message)
+        if damage:  # a damaged or truncated warehouse file, not a fault of the query
+            raise SandboxError(f"{path}: {damage}")
         if outcome.get("kind") == "open":
             raise SandboxError(f"{path}: cannot open the warehouse: {message}")
         raise SandboxError(message)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_SETTINGS_PATH = Path(__file__).resolve().parent.parent / "settings.yaml"
 HOURS_IN_A_YEAR = 8760  # bounds for durations in hours (an infinite gap cannot be written into SQL)
+MINUTES_IN_A_YEAR = HOURS_IN_A_YEAR * 60  # the longest response target (--target and the setting)
 _WINDOW_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -26,7 +27,8 @@ class SettingsError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: .inf and .nan are YAML floats, but no duration or target can be infinite or NaN
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def parse_window(text: str) -> tuple[time, time]:
@@ -159,7 +161,7 @@ class Settings(Strict):
     automation_numbers: list[str] = Field(default_factory=list)
     default_region: str = "US"
     lines: list[LineSetting] = Field(default_factory=list)
-    response_target_minutes: float = Field(120, gt=0)
+    response_target_minutes: float = Field(120, gt=0, le=MINUTES_IN_A_YEAR)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedule: list[ScheduleJob] = Field(default_factory=list)
 
@@ -228,6 +230,7 @@ class Settings(Strict):
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:
+    """One line for one problem ("FILE: invalid settings: key: what"), else one line per problem."""
     lines = [f"{path}: invalid settings"]
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
@@ -238,7 +241,11 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
                 if len(err["loc"]) == 1
                 else "unknown key"
             )
+        elif isinstance(err.get("input"), int | float) and not isinstance(err["input"], bool):
+            msg = f"{msg} (got {err['input']!r})"  # .inf, .nan, -5: say which value was refused
         lines.append(f"  {where}: {msg}")
+    if len(lines) == 2:
+        return f"{lines[0]}: {lines[1].strip()}"
     return "\n".join(lines)
 
 

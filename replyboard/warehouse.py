@@ -345,11 +345,21 @@ def storage_failure(exc: BaseException) -> str | None:
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     if any(s in text for s in ("No space left on device", "File too large", "Disk quota exceeded")):
         return f"disk full ({first})"
-    if any(s in text for s in _DAMAGE_SIGNS):
-        return f"the warehouse file is damaged ({first}); {DAMAGED_ADVICE}"
+    damage = damage_in(text)
+    if damage:
+        return damage
     if isinstance(exc, duckdb.IOException | duckdb.FatalException):
         return f"could not read or write the warehouse ({first})"
     return None
+
+
+def damage_in(text: str) -> str | None:
+    """The damaged-file sentence when DuckDB's error text says the file is damaged or cut short, else None
+    (for errors that arrive as text, from the sandbox's child process)."""
+    if not any(s in text for s in _DAMAGE_SIGNS):
+        return None
+    first = text.strip().splitlines()[0]
+    return f"the warehouse file is damaged ({first}); {DAMAGED_ADVICE}"
 
 
 _HEADER_BYTES = 3 * 4096  # DuckDB's main header and two database headers precede block 0

@@ -672,6 +672,16 @@ VALUES = st.recursive(
     ),
     max_leaves=12,
 )
+# numbers YAML reads as floats that no duration or target can be (each one error line, exit 2)
+NUMBER_YAML = [
+    "response_target_minutes: .inf\n",
+    "response_target_minutes: .nan\n",
+    "response_target_minutes: -5\n",
+    "response_target_minutes: 0\n",
+    "response_target_minutes: 1.0e+30\n",
+    "session_gap_hours: .nan\n",
+    "survey_prompts: {reply_window_hours: -.inf}\n",
+]
 DEEP_YAML = "[" * 5000
 CYCLIC_YAML = ["a: &x [*x]\nb: *x\n", "a: &x {b: *x}\n"]
 OKR_KNOWN_CRASHES = [DEEP_YAML, *CYCLIC_YAML]
@@ -690,6 +700,7 @@ HOSTILE_YAML = [
     "csat: {min: 9, max: 1}\n",
     "? [a, b]\n: c\n",
     "holidays: [2026-13-01]\n",
+    *NUMBER_YAML,
 ]
 
 
@@ -734,6 +745,91 @@ def test_random_settings_files_give_settings_or_a_settings_error(data: bytes):
         path = Path(tmp) / "settings.yaml"
         path.write_bytes(data)
         check_settings_file(path)
+
+
+def cli_metrics(*args: str) -> tuple[int, str, str]:
+    """`python -m metrics ...` in this process: (exit code, stdout, stderr)."""
+    from metrics.__main__ import main as metrics_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = metrics_main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_error_line(code: int, err: str, *needles: str) -> str:
+    assert code == 2 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def golden_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("golden") / "w.duckdb"
+    code, _, err = cli_load(db, GOLDEN)
+    assert code == 0, err
+    return db
+
+
+@pytest.mark.parametrize("text", NUMBER_YAML)
+def test_impossible_numbers_in_settings_are_one_error_line_for_every_command(
+    tmp_path: Path, golden_db: Path, text: str
+):
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    key = text.split(":")[0] if not text.startswith("survey_prompts") else "survey_prompts.reply_window_hours"
+    code, _, err = cli_metrics("report", "--db", str(golden_db), "--settings", str(path), "--metric", "csat_mean")
+    one_error_line(code, err, str(path), key)
+    code, _, err = cli_load(tmp_path / "w.duckdb", GOLDEN, extra=("--settings", str(path)))
+    one_error_line(code, err, str(path), key)
+    assert not (tmp_path / "w.duckdb").exists()
+    tried("settings files")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--target", "inf"), "finite number of minutes, not inf"),
+        (("--target", "nan"), "finite number of minutes, not nan"),
+        (("--target", "1e30"), "at most a year, not 1e+30"),
+        (("--target", "-5"), "above 0 and at most a year, not -5"),
+        (("--target", "0"), "above 0 and at most a year, not 0"),
+        (("--target=-inf",), "finite number of minutes, not -inf"),  # argparse reads a bare -inf as an option
+        (("--to", "9999-12-31"), "--to 9999-12-31 is outside"),
+        (("--from", "0001-01-01"), "--from 0001-01-01 is outside"),
+        (("--from", "1999-12-31", "--by", "day"), "--from 1999-12-31 is outside"),
+        (("--to", "2100-01-01"), "--to 2100-01-01 is outside"),
+    ],
+)
+def test_impossible_report_arguments_are_one_error_line(golden_db: Path, args: tuple[str, ...], needle: str):
+    metric = ("--metric", "response_within_target_rate", "--metric", "inbound_messages")
+    code, out, err = cli_metrics("report", "--db", str(golden_db), *metric, *args)
+    one_error_line(code, err, needle)
+    assert out == ""
+    tried("metric arguments")
+
+
+def test_report_dates_at_the_edges_of_the_range_still_work(golden_db: Path):
+    code, out, err = cli_metrics(
+        "report", "--db", str(golden_db), "--metric", "inbound_messages", "--from", "2000-01-01", "--to",
+        "2099-12-31", "--target", "525600", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)[0]["inbound_messages"] > 0
+
+
+def test_the_real_process_gives_one_line_for_an_infinite_target(golden_db: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "metrics", "report", "--db", str(golden_db), "--metric", "csat_mean", "--target=inf"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    one_error_line(proc.returncode, proc.stderr, "response target", "not inf")
 
 
 @pytest.mark.parametrize(
@@ -826,6 +922,43 @@ def test_random_okr_definitions_are_reported_as_problems_never_raised(data: byte
         for problem in problems:
             assert str(problem).startswith(str(path)), problem  # each problem names the file
         tried("OKR definition files")
+
+
+# (replaced text in the shipped 2026-09.yaml, what the problem says)
+OKR_NUMBERS = [
+    ("end: 2026-09-30", "end: 9999-12-31", "end: the date 9999-12-31 is outside the dates Replyboard holds"),
+    ("start: 2026-09-01", "start: 1999-09-01", "start: the date 1999-09-01 is outside"),
+    ("target: 0.95", "target: .nan", "target: Input should be a finite number (got nan)"),
+    ("target: 0.95", "target: .inf", "target: Input should be a finite number (got inf)"),
+    ("# baseline: 0.90 ", "baseline: -.inf", "baseline: Input should be a finite number (got -inf)"),
+    ("# baseline: 0.90 ", "weight: .nan", "weight: Input should be a finite number (got nan)"),
+    ("# baseline: 0.90 ", "weight: 1.0e+300", "weight: Input should be less than or equal to 1000"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "problem"), OKR_NUMBERS)
+def test_impossible_okr_dates_and_numbers_are_reported_not_crashed(
+    tmp_path: Path, golden_db: Path, old: str, new: str, problem: str
+):
+    shipped = ROOT / "okr_definitions" / "2026-09.yaml"
+    if not shipped.exists():
+        pytest.skip("no shipped okr_definitions/2026-09.yaml to start from")
+    text = shipped.read_text()
+    assert old in text
+    path = tmp_path / "okr.yaml"
+    path.write_text(text.replace(old, new, 1))
+    for command in (("okr-check", "--definitions", str(path)), ("okr", "--definitions", str(path))):
+        code, out, err = cli_metrics(*command, "--db", str(golden_db))
+        assert code == 2 and "Traceback" not in err and out == "", err
+        lines = err.strip().splitlines()
+        assert lines[-1] == "1 error in the OKR definitions", err
+        assert lines[0].startswith(f"{path}:") and problem in lines[0], lines[0]  # file:line: path: message
+    tried("OKR definition files")
+
+
+def test_okr_as_of_outside_the_range_is_one_error_line(golden_db: Path):
+    code, _, err = cli_metrics("okr", "--db", str(golden_db), "--as-of", "0001-01-01")
+    one_error_line(code, err, "--as-of 0001-01-01 is outside")
 
 
 def test_damaged_okr_folder_keeps_the_good_files(tmp_path: Path):

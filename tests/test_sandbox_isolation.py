@@ -278,9 +278,10 @@ def test_startup_cost_is_recorded(db: Path) -> None:
 def test_a_damaged_warehouse_is_one_clear_error(db: Path, tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.duckdb"
     damaged.write_bytes(db.read_bytes()[:20_000])  # the header survives, the rest is cut
-    with pytest.raises(SandboxError, match="cannot open the warehouse") as info:
+    with pytest.raises(SandboxError, match="the warehouse file is damaged") as info:  # warehouse.damage_in
         run_query(damaged, "SELECT count(*) FROM messages")
     assert "Traceback" not in info.value.message
+    assert info.value.message.startswith(f"{damaged}: ") and "restore it from a backup" in info.value.message
 
 
 # ---------------------------------------------------------------------------------------------- types
