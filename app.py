@@ -80,9 +80,17 @@ def freshness() -> None:
 
 def main() -> None:
     nav = st.navigation(navigation())
-    if common.db_path().exists() and common.has_data():
-        sidebar_filters()
-    nav.run()
+    problem = common.warehouse_problem()
+    if problem:  # a damaged file: one clear message on every page instead of a traceback
+        common.show_warehouse_problem(problem)
+        return
+    try:
+        if common.db_path().exists() and common.has_data():
+            sidebar_filters()
+        nav.run()
+    except Exception as exc:  # a damaged block that only this page's queries read; anything else re-raised
+        if not common.show_storage_failure(exc):
+            raise
 
 
 main()

@@ -75,6 +75,43 @@ def _status_now() -> tuple[bool, int]:
         return False, 0
 
 
+def warehouse_problem() -> str | None:
+    """Why the warehouse file cannot be read (not a DuckDB file, truncated, damaged), or None.
+
+    A missing file is no problem here: the pages explain how to load data.
+    """
+    if not db_path().exists():
+        return None
+    try:
+        _status(data_version())
+    except warehouse.WarehouseError as exc:
+        return str(exc)
+    except Exception as exc:  # a damaged block read by the probe; anything else is a bug and shows
+        reason = warehouse.storage_failure(exc)
+        if reason is None:
+            raise
+        return f"{db_path()}: {reason}"
+    return None
+
+
+def show_warehouse_problem(problem: str) -> None:
+    """The one message every page shows when the warehouse file cannot be read."""
+    st.error(
+        f"**The warehouse cannot be read.** {problem}\n\n"
+        f"The dashboard reads `{db_path()}`: set `REPLYBOARD_DB` (or `make run DB=...`) to use another file.",
+        icon=":material/error:",
+    )
+
+
+def show_storage_failure(exc: BaseException) -> bool:
+    """Show a damaged block met while a page was drawing as that message; False when exc is not one."""
+    reason = warehouse.storage_failure(exc)
+    if reason is None:
+        return False
+    show_warehouse_problem(f"{db_path()}: {reason}")
+    return True
+
+
 def has_warehouse() -> bool:
     """A readable warehouse file exists (it may hold no messages yet: loads whose rows were all rejected)."""
     return _status_now()[0]

@@ -49,6 +49,20 @@ def sample_copy(sample_warehouse: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture
+def app_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run app.py on every AppTest run, as the server does (see tests/test_pages.py for why)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Only the controlling process clears last run's figures (xdist workers have `workerinput`).
     if not hasattr(config, "workerinput"):

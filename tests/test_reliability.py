@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import random
@@ -39,6 +40,8 @@ from tests.helpers import ROOT
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 FIGURES: dict[str, tuple[str, str]] = {}
 DAMAGED: list[str] = []
+DAMAGED_READS: list[int] = []
+DASHBOARD_DAMAGE: list[int] = []
 FINGERPRINT_TABLES = (
     "messages",
     "conversations",
@@ -525,6 +528,92 @@ def test_damaged_warehouse_is_refused_by_load_and_readers_and_never_overwritten(
     assert leftovers(db.parent) == []
     DAMAGED.append(how)
     figure("damaged", f"damaged warehouses refused: {len(DAMAGED)}", "; ".join(DAMAGED))
+
+
+READER_COMMANDS = [
+    ("report", "--metric", "inbound_messages", "--metric", "first_response_time_median", "--by", "agent"),
+    ("okr",),
+    ("okr-check",),
+    ("sql", "SELECT count(*), sum(length(body)) FROM messages"),  # reads the block the damage hits
+]
+DAMAGE = ["garbage in a data block mid-file", "garbage over the database headers", "truncated to half", "random bytes"]
+
+
+def _damaged_copy(corpus: Corpus, how: str, folder: str) -> Path:
+    db = corpus.copy_base(corpus.root / folder / how.replace(" ", "_"))
+    if how == "random bytes":
+        db.write_bytes(random.Random(7).randbytes(64 * 1024))
+    else:
+        _damage(db, how)
+    return db
+
+
+def _metrics_cli(*args: str) -> tuple[int, str, str]:
+    from metrics.__main__ import main as metrics_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = metrics_main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_damaged_warehouse_is_one_clear_error_for_every_reading_command(corpus: Corpus, how: str):
+    db = _damaged_copy(corpus, how, "damaged-readers")
+    digest = sha(db)
+    refused = 0
+    for command in READER_COMMANDS:
+        code, out, err = _metrics_cli(command[0], "--db", str(db), *command[1:])
+        assert "Traceback" not in err, err
+        if code == 0:  # only a query that never reads the damaged block may succeed
+            assert how == "garbage in a data block mid-file" and command[0] != "sql", (command, out)
+            continue
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith(f"error: {db}: "), (command, err)
+        assert "not a DuckDB warehouse" in lines[0] if how == "random bytes" else "damaged" in lines[0], lines[0]
+        assert ("restore it from a backup" in lines[0]) != (how == "random bytes"), lines[0]
+        refused += 1
+    assert sha(db) == digest
+    proc = run([sys.executable, "-m", "metrics", "report", "--db", str(db), "--metric", "csat_mean"])
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 2), proc.stderr  # the real process too
+    DAMAGED_READS.append(refused)
+    figure("damaged reads", f"damaged warehouses through report/okr/okr-check/sql: {sum(DAMAGED_READS)} clear errors")
+
+
+@pytest.mark.parametrize("how", ["truncated to half", "random bytes", "garbage in a data block mid-file"])
+def test_every_dashboard_page_shows_one_clear_error_for_a_damaged_warehouse(
+    sample_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_navigation: None, how: str
+):
+    from streamlit.testing.v1 import AppTest
+
+    from pages.catalog import PAGE_FILES
+
+    db = tmp_path / "damaged.duckdb"
+    shutil.copyfile(sample_warehouse, db)  # a real warehouse: the demo set
+    if how == "random bytes":
+        db.write_bytes(random.Random(9).randbytes(64 * 1024))
+    else:
+        _damage(db, how)
+    monkeypatch.setenv("REPLYBOARD_DB", str(db))
+    shown = 0
+    for page in PAGE_FILES:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        at = at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        errors = [e.value for e in at.error]
+        if how == "garbage in a data block mid-file" and not errors:
+            continue  # this page never reads the damaged block
+        assert len(errors) == 1, (page, errors)
+        assert str(db) in errors[0] and "REPLYBOARD_DB" in errors[0], errors[0]
+        assert ("not a DuckDB warehouse" if how == "random bytes" else "restore it from a backup") in errors[0]
+        shown += 1
+    if how != "garbage in a data block mid-file":
+        assert shown == len(PAGE_FILES)
+    DASHBOARD_DAMAGE.append(shown)
+    figure(
+        "damaged pages", f"dashboard pages on damaged warehouses: {sum(DASHBOARD_DAMAGE)} clear errors, 0 tracebacks"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- names
