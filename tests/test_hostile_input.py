@@ -278,6 +278,11 @@ def test_ids_stored_for_other_messages_are_rejected_and_replace_overwrites(tmp_p
     assert query(db, "SELECT count(*) FROM messages WHERE conversation_id IS NULL") == [(0,)]
     assert query(db, "SELECT sum(messages) FROM conversations") == [(4,)]
 
+    one_run = tmp_path / "one_run.duckdb"  # both files in one load: checked against the earlier file too
+    _, report, _ = load_checked(one_run, HOSTILE / "duplicate_ids.csv", HOSTILE / "id_collisions.csv")
+    assert [(f["rows_loaded"], f["rows_rejected"]) for f in report["files"]] == [(3, 0), (1, 3)]
+    assert sorted(query(one_run, MESSAGE_ROWS + " WHERE message_id <> 'x4'")) == before
+
 
 def test_status_body_and_precision_changes_of_one_message_are_updates(tmp_path: Path):
     first = _write(
