@@ -6,10 +6,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from etl.load import run_load
 from replyboard.settings import Settings
 from tests.helpers import ARTIFACTS, SAMPLE, team_settings
+
+# No per-example time limit for Hypothesis: on a shared 2-core machine a 200 ms deadline fails tests whose code
+# is correct (speed targets never live in timed tests). Tests that set their own settings still may.
+hypothesis_settings.register_profile("replyboard", deadline=None)
+hypothesis_settings.load_profile("replyboard")
 
 
 @pytest.fixture
