@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from etl.sources import twilio_webhook
 from etl.sources.base import Reject
 from etl.validate import raw_text
 from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, one
@@ -27,6 +28,9 @@ SAME_INSTANT_SECONDS = 1
 # Twilio dates a message not sent yet by its creation and re-dates it by its send time once sent: for these
 # statuses a different time is still the same message (a status update).
 UNSENT_STATUSES = ("accepted", "scheduled", "queued", "sending")
+# Sources whose time is when Replyboard received the event, not the message's own: a webhook's copy of a
+# message the API sync also brings is the same message a few seconds off.
+RECEIPT_TIME_SOURCES = (twilio_webhook.KIND,)
 _REPLACE_HINT = "use --replace to overwrite it"
 
 
@@ -100,7 +104,7 @@ def merge_messages(
     A source without conversation ids (OpenPhone REST) keeps the id a message already has (from its
     webhooks); otherwise loading an export and its webhooks alternately would flip the row back and forth.
     """
-    columns = "message_id, content_hash, created_at, direction, line_number, contact_number, status, "
+    columns = "message_id, source, content_hash, created_at, direction, line_number, contact_number, status, "
     columns += "source_conversation_id"
     changed_exists = _exists(con, CHANGED)
     stored = (
@@ -116,7 +120,8 @@ def merge_messages(
         FROM (
             SELECT v.* REPLACE (coalesce(v.source_conversation_id, m.source_conversation_id) AS source_conversation_id),
                    ? AS run_id, m.content_hash AS old_hash, m.line_number AS old_line, m.contact_number AS old_contact,
-                   m.direction AS old_direction, m.created_at AS old_created, m.status AS old_status
+                   m.direction AS old_direction, m.created_at AS old_created, m.status AS old_status,
+                   m.source AS old_source
             FROM {valid} v LEFT JOIN {stored} m ON m.message_id = v.message_id)
         """,
         [run_id],
@@ -124,6 +129,7 @@ def merge_messages(
     rejects: list[Reject] = []
     if not replace:
         unsent = ", ".join(f"'{s}'" for s in UNSENT_STATUSES)
+        receipt = ", ".join(f"'{s}'" for s in RECEIPT_TIME_SOURCES)
         rejects = _collisions(
             con,
             "rb_merge",
@@ -139,6 +145,7 @@ def merge_messages(
                     "old_created",
                     f"coalesce(old_status, '') NOT IN ({unsent})",
                     f"coalesce(status, '') NOT IN ({unsent})",
+                    f"source NOT IN ({receipt}) AND old_source NOT IN ({receipt})",
                 ),
             ],
         )
@@ -160,7 +167,7 @@ def merge_messages(
         """
     )
     fresh = (
-        "SELECT * EXCLUDE (old_hash, old_line, old_contact, old_direction, old_created, old_status) "
+        "SELECT * EXCLUDE (old_hash, old_line, old_contact, old_direction, old_created, old_status, old_source) "
         "FROM rb_merge WHERE old_hash IS DISTINCT FROM content_hash"
     )
     if _exists(con, CHANGED):

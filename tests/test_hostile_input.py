@@ -311,6 +311,42 @@ def test_status_body_and_precision_changes_of_one_message_are_updates(tmp_path: 
     assert query(db, "SELECT status FROM messages WHERE message_id = 'q1'") == [("delivered",)]
 
 
+def test_a_webhooks_receipt_time_is_not_another_message(tmp_path: Path):
+    """The receiver dates a Twilio webhook by its arrival; the API sync's copy of the message is the same one."""
+    from etl.sources.twilio_webhook import spool_record
+
+    sid = "SM" + "e" * 32
+    params = {"MessageSid": sid, "SmsStatus": "received", "From": "+12015550123", "To": "+16465550100", "Body": "hi"}
+    spooled = tmp_path / "events.jsonl"
+    spooled.write_text(json.dumps(spool_record("2026-10-19T14:00:04Z", "u", params)) + "\n")
+    api = tmp_path / "messages.json"
+    api.write_text(
+        json.dumps(
+            {
+                "messages": [
+                    {
+                        "sid": sid,
+                        "from": "+12015550123",
+                        "to": "+16465550100",
+                        "body": "hi",
+                        "direction": "inbound",
+                        "status": "received",
+                        "date_sent": "Mon, 19 Oct 2026 14:00:00 +0000",
+                        "date_created": "Mon, 19 Oct 2026 14:00:00 +0000",
+                    }
+                ]
+            }
+        )
+    )
+    db = tmp_path / "w.duckdb"
+    load_checked(db, spooled)
+    _, report, _ = load_checked(db, api)
+    assert (report["rows_updated"], report["rows_rejected"]) == (1, 0)
+    assert query(db, "SELECT strftime(created_at, '%H:%M:%S') FROM messages") == [("14:00:00",)]  # the API's time
+    _, report, _ = load_checked(db, spooled)  # the event again: the stored (earlier) time is kept
+    assert (report["rows_rejected"], report["rows_duplicate"]) == (0, 1)
+
+
 def test_survey_ids_stored_for_other_replies_are_rejected(tmp_path: Path):
     db = tmp_path / "w.duckdb"
     load_checked(db, CANONICAL / "surveys.csv")
