@@ -366,16 +366,19 @@ _HEADER_BYTES = 3 * 4096  # DuckDB's main header and two database headers preced
 
 
 def _check_complete(con: duckdb.DuckDBPyConnection, path: Path, size: int) -> None:
-    """Refuse a file shorter than the blocks its header lists (cut short by a copy or a full disk).
+    """Refuse a file too short to hold the blocks its header says are in use (cut short by a copy or a full
+    disk). DuckDB opens such a file and fails only on the first query that reads a missing block; checking
+    here gives every reader one clear message instead (a smaller cut is caught by storage_failure when read).
 
-    DuckDB opens such a file and fails only on the first query that reads a missing block; checking here
-    gives every reader one clear message instead.
+    Used blocks, not total_blocks: free blocks at the end may lie past the end of an intact file.
     """
     try:
-        blocks, block_size = con.execute("SELECT total_blocks, block_size FROM pragma_database_size()").fetchall()[0]
+        total, free, block_size = con.execute(
+            "SELECT total_blocks, free_blocks, block_size FROM pragma_database_size()"
+        ).fetchall()[0]
     except duckdb.Error as exc:
         raise WarehouseError(damaged(path, str(exc).splitlines()[0])) from None
-    expected = _HEADER_BYTES + int(blocks) * int(block_size)
+    expected = _HEADER_BYTES + (int(total) - int(free)) * int(block_size)
     if size < expected:
         raise WarehouseError(damaged(path, f"truncated: {size:,} bytes of {expected:,}"))
 

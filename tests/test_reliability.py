@@ -530,6 +530,32 @@ def test_damaged_warehouse_is_refused_by_load_and_readers_and_never_overwritten(
     figure("damaged", f"damaged warehouses refused: {len(DAMAGED)}", "; ".join(DAMAGED))
 
 
+def test_free_blocks_past_the_end_of_an_intact_file_are_not_truncation(tmp_path: Path):
+    """DuckDB counts free blocks at the end of the file that the file no longer holds; only a cut into the
+    blocks in use is damage (the first version of the check refused a synced warehouse for this)."""
+    db = tmp_path / "free_tail.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE kept AS SELECT range AS x FROM range(1000)")
+    con.execute("CHECKPOINT")
+    con.execute("CREATE TABLE dropped AS SELECT range AS x, repeat('y', 50) AS s FROM range(300000)")
+    con.execute("CHECKPOINT")
+    con.execute("DROP TABLE dropped")
+    con.execute("CHECKPOINT")
+    con.close()
+    con = warehouse.connect_readonly(db)
+    try:
+        total, free, size = con.execute(
+            "SELECT total_blocks, free_blocks, block_size FROM pragma_database_size()"
+        ).fetchall()[0]
+        assert free > 0 and db.stat().st_size < 3 * 4096 + total * size  # the case: free blocks past the end
+        assert con.execute("SELECT count(*) FROM kept").fetchall() == [(1000,)]
+    finally:
+        con.close()
+    os.truncate(db, db.stat().st_size - size)  # a cut into a block in use
+    with pytest.raises(warehouse.WarehouseError, match="damaged"):
+        warehouse.connect_readonly(db).close()
+
+
 READER_COMMANDS = [
     ("report", "--metric", "inbound_messages", "--metric", "first_response_time_median", "--by", "agent"),
     ("okr",),
