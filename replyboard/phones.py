@@ -30,8 +30,11 @@ _SHORT_CODE_RE = re.compile(r"[0-9]{3,8}")
 # Alphanumeric sender ids (Twilio/GSM rules): up to 11 ASCII letters, digits or spaces, at least one letter.
 _SENDER_ID_RE = re.compile(r"(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 # Characters people and systems use when writing a phone number; letters (vanity numbers) are not accepted
-# because phonenumbers would turn any 3+ letter text into digits.
-_PHONE_CHARS_RE = re.compile(r"\+?[0-9 ()./\-]*[0-9][0-9 ()./\-]*")
+# because phonenumbers would turn any 3+ letter text into digits. One quantifier, so fullmatch is linear (the
+# old "[...]*[0-9][...]*" backtracked quadratically on a long cell of digits ending in a letter); that a
+# digit is present is checked apart.
+_PHONE_CHARS_RE = re.compile(r"\+?[0-9 ()./\-]+")
+_DIGIT_RE = re.compile(r"[0-9]")
 _PREFIXES: dict[str, str] = {"whatsapp:": "whatsapp", "messenger:": "messenger", "sms:": "sms", "tel:": "sms"}
 _MAX_SHOWN = 40
 
@@ -72,7 +75,7 @@ def normalize_number(raw: str | None, default_region: str = "US") -> tuple[str |
         return value, channel, None
     if _SHORT_CODE_RE.fullmatch(value) or _SENDER_ID_RE.fullmatch(value):
         return value, channel, None
-    if _PHONE_CHARS_RE.fullmatch(value):
+    if _PHONE_CHARS_RE.fullmatch(value) and _DIGIT_RE.search(value):
         try:
             parsed = phonenumbers.parse(value, default_region)
         except phonenumbers.NumberParseException:

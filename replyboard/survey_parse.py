@@ -31,6 +31,7 @@ How candidates are found (the reply is NFKC-normalised and lower-cased first):
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -99,13 +100,20 @@ def _is_time(norm: str, start: int, end: int) -> bool:
     )
 
 
+def _inside(spans: list[tuple[int, int]], starts: list[int], pos: int) -> bool:
+    """Whether pos lies in one of the sorted, disjoint spans (a bisection: replies can be megabytes)."""
+    i = bisect.bisect_right(starts, pos) - 1
+    return i >= 0 and pos < spans[i][1]
+
+
 def _digit_candidates(norm: str, consumed: list[tuple[int, int]]) -> tuple[list[tuple[int, Fraction]], bool]:
     """(start, value) of each usable 1-2 digit number outside ``consumed``; whether a 3+ digit one exists."""
     found: list[tuple[int, Fraction]] = []
     has_long = False
+    starts = [s for s, _ in consumed]
     for match in _DIGITS_RE.finditer(norm):
         start, end = match.span()
-        if any(cs <= start < ce for cs, ce in consumed):
+        if _inside(consumed, starts, start):
             continue
         token = match.group()
         integer_part = token.split(".")[0]
@@ -130,16 +138,37 @@ def _digit_candidates(norm: str, consumed: list[tuple[int, int]]) -> tuple[list[
     return found, has_long
 
 
+def _word_before(text: str, pos: int) -> str:
+    """The whitespace-separated word that ends before pos (what text[:pos].split()[-1] is, or ""), found
+    by scanning back over it only: splitting the whole prefix for every "one" was quadratic."""
+    end = pos
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    start = end
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    return text[start:end]
+
+
+def _word_after(text: str, pos: int) -> str:
+    """The whitespace-separated word that starts after pos (text[pos:].split()[0], or "")."""
+    start = pos
+    while start < len(text) and text[start].isspace():
+        start += 1
+    end = start
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return text[start:end]
+
+
 def _word_candidates(norm: str) -> list[tuple[int, Fraction]]:
     found: list[tuple[int, Fraction]] = []
     for match in _WORD_RE.finditer(norm):
         word = match.group()
         if word == "one":
-            previous = norm[: match.start()].split()
-            if previous and previous[-1].strip("'\".,!?") in _ONE_DETERMINERS:
+            if _word_before(norm, match.start()).strip("'\".,!?") in _ONE_DETERMINERS:
                 continue
-            rest = norm[match.end() :].split()
-            if rest and rest[0] in {"of", "more", "another"}:
+            if _word_after(norm, match.end()) in {"of", "more", "another"}:
                 continue  # "one of the best", "one more thing"
         found.append((match.start(), Fraction(NUMBER_WORDS[word])))
     return found
