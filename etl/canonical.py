@@ -23,7 +23,9 @@ from etl.sources.base import (
     SURVEY_COLUMNS,
     Reject,
     SourceError,
+    reading,
 )
+from replyboard.files import NotARegularFile, check_regular, open_regular, read_bytes
 from replyboard.warehouse import one
 
 # kind -> (all canonical columns, required columns)
@@ -76,13 +78,15 @@ def _decode_line(line: bytes) -> str:
 def read_header(path: Path) -> list[str]:
     """The header row, normalised to lower-case names."""
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(64 * 1024)
             while b"\n" not in head and b"\r" not in head and len(head) < MAX_LINE_BYTES:  # a very wide header
                 chunk = fh.read(1024 * 1024)
                 if not chunk:
                     break
                 head += chunk
+    except NotARegularFile as exc:
+        raise SourceError(f"{path}: {exc.strerror}") from None
     except OSError as exc:
         raise SourceError(f"{path}: cannot read file ({exc.strerror})") from None
     if not head.strip():
@@ -156,7 +160,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, kind: str, table: str)
 
 
 def _starts_with_utf16_bom(path: Path) -> bool:
-    with path.open("rb") as fh:
+    with reading(path), open_regular(path) as fh:
         return fh.read(2) in _UTF16_BOMS
 
 
@@ -165,6 +169,8 @@ def _stage_fast(
 ) -> StagedFile | None:
     """DuckDB's reader; None when the file is not UTF-8 (the Python reader then decodes it)."""
     spec = dict.fromkeys(names, "VARCHAR")
+    with reading(path):
+        check_regular(path)  # DuckDB opens the path itself: a FIFO swapped in since would block it
     select = ", ".join(f'"{c}"' if c in names else f'NULL AS "{c}"' for c in columns)
     con.execute("DROP TABLE IF EXISTS rb_rejects; DROP TABLE IF EXISTS rb_reject_scans")
     con.execute(
@@ -237,10 +243,8 @@ def _physical_lines(text: str) -> Iterator[str]:
 def _stage_python(
     con: duckdb.DuckDBPyConnection, path: Path, kind: str, table: str, names: list[str], columns: tuple[str, ...]
 ) -> StagedFile:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read file ({exc.strerror})") from None
+    with reading(path):
+        data = read_bytes(path)
     text, encoding = _decode(data)
     lines = list(_physical_lines(text))
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))  # a 1 MB body is a field, not an error

@@ -16,6 +16,7 @@ import polars as pl
 
 from replyboard.business_time import f_of_t_sql, register_calendar
 from replyboard.faults import checkpoint
+from replyboard.phones import normalize_number
 from replyboard.settings import Settings
 from replyboard.survey_parse import STRIP_PUNCT_SQL_REGEX, parse_scores_frame
 from replyboard.warehouse import frame, one, temp_table
@@ -31,13 +32,20 @@ def _sql_list(values: list[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values) or "NULL"
 
 
+def _automation_lines(settings: Settings) -> list[str]:
+    """settings.automation_numbers as stored lines are: normalised like every line ("(201) 923-5161" is
+    +12019235161), and as written too, for sender ids and short codes."""
+    normalised = (normalize_number(n, settings.default_region)[0] for n in settings.automation_numbers)
+    return sorted({*settings.automation_numbers, *(n for n in normalised if n)})
+
+
 def derive(con: duckdb.DuckDBPyConnection, settings: Settings, changed: str, affected: str) -> None:
     """Re-derive every pair in temp table `affected` from messages, with `changed` rows replacing theirs."""
     tz = settings.timezone
     gap_seconds = settings.session_gap_hours * 3600
     window_seconds = settings.survey_prompts.reply_window_hours * 3600
     opt_outs = _sql_list([k.upper() for k in settings.opt_out_keywords])
-    automation_lines = _sql_list(settings.automation_numbers)
+    automation_lines = _sql_list(_automation_lines(settings))
     # a longer text cannot be a keyword plus trailing punctuation and spaces: skip the regex for it
     longest_opt_out = max((len(k) for k in settings.opt_out_keywords), default=0) + 32
     params = {

@@ -15,6 +15,8 @@ import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from replyboard.files import NotARegularFile, read_text
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_SETTINGS_PATH = Path(__file__).resolve().parent.parent / "settings.yaml"
 HOURS_IN_A_YEAR = 8760  # bounds for durations in hours (an infinite gap cannot be written into SQL)
@@ -257,9 +259,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
         path = DEFAULT_SETTINGS_PATH
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path)
     except FileNotFoundError:
         raise SettingsError(f"{path}: settings file not found") from None
+    except NotARegularFile as exc:
+        raise SettingsError(f"{path}: settings file is {exc.strerror}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: cannot read settings ({exc})") from None
     try:

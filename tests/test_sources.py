@@ -420,12 +420,10 @@ def test_twilio_api_automation(tmp_path: Path) -> None:
     ]
     frame = twilio.read_api(write_json(tmp_path / "a.json", records), plain())
     flags = {r["message_id"]: r["is_automated"] for r in frame.messages.to_dicts()}
-    assert flags == {"SM1": "false", "SM2": "true", "SM3": "true", "SM4": "false"}
+    # only what Twilio itself says (outbound-reply); templates and automation numbers are applied in
+    # etl.derive (tests/test_sources_load.py::test_automation_rules_apply_in_derive_for_every_source)
+    assert flags == {"SM1": "false", "SM2": "true", "SM3": "false", "SM4": "false"}
     assert frame.messages["agent_id"].null_count() == 4
-    by_number = twilio.read_api(
-        write_json(tmp_path / "b.json", records), plain().model_copy(update={"automation_numbers": ["(201) 923-5161"]})
-    )
-    assert by_number.messages.filter(pl.col("direction") == "outbound")["is_automated"].to_list() == ["true"] * 3
 
 
 def test_twilio_api_broken_record_loads_the_rest(tmp_path: Path) -> None:
@@ -511,13 +509,13 @@ def test_twilio_csv_handmade_export() -> None:
     assert line["05"] == 6 and line["06"] == 8 and line["11"] == 14  # multi-line body, blank line
     assert rows["SM00000000000000000000000000000005"]["body"] == "Line one\nline two, still the same body"
     automated = {k[-2:]: v["is_automated"] for k, v in rows.items() if v["direction"] == "outbound"}
-    assert automated == {
+    assert automated == {  # outbound-reply only: the templates ("03", "11") are applied in etl.derive
         "02": "false",
-        "03": "true",
+        "03": "false",
         "04": "true",
         "06": "false",
         "07": "false",
-        "11": "true",
+        "11": "false",
         "12": "false",
     }
     assert rows["SM00000000000000000000000000000006"]["body"] == ""
@@ -637,7 +635,7 @@ def test_sms_backup_oddities() -> None:
     rows = {r["source_line"]: r for r in frame.messages.to_dicts()}
     assert rows[1]["body"] == "Is the shop open today? 😀"  # surrogate-pair references joined
     assert rows[2]["status"] == "delivered" and rows[7]["status"] == "failed"
-    assert rows[7]["is_automated"] == "true"  # matches an auto_reply_templates pattern
+    assert rows[7]["is_automated"] == "false"  # the backup does not say; its template match is etl.derive's
     mms = rows[8]
     assert mms["message_id"].startswith("smsbr-mms-") and mms["direction"] == "outbound"
     assert mms["body"] == "Photos of the new stock" and mms["contact_number"] == "+15550100206"
@@ -684,7 +682,7 @@ def test_mapped_csv_example_mapping() -> None:
     assert rows["m-2"]["line_number"] == "+447700900100"  # empty cell -> defaults.line_number
     assert rows["m-2"]["agent_id"] == "sam@example.com" and rows["m-2"]["is_automated"] == "false"
     assert rows["m-3"]["is_automated"] == "true"  # values.is_automated yes -> true
-    assert rows["m-5"]["is_automated"] == "true"  # empty cell, body matches an auto-reply template
+    assert rows["m-5"]["is_automated"] == "false"  # empty cell (its template match is etl.derive's)
     assert rows["m-1"]["is_automated"] == "false" and rows["m-1"]["agent_id"] is None
     assert rows["m-1"]["channel"] == "sms" and rows["m-1"]["conversation_id"] == "T-100"
     assert rows["m-2"]["body"] == "Sorry, let me check"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from etl.__main__ import main as etl_main
+from etl.load import run_load
 from metrics.query import compute
 from replyboard import warehouse
 from replyboard.settings import LineSetting
@@ -114,5 +115,62 @@ def test_mapped_csv_from_the_cli(tmp_path, capsys):
     con = warehouse.connect_readonly(tmp_path / "w.duckdb")
     try:
         assert con.execute("SELECT count(*) FROM messages").fetchall()[0][0] > 0
+    finally:
+        con.close()
+
+
+# The adapters never run settings' patterns (a user's regex under Python's backtracking engine can hang a
+# load): auto_reply_templates and automation_numbers are applied once, in etl.derive with DuckDB's RE2, for
+# every source alike. These are the rows each adapter test used to check at read time.
+MAPPING = Path(__file__).resolve().parent.parent / "etl" / "sources" / "mappings" / "example_helpdesk.yaml"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "extra", "kinds"),
+    [
+        (
+            "twilio_console_export_handmade.csv",
+            (),
+            {
+                "Thanks for reaching out! We'll reply within the hour.": "automated",  # a template
+                "We're closed right now. Back at 9.": "automated",  # a template (and undelivered)
+                "Auto: got it": "automated",  # outbound-reply: Twilio's own flag
+                "Sorry about that, checking now": "human_reply",
+            },
+        ),
+        ("sms_backup_handmade.xml", (), {"We're closed right now, back Monday.": "automated"}),
+        (
+            "helpdesk_export_handmade.csv",
+            ("--source", "mapped_csv", "--mapping", str(MAPPING)),
+            {"We're closed right now": "automated", "Sorry, let me check": "human_reply"},
+        ),
+    ],
+)
+def test_automation_rules_apply_in_derive_for_every_source(tmp_path, fixture, extra, kinds):
+    db = tmp_path / "w.duckdb"
+    code = etl_main(["load", "--db", str(db), "--quiet", *extra, str(FIXTURES / fixture)])
+    assert code in (0, 2)  # the fixtures hold broken rows on purpose, never a broken file
+    con = warehouse.connect_readonly(db)
+    try:
+        stored = dict(con.execute("SELECT body, kind FROM messages WHERE direction = 'outbound'").fetchall())
+    finally:
+        con.close()
+    assert {body: stored.get(body) for body in kinds} == kinds
+
+
+def test_automation_numbers_match_however_they_are_written(tmp_path):
+    # settings may write the number as people do; stored lines are E.164
+    line = "+15550100100"
+    csv = tmp_path / "messages.csv"
+    csv.write_text(
+        "message_id,created_at,direction,line_number,contact_number,agent_id,is_automated,body\n"
+        f"a1,2024-01-15T14:00:00Z,inbound,{line},+12015550123,,false,hello\n"
+        f"a2,2024-01-15T14:01:00Z,outbound,{line},+12015550123,ag_1,false,Your code is 1234\n"
+    )
+    db = tmp_path / "w.duckdb"
+    run_load(db, [csv], team_settings(automation_numbers=["(555) 010-0100"]))
+    con = warehouse.connect_readonly(db)
+    try:
+        assert con.execute("SELECT kind FROM messages WHERE message_id = 'a2'").fetchall() == [("automated",)]
     finally:
         con.close()

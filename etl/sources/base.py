@@ -16,6 +16,8 @@ from typing import Any
 
 import polars as pl
 
+from replyboard.files import NotARegularFile
+
 # Canonical message columns, all text, exactly as in the canonical messages CSV.
 MESSAGE_COLUMNS = (
     "message_id",
@@ -67,6 +69,25 @@ class SourceFrame:
     rows_read: int = 0
 
 
+def storable(text: str) -> str:
+    """Text that UTF-8 (and so DuckDB, Polars, a terminal) can hold: a lone UTF-16 surrogate, which a JSON
+    escape or an undecodable file name can put in a Python string, becomes its escape, e.g. \\ud83d."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone UTF-16 surrogate in text, escaped (e.g. \\ud83d), or None when text is all characters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[exc.start].encode("utf-8", "backslashreplace").decode("utf-8")
+    return None
+
+
 def csv_raw(record: list[str], delimiter: str = ",") -> str:
     """A parsed record written back as CSV text, for a reject's raw column (capped at 2,000 characters)."""
     out = io.StringIO()
@@ -98,11 +119,16 @@ def csv_records(reader: Any, width: int, delimiter: str = ",") -> Iterator[tuple
 
 @contextlib.contextmanager
 def reading(path: Path) -> Iterator[None]:
-    """The ways a file cannot be read, as one SourceError naming it (no traceback for a user's mistake)."""
+    """The ways a file cannot be read, as one SourceError naming it (no traceback for a user's mistake).
+
+    Open the file inside it with replyboard.files.open_regular (or read_bytes), never open(): a FIFO or a
+    device would block the load."""
     try:
         yield
     except FileNotFoundError:
         raise SourceError(f"{path}: file not found") from None
+    except NotARegularFile as exc:
+        raise SourceError(f"{path}: {exc.strerror}") from None
     except IsADirectoryError:
         raise SourceError(f"{path}: is a directory, not a file") from None
     except OSError as exc:

@@ -44,6 +44,7 @@ from etl.sources.base import (
 )
 from etl.sources.openphone import BrokenJson, load_json_values, looks_like_event, looks_like_message
 from etl.sources.twilio import csv_header_is_twilio, looks_like_twilio
+from replyboard.files import open_regular
 
 ADAPTERS: dict[str, Callable[..., SourceFrame]] = {
     "openphone_api": openphone.read_api,
@@ -75,21 +76,52 @@ _HEAD_BYTES = 1 << 16
 _VOTE_LIMIT = 200
 _TWILIO_PAGE_KEYS = {"page_size", "first_page_uri", "next_page_uri", "previous_page_uri", "page", "uri"}
 _OPENPHONE_PAGE_KEYS = {"nextPageToken", "totalItems"}
-_XML_SKIP_RE = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>", re.DOTALL | re.IGNORECASE)
 _XML_ROOT_RE = re.compile(r"<([A-Za-z_][\w.:-]*)")
 
 
 def _head(path: Path) -> bytes:
-    with reading(path), open(path, "rb") as fh:
+    with reading(path), open_regular(path) as fh:
         return fh.read(_HEAD_BYTES)
 
 
+def _doctype_end(text: str, pos: int) -> int:
+    """Where a <!DOCTYPE ...> that starts at pos ends, or -1. An internal subset [...] may hold '>'."""
+    while pos < len(text):
+        c = text[pos]
+        if c == ">":
+            return pos + 1
+        if c == "[":
+            close = text.find("]", pos + 1)
+            if close < 0:
+                return -1
+            pos = close
+        pos += 1
+    return -1
+
+
 def _xml_root(text: str) -> str | None:
+    """The root element's name after the prolog (XML declaration, comments, processing instructions, DOCTYPE).
+
+    A scan that moves forward only, with str.find for each construct's end, so it is linear in the head's
+    length: a regex with nested quantifiers here backtracked exponentially on `<!DOCTYPE x [][][]...`.
+    """
     pos = 0
-    while m := _XML_SKIP_RE.match(text, pos):
-        if m.end() == pos:
+    while pos < len(text):
+        if text[pos].isspace():
+            pos += 1
+            continue
+        if text.startswith("<?", pos):
+            end = text.find("?>", pos + 2)
+            pos = -1 if end < 0 else end + 2
+        elif text.startswith("<!--", pos):
+            end = text.find("-->", pos + 4)
+            pos = -1 if end < 0 else end + 3
+        elif text[pos : pos + 9].upper() == "<!DOCTYPE":
+            pos = _doctype_end(text, pos + 9)
+        else:
             break
-        pos = m.end()
+        if pos < 0:
+            return None  # the prolog never ends within the head: not an XML file we can name
     m = _XML_ROOT_RE.match(text, pos)
     return m.group(1) if m else None
 
@@ -108,7 +140,7 @@ def _records(value: Any, depth: int = 0) -> list[Any]:
 
 
 def _json_kind(path: Path) -> str | None:
-    _, values = load_json_values(path)
+    values = load_json_values(path).values
     votes: Counter[str] = Counter()
     for _, value in values[:_VOTE_LIMIT]:
         if isinstance(value, BrokenJson):

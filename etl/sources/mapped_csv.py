@@ -17,7 +17,8 @@ fields and impossible values are a SourceError naming the mapping file and the k
       channel: sms
       line_number: "+15550100"
     delimiter: ","                  # optional, one character; default ","
-    encoding: utf-8                 # optional, any Python codec name; default utf-8 (a BOM is dropped)
+    encoding: utf-8                 # optional, a text encoding (utf-8, cp1252, latin-1, utf-16...); default
+                                    # utf-8 (a BOM is dropped)
 
 Every scalar in the mapping is read as text (YAML's yes/no/on/off and numbers are not converted, so
 ``line_number: +15550100`` keeps its "+").
@@ -30,8 +31,8 @@ across re-imports; a row whose mapped message_id cell is empty is rejected.
 Rows: cell values are stripped (body kept as written); empty cells are missing and take the default if one
 is given. direction must come out as inbound/outbound (after values.direction; "Inbound" etc. are accepted),
 else the row is rejected naming the value. is_automated must come out as true/false (yes/no/1/0/y/n are
-accepted); when it is missing, inbound rows are "false" and outbound rows are "true" only if the body matches
-settings.auto_reply_templates or the line is in settings.automation_numbers. Dates: with date_format, parsed
+accepted); when it is missing it is "false" (etl.derive still classifies an outbound body matching
+settings.auto_reply_templates, or a line in settings.automation_numbers, as automated). Dates: with date_format, parsed
 by strptime (or as epoch seconds/milliseconds); otherwise ISO 8601 ("2024-01-15T14:23:05Z",
 "2024-01-15 14:23:05", fractions and offsets allowed). A date without an offset is read in the mapping's
 timezone (default UTC; at a DST overlap the first occurrence is taken). Output is UTC ISO 8601 "...Z".
@@ -53,8 +54,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from etl.sources.base import MESSAGE_COLUMNS, Reject, SourceError, SourceFrame, csv_raw, csv_records
-from etl.sources.openphone import automated_by_settings, iso_utc, messages_frame, parse_iso
+from etl.sources.base import (
+    MESSAGE_COLUMNS,
+    Reject,
+    SourceError,
+    SourceFrame,
+    csv_raw,
+    csv_records,
+    lone_surrogate,
+    reading,
+)
+from etl.sources.openphone import iso_utc, messages_frame, parse_iso
+from replyboard.files import NotARegularFile, read_bytes, read_text
 from replyboard.settings import Settings
 
 ALLOWED_VALUES = {"direction": ("inbound", "outbound"), "is_automated": ("true", "false")}
@@ -70,6 +81,9 @@ _BOOLEAN_WORDS = {
 }
 _NOT_DEFAULTABLE = ("message_id", "created_at")
 _EPOCH_FORMATS = {"epoch_s": 1000, "epoch_ms": 1}
+_MAX_FORMAT = 200
+_SAMPLE_DATE = datetime(2024, 1, 15, 14, 23, 5, 123456, tzinfo=UTC)
+_NOT_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape", "undefined"})
 
 
 def _check_fields(keys: Any) -> None:
@@ -135,8 +149,17 @@ class Mapping(BaseModel):
             return None
         if fmt.strip() in _EPOCH_FORMATS:
             return fmt.strip()
-        if "%" not in fmt:
+        if "%" not in fmt or len(fmt) > _MAX_FORMAT:
             raise ValueError(f"{fmt!r} is not a strptime format such as '%d/%m/%Y %H:%M' (or epoch_s, epoch_ms)")
+        # A format strptime cannot read back what it writes fails on every row ("%Y%Y" even raises re.error
+        # from inside strptime): refuse it here, once, naming the key.
+        try:
+            written = _SAMPLE_DATE.strftime(fmt)
+            datetime.strptime(written, fmt)
+        except Exception as exc:  # strptime compiles the format to a regex: ValueError, re.error, ...
+            raise ValueError(
+                f"{fmt!r} is not a strptime format that can read dates back (such as '%d/%m/%Y %H:%M'): {exc}"
+            ) from None
         return fmt
 
     @field_validator("timezone")
@@ -161,9 +184,17 @@ class Mapping(BaseModel):
     @classmethod
     def _encoding(cls, encoding: str) -> str:
         try:
-            codecs.lookup(encoding.strip())
+            codec = codecs.lookup(encoding.strip())
         except LookupError as exc:
             raise ValueError(f"{encoding!r} is not a known text encoding") from exc
+        # Python's codec registry also holds transforms (rot13, base64, zlib, hex, bz2, uu: bytes.decode
+        # refuses them) and codecs that are not a file's character set (punycode, idna, unicode_escape: they
+        # raise other errors, or take quadratic time, on a CSV's bytes).
+        if not getattr(codec, "_is_text_encoding", True) or codec.name in _NOT_CHARSETS:
+            raise ValueError(
+                f"{encoding!r} is not the character encoding of a text file; use one such as utf-8, cp1252, "
+                "latin-1 or utf-16"
+            )
         return encoding.strip()
 
     @model_validator(mode="after")
@@ -194,9 +225,11 @@ def load_mapping(path: Path) -> Mapping:
     """Read and validate a mapping file; every problem is a SourceError naming the file and key."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path)
     except FileNotFoundError:
         raise SourceError(f"{path}: mapping file not found") from None
+    except NotARegularFile as exc:
+        raise SourceError(f"{path}: mapping file is {exc.strerror}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"{path}: cannot read mapping file ({exc})") from None
     try:
@@ -304,10 +337,7 @@ def _row(
     if problems:
         return "; ".join(problems)
     if out.get("is_automated") is None:
-        automated = out["direction"] == "outbound" and automated_by_settings(
-            out.get("line_number"), out.get("body"), settings
-        )
-        out["is_automated"] = "true" if automated else "false"
+        out["is_automated"] = "false"  # templates and automation numbers: etl.derive, for every source alike
     out["source_line"] = line
     return out
 
@@ -319,12 +349,8 @@ def read(path: Path, settings: Settings, mapping: Path | None = None) -> SourceF
         raise SourceError(f"{path}: reading a CSV through a mapping needs a mapping file (--mapping FILE)")
     spec = load_mapping(Path(mapping))
     mapping_name = Path(mapping).name
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SourceError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with reading(path):
+        data = read_bytes(path)
     encoding = "utf-8-sig" if codecs.lookup(spec.encoding).name == "utf-8" else spec.encoding
     try:
         text = data.decode(encoding)
@@ -332,6 +358,7 @@ def read(path: Path, settings: Settings, mapping: Path | None = None) -> SourceF
         raise SourceError(
             f"{path}: not {spec.encoding} text (undecodable byte at offset {exc.start}); set encoding in {mapping_name}"
         ) from None
+    suspect = lone_surrogate(text) is not None  # checked once for the file, then row by row only if needed
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec.delimiter)
     try:
         header = [h.strip() for h in next(reader)]
@@ -360,6 +387,14 @@ def read(path: Path, settings: Settings, mapping: Path | None = None) -> SourceF
             rejects.append(item)
             continue
         start, record = item
+        if suspect and (bad := lone_surrogate("".join(record))):
+            # utf-7, for one, can decode to half a character; no column can store that
+            rejects.append(
+                Reject(
+                    start, f"holds a lone UTF-16 surrogate ({bad}), not a character", csv_raw(record, spec.delimiter)
+                )
+            )
+            continue
         cells: dict[str, str | None] = {}
         for field, i in index.items():  # body kept as written ("" stays ""); other empty cells are missing
             value = record[i] if field == "body" else record[i].strip()

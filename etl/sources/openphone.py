@@ -20,9 +20,10 @@ How a message maps to canonical columns (both kinds):
   record is rejected with that reason. An outgoing group text gets the first recipient as contact.
 - agent_id = `userId` on outgoing messages only (OpenPhone also puts the line owner's userId on incoming
   messages; that is not who answered). Outgoing with no userId is automated (is_automated "true",
-  agent_id null). Outgoing whose body matches settings.auto_reply_templates (case-insensitive) or whose
-  line is in settings.automation_numbers is automated too, keeping its userId (the API attributes messages
-  sent by integrations to the number's owner). Incoming messages are never automated.
+  agent_id null). Incoming messages are never automated. Outgoing whose body matches
+  settings.auto_reply_templates or whose line is in settings.automation_numbers is classified as automated
+  by etl.derive, for every source alike (in SQL, with DuckDB's linear-time RE2): the adapters never run the
+  user's patterns, and is_automated says only what the source itself says.
 - conversation_id = `conversationId` (v2/v3 webhooks); REST messages have none, so null.
 - created_at = the message's `createdAt`, re-written as UTC ISO 8601 with "Z" (naive -> UTC).
 - channel "sms"; status as given (received, delivered, sent, undelivered, ...).
@@ -42,8 +43,8 @@ event type is rejected with its name.
 source_line is the 1-based record number for a JSON document (records counted after unwrapping pages) and
 the physical line number for JSON Lines.
 
-This module also holds the helpers the other adapters share (JSON loading, dates, numbers, frames,
-automation rules); they would sit better in a common module the lead may create.
+This module also holds the helpers the other adapters share (JSON loading, dates, numbers, frames); they
+would sit better in a common module the lead may create.
 """
 
 from __future__ import annotations
@@ -55,12 +56,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import phonenumbers
 import polars as pl
 
-from etl.sources.base import MESSAGE_COLUMNS, Reject, SourceError, SourceFrame, reading
+from etl.sources.base import MESSAGE_COLUMNS, Reject, SourceError, SourceFrame, lone_surrogate, reading
+from replyboard.files import read_bytes
 from replyboard.settings import Settings
 
 CALL_COLUMNS = (
@@ -83,7 +85,7 @@ RAW_LIMIT = 2000  # characters of a rejected record kept in Reject.raw
 def read_text(path: Path) -> str:
     """The file as text (UTF-8, BOM dropped); unreadable files become SourceError."""
     with reading(path):
-        data = Path(path).read_bytes()
+        data = read_bytes(path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -98,21 +100,67 @@ class BrokenJson:
     raw: str
 
 
-def load_json_values(path: Path, expected: str | None = None) -> tuple[bool, list[tuple[int, Any]]]:
+MAX_INT_DIGITS = 4300  # Python's own limit for int(str): a longer one raises ValueError (and is slow to convert)
+# a JSON escape of a UTF-16 surrogate: only such a file can hold a lone one (strict UTF-8 text cannot)
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class HugeNumber:
+    """A JSON integer too long to convert: kept as its digits, so the record holding it becomes a reject
+    instead of the parser raising ValueError for the whole file."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: str) -> None:
+        self.digits = digits
+
+    def __str__(self) -> str:
+        return f"{self.digits[:12]}… ({len(self.digits):,} digits)"
+
+    __repr__ = __str__
+
+
+class JsonValues(NamedTuple):
+    is_document: bool
+    values: list[tuple[int, Any]]
+    suspect: bool  # the file may hold a lone surrogate or a HugeNumber: check each record (unstorable)
+
+
+class _Parser:
+    """One file's JSON decoder: integers too long to convert become HugeNumber, and it notes seeing one."""
+
+    def __init__(self) -> None:
+        self.huge = False
+        self.decoder = json.JSONDecoder(parse_int=self._int)
+
+    def _int(self, digits: str) -> int | HugeNumber:
+        if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+            self.huge = True
+            return HugeNumber(digits)
+        return int(digits)
+
+    def loads(self, text: str) -> Any:
+        return self.decoder.decode(text)
+
+
+def load_json_values(path: Path, expected: str | None = None) -> JsonValues:
     """Parse a JSON document or JSON Lines file.
 
-    Returns (is_document, [(line, value)]): a document gives [(1, value)]; JSON Lines gives one entry per
-    non-blank line with its line number, a line that does not parse being a BrokenJson. A file that is
-    neither (a broken document) raises SourceError with the parser's position; with `expected` (a kind), a
-    file that does not even start like JSON raises the "looks like X, not <expected>" error instead.
+    Returns (is_document, [(line, value)], suspect): a document gives [(1, value)]; JSON Lines gives one
+    entry per non-blank line with its line number, a line that does not parse being a BrokenJson. A file
+    that is neither (a broken document) raises SourceError with the parser's position; with `expected` (a
+    kind), a file that does not even start like JSON raises the "looks like X, not <expected>" error instead.
     """
     text = read_text(path)
     if not text.strip():
         raise SourceError(f"{path}: file is empty")
     if expected and text.lstrip()[:1] not in ("{", "["):
         raise wrong_kind(path, expected)
+    parser = _Parser()
+    escapes = _SURROGATE_ESCAPE_RE.search(text) is not None
     try:
-        return True, [(1, json.loads(text))]
+        document = parser.loads(text)
+        return JsonValues(True, [(1, document)], escapes or parser.huge)
     except json.JSONDecodeError as exc:
         doc_error = exc
     except RecursionError:
@@ -125,7 +173,7 @@ def load_json_values(path: Path, expected: str | None = None) -> tuple[bool, lis
         if not stripped:
             continue
         try:
-            value = json.loads(stripped)
+            value = parser.loads(stripped)
         except json.JSONDecodeError as exc:
             values.append(
                 (number, BrokenJson(f"not valid JSON ({exc.msg} at column {exc.colno})", stripped[:RAW_LIMIT]))
@@ -137,15 +185,39 @@ def load_json_values(path: Path, expected: str | None = None) -> tuple[bool, lis
         values.append((number, value))
         objects += isinstance(value, dict)
     if objects and objects * 2 >= len(values):
-        return False, values
+        return JsonValues(False, values, escapes or parser.huge)
     raise SourceError(f"{path}: not valid JSON ({doc_error.msg} at line {doc_error.lineno} column {doc_error.colno})")
+
+
+def unstorable(value: Any) -> str | None:
+    """Why a parsed record cannot be stored, or None: a lone UTF-16 surrogate (no text column can hold
+    half a character) or an integer too long to convert, anywhere in it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and (bad := lone_surrogate(item)):
+                return f"holds a lone UTF-16 surrogate ({bad}), half of a character, which cannot be stored"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, HugeNumber):
+            return (
+                f"holds an integer of {len(item.digits):,} digits, longer than any id, count or time "
+                f"(at most {MAX_INT_DIGITS:,} are read)"
+            )
+    return None
 
 
 def iter_json_records(
     path: Path, unwrap: Callable[[Any], list[Any]], expected: str | None = None
 ) -> Iterator[tuple[int, Any]]:
-    """(source_line, record) for every record of the file; unwrap turns a top-level value into records."""
-    is_document, values = load_json_values(path, expected)
+    """(source_line, record) for every record of the file; unwrap turns a top-level value into records.
+
+    A record that cannot be stored (see unstorable) comes as a BrokenJson, so it is rejected row by row."""
+    is_document, values, suspect = load_json_values(path, expected)
     count = 0
     for line, value in values:
         if isinstance(value, BrokenJson):
@@ -153,7 +225,15 @@ def iter_json_records(
             continue
         for item in unwrap(value):
             count += 1
-            yield (count if is_document else line), item
+            problem = unstorable(item) if suspect else None
+            yield (count if is_document else line), (BrokenJson(problem, raw_json(item)) if problem else item)
+
+
+def of_kind(records: list[tuple[int, Any]], looks_like: Callable[[Any], bool]) -> bool:
+    """Whether a file's records are of a reader's kind: one that parsed looks like one, or none parsed at all
+    (then each is rejected row by row with its reason rather than the file refused as another kind)."""
+    usable = [r for _, r in records if not isinstance(r, BrokenJson)]
+    return not usable or any(looks_like(r) for r in usable)
 
 
 def raw_json(value: Any) -> str:
@@ -283,28 +363,6 @@ def pick_line(candidates: list[str], mapped: str | None, settings: Settings) -> 
         if any(same_number(c, line.number, settings) for line in settings.lines):
             return c
     return mapped or candidates[0]
-
-
-@lru_cache(maxsize=64)
-def _compiled_templates(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    compiled = []
-    for p in patterns:
-        try:
-            compiled.append(re.compile(p, re.IGNORECASE))
-        except re.error as exc:
-            raise SourceError(
-                f"settings auto_reply_templates: {p!r} is not a valid regular expression ({exc})"
-            ) from None
-    return tuple(compiled)
-
-
-def automated_by_settings(line: str | None, body: str | None, settings: Settings) -> bool:
-    """Outbound sent from an automation number, or whose body matches an auto-reply template."""
-    if line and any(same_number(line, n, settings) for n in settings.automation_numbers):
-        return True
-    if body:
-        return any(p.search(body) for p in _compiled_templates(tuple(settings.auto_reply_templates)))
-    return False
 
 
 def wrong_kind(path: Path, expected: str) -> SourceError:
@@ -458,7 +516,7 @@ def _message_row(obj: dict[str, Any], line: int, settings: Settings) -> dict[str
     body_raw = obj["text"] if "text" in obj else obj.get("body")
     body = body_raw if isinstance(body_raw, str) else None
     agent = text_or_none(obj.get("userId")) if direction == "outbound" else None
-    automated = direction == "outbound" and (agent is None or automated_by_settings(line_number, body, settings))
+    automated = direction == "outbound" and agent is None
     return {
         "message_id": message_id,
         "created_at": created_at,
@@ -591,7 +649,7 @@ def read_api(path: Path, settings: Settings) -> SourceFrame:
     """Kind "openphone_api": REST list pages, single messages, arrays, JSON Lines (see module docstring)."""
     path = Path(path)
     records = list(iter_json_records(path, unwrap_api, "openphone_api"))
-    if records and not any(looks_like_message(r) for _, r in records):
+    if not of_kind(records, looks_like_message):
         raise wrong_kind(path, "openphone_api")
 
     def classify(line: int, record: Any, rejects: list[Reject]):
@@ -616,7 +674,7 @@ def read_webhook(path: Path, settings: Settings) -> SourceFrame:
     """Kind "openphone_webhook": message.* and call.* event payloads (see module docstring)."""
     path = Path(path)
     records = list(iter_json_records(path, _unwrap_events, "openphone_webhook"))
-    if records and not any(looks_like_event(r) for _, r in records):
+    if not of_kind(records, looks_like_event):
         raise wrong_kind(path, "openphone_webhook")
 
     def classify(line: int, record: Any, rejects: list[Reject]):

@@ -9,8 +9,8 @@ The backup is one phone's history, so:
   reason, e.g. "type 3 (draft) is not a sent or received message" (4 outbox, 5 failed, 6 queued too).
   `<mms msg_box>` uses the same numbers.
 - agent_id: sent messages were typed by the phone's owner, so agent_id is "device-owner" on every outbound
-  row (null on inbound). is_automated is "false" except outbound rows whose body matches
-  settings.auto_reply_templates or whose line is in settings.automation_numbers (auto-reply apps exist).
+  row (null on inbound). is_automated is "false": the backup does not say; an outbound body matching
+  settings.auto_reply_templates (auto-reply apps exist) is classified as automated by etl.derive.
 - created_at = `date` (epoch milliseconds) as UTC ISO 8601 "...Z". `readable_date` and `contact_name` are
   ignored (readable_date is local time with no zone). An MMS `date` below 10^11 is read as seconds.
 - message_id = "smsbr-" + the first 20 hex digits of sha1("address|date|type|body") ("smsbr-mms-" and
@@ -41,7 +41,8 @@ from typing import IO, Any
 from xml.etree import ElementTree as ET
 
 from etl.sources.base import Reject, SourceError, SourceFrame, reading
-from etl.sources.openphone import automated_by_settings, iso_utc, messages_frame, wrong_kind
+from etl.sources.openphone import iso_utc, messages_frame, wrong_kind
+from replyboard.files import open_regular
 from replyboard.settings import Settings
 
 PLACEHOLDER_LINE = "device"
@@ -119,7 +120,7 @@ class _FixingReader:
 
 
 def _refuse_dtd(path: Path) -> None:
-    with reading(path), open(path, "rb") as fh:
+    with reading(path), open_regular(path) as fh:
         tail = b""
         while chunk := fh.read(_CHUNK):
             window = (tail + chunk).upper()
@@ -218,7 +219,6 @@ def _row(elem: ET.Element, record: int, line_number: str, settings: Settings) ->
         message_id = _stable_id("smsbr-", contact, raw_date, attrs.get("type"), body)
     sent_status = _SENT_STATUS.get((attrs.get("status") or "").strip(), "sent")
     status = "received" if direction == "inbound" else sent_status
-    automated = direction == "outbound" and automated_by_settings(line_number, body, settings)
     return {
         "message_id": message_id,
         "created_at": created_at,
@@ -226,7 +226,7 @@ def _row(elem: ET.Element, record: int, line_number: str, settings: Settings) ->
         "line_number": line_number,
         "contact_number": contact,
         "agent_id": OWNER_AGENT if direction == "outbound" else None,
-        "is_automated": "true" if automated else "false",
+        "is_automated": "false",
         "body": body,
         "channel": "sms",
         "conversation_id": None,
@@ -239,7 +239,7 @@ def read(path: Path, settings: Settings, *, line_number: str | None = None) -> S
     """Kind "sms_backup_xml" (see module docstring); line_number overrides the phone's own number."""
     path = Path(path)
     _refuse_dtd(path)
-    with open(path, "rb") as fh:
+    with reading(path), open_regular(path) as fh:
         head = fh.read(1024).lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(b"<"):
         raise wrong_kind(path, "sms_backup_xml")
@@ -250,7 +250,7 @@ def read(path: Path, settings: Settings, *, line_number: str | None = None) -> S
     depth = 0
     root: ET.Element | None = None
     try:
-        with open(path, "rb") as fh:
+        with reading(path), open_regular(path) as fh:
             for event, elem in ET.iterparse(_FixingReader(fh), events=("start", "end")):
                 if event == "start":
                     depth += 1

@@ -20,8 +20,8 @@ Mapping (both kinds):
   source_id is its messaging_service_sid; without one it is rejected with that advice.
 - agent_id is always null: Twilio has no user.
 - is_automated: outbound-reply (Twilio's own auto-response) is automated; outbound-api / outbound-call are
-  human unless the line is in settings.automation_numbers or the body matches an
-  settings.auto_reply_templates regex (case-insensitive). Inbound is never automated.
+  not, and inbound never is. A body matching settings.auto_reply_templates or a line in
+  settings.automation_numbers makes a message automated in etl.derive, for every source alike.
 - created_at: `date_sent`, falling back to `date_created` when date_sent is null or empty (scheduled,
   queued, canceled messages) for the API; `SentDate` for the CSV. Written back as UTC ISO 8601 "...Z".
 - body as given; a redacted body is "" and the row is kept. status kept as given (queued, scheduled,
@@ -58,11 +58,11 @@ from typing import Any
 from etl.sources.base import Reject, SourceError, SourceFrame, csv_raw, csv_records
 from etl.sources.openphone import (
     BrokenJson,
-    automated_by_settings,
     iso_utc,
     iter_json_records,
     line_for_source_id,
     messages_frame,
+    of_kind,
     parse_iso,
     raw_json,
     read_text,
@@ -231,12 +231,8 @@ def _row(
     if problems:
         return "; ".join(problems)
     body = fields.get("body") if isinstance(fields.get("body"), str) else None
-    if direction == "inbound":
-        automated = False
-    elif raw_direction and raw_direction.lower() == "outbound-reply":
-        automated = True
-    else:
-        automated = automated_by_settings(line_number, body, settings)
+    # Twilio's own auto-response; templates and automation numbers are applied by etl.derive
+    automated = direction == "outbound" and bool(raw_direction) and raw_direction.lower() == "outbound-reply"
     prefixes = {split_channel(line_number)[0], split_channel(contact)[0]} - {None}
     channel = next((_CHANNELS[p] for p in sorted(prefixes) if p in _CHANNELS), None if prefixes else "sms")
     return {
@@ -259,7 +255,7 @@ def read_api(path: Path, settings: Settings) -> SourceFrame:
     """Kind "twilio_api": Message resources, list pages, arrays or JSON Lines of them."""
     path = Path(path)
     records = list(iter_json_records(path, _unwrap, "twilio_api"))
-    if records and not any(looks_like_twilio(r) for _, r in records):
+    if not of_kind(records, looks_like_twilio):
         raise wrong_kind(path, "twilio_api")
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
