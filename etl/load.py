@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -11,11 +12,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from etl import canonical, derive, merge, validate
+from etl import canonical, derive, merge, validate, watchdog
 from etl.sources import twilio_webhook
-from etl.sources.base import Reject, SourceError, SourceFrame
+from etl.sources.base import Reject, SourceError, SourceFrame, storable
 from replyboard import warehouse
 from replyboard.faults import checkpoint
+from replyboard.files import NotARegularFile, check_regular
+from replyboard.load_lock import heartbeat
 from replyboard.sensitive import redact_reject
 from replyboard.settings import Settings
 from replyboard.warehouse import one
@@ -35,6 +38,12 @@ class FileReport:
     rows_duplicate: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+
+    def discard(self, error: str) -> None:
+        """The file failed and its rows were rolled back: nothing from it counts."""
+        self.rows_read = self.rows_loaded = self.rows_updated = self.rows_rejected = self.rows_duplicate = 0
+        self.notes = []
+        self.error = error
 
 
 @dataclass
@@ -70,11 +79,17 @@ def _quiet(_: str) -> None:
 
 def detect_kind(path: Path) -> str:
     """The kind of file: a canonical CSV by its header, else a real export recognised by its content."""
-    if not path.exists():
-        raise SourceError(f"{path}: file not found")
-    if path.is_dir():
-        raise SourceError(f"{path}: is a folder; pass the files inside it")
-    if path.stat().st_size == 0:
+    try:
+        size = check_regular(path).st_size  # a FIFO or a device would block or never end: refused here
+    except FileNotFoundError:
+        raise SourceError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise SourceError(f"{path}: is a folder; pass the files inside it") from None
+    except NotARegularFile as exc:
+        raise SourceError(f"{path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if size == 0:
         raise SourceError(f"{path}: file is empty")
     from etl.sources import detect  # the adapters are optional at import time of this module
 
@@ -112,7 +127,10 @@ def run_load(
     """
     report = LoadReport()
     started = time.perf_counter()
-    with warehouse.writer(db, wait=wait) as con:
+    budget = watchdog.file_budget()
+    # a holder quiet for longer than a step may take (plus a minute of slack) is not making progress
+    stuck_after = budget + 60 if budget else None
+    with warehouse.writer(db, wait=wait, stuck_after=stuck_after) as con:
         (run_id,) = one(con, "SELECT nextval('etl_run_seq')")
         report.run_id = run_id
         con.execute(
@@ -122,94 +140,181 @@ def run_load(
         merge.start_batch(con)
         surveys_changed = False
         for n, path in enumerate(paths, 1):
-            label = f"[{n}/{len(paths)}] {path.name}"
             file_report = FileReport(path=str(path), kind=source or "?")
             report.files.append(file_report)
-            try:
-                kind = source or detect_kind(path)
-                file_report.kind = kind
-                progress(f"{label}: reading as {kind}")
-                t0 = time.perf_counter()
-                surveys_changed |= _load_file(con, path, kind, settings, run_id, file_report, mapping, replace)
-                progress(
-                    f"{label}: {file_report.rows_read:,} rows read, {file_report.rows_loaded:,} new, "
-                    f"{file_report.rows_updated:,} updated, {file_report.rows_rejected:,} rejected, "
-                    f"{file_report.rows_duplicate:,} duplicate ({time.perf_counter() - t0:.1f} s)"
-                )
-            except SourceError as exc:
-                file_report.error = str(exc)
-                progress(f"{label}: skipped: {exc}")
-        _fill_reference(con, settings)
-        rederive_all = _settings_changed(con, settings)
-        if rederive_all:
-            progress("settings changed since the last load: re-deriving every conversation")
-            con.execute(f"INSERT INTO {merge.AFFECTED} SELECT DISTINCT line_number, contact_number FROM messages")
-        if not merge._exists(con, merge.CHANGED):
-            con.execute(
-                f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT *, 0 AS run_id FROM {VALID} LIMIT 0"
-                if merge._exists(con, VALID)
-                else f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE (conversation_id, kind, survey, "
-                "is_opt_out, created_local), 0::BIGINT AS source_line FROM messages LIMIT 0"
+            label = f"[{n}/{len(paths)}] {path.name}"
+            heartbeat(f"reading {label}")
+            surveys_changed |= _load_one(
+                con, path, source, settings, run_id, file_report, mapping, budget, label, progress, replace
             )
-        (pairs,) = one(con, f"SELECT count(DISTINCT (line_number, contact_number)) FROM {merge.AFFECTED}")
-        if pairs:
-            t0 = time.perf_counter()
-            progress(f"deriving conversations and reply times for {pairs:,} line/contact pairs")
-            derive.derive(con, settings, merge.CHANGED, merge.AFFECTED)
-            checkpoint("after_derive")
-            progress(f"derived in {time.perf_counter() - t0:.1f} s")
-        if rederive_all:
-            derive.link_file_surveys(con, settings)
-        elif pairs or surveys_changed:
-            # only the contacts whose conversations or survey replies this load changed
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE rb_survey_scope AS "
-                f"SELECT contact_number FROM {merge.AFFECTED} UNION SELECT contact_number FROM {merge.SURVEY_CONTACTS}"
-            )
-            derive.link_file_surveys(con, settings, contacts="rb_survey_scope")
-        _record(con, report, settings)
+        heartbeat("deriving")
+        try:
+            with watchdog.time_limit(budget, f"{db}: deriving this load's facts", con):
+                _derive(con, report, settings, surveys_changed, progress)
+        except watchdog.StepTimeout as exc:
+            raise warehouse.WarehouseError(
+                f"{exc.what}: stopped after {exc.seconds:g} s ({watchdog.ENV}); the load was abandoned, "
+                "the warehouse is unchanged"
+            ) from None
         if before_publish is not None:
             before_publish(con, report)
         checkpoint("after_record")
+        heartbeat("publishing")
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _load_file(
+def _load_one(
     con: duckdb.DuckDBPyConnection,
     path: Path,
-    kind: str,
+    source: str | None,
     settings: Settings,
     run_id: int,
     fr: FileReport,
     mapping: Path | None,
+    budget: float | None,
+    label: str,
+    progress: Progress,
     replace: bool = False,
 ) -> bool:
-    """Load one file; returns True when survey rows changed."""
-    rejects: list[Reject] = []
-    calls_loaded = 0
+    """Detect, read, validate and merge one file in its own transaction and time budget.
+
+    Whatever goes wrong with the file (a SourceError, a stalled step, any unexpected error while reading
+    it) rolls its rows back and becomes its one error line; the other files load. Only failures of the
+    warehouse itself (a full disk, a damaged file) and Ctrl-C end the whole load.
+    """
+    t0 = time.perf_counter()
+    in_transaction = False
+    try:
+        with watchdog.time_limit(budget, str(path), con):
+            fr.kind = source or detect_kind(path)
+            progress(f"{label}: reading as {fr.kind}")
+            staged = _stage_file(con, path, fr.kind, settings, fr, mapping)
+            con.execute("BEGIN TRANSACTION")
+            in_transaction = True
+            surveys_changed = _merge_file(con, path, fr.kind, staged, settings, run_id, fr, replace)
+        con.execute("COMMIT")
+        in_transaction = False
+    except (Exception, watchdog.StepTimeout) as exc:
+        if in_transaction:
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT may have ended the transaction already
+                con.execute("ROLLBACK")
+        _raise_if_fatal(exc)
+        error = _file_error(path, exc)
+        progress(f"{label}: skipped: {error}")
+        fr.discard(error)
+        return False
+    progress(
+        f"{label}: {fr.rows_read:,} rows read, {fr.rows_loaded:,} new, {fr.rows_updated:,} updated, "
+        f"{fr.rows_rejected:,} rejected, {fr.rows_duplicate:,} duplicate ({time.perf_counter() - t0:.1f} s)"
+    )
+    return surveys_changed
+
+
+def _raise_if_fatal(exc: BaseException) -> None:
+    """Re-raise what is not about one file: the warehouse's own storage failing, or the user's Ctrl-C."""
+    if isinstance(exc, duckdb.Error) and (
+        isinstance(exc, duckdb.FatalException) or warehouse.storage_failure(exc) is not None
+    ):
+        raise exc
+    if isinstance(exc, OSError) and exc.errno in warehouse.DISK_FULL:
+        raise exc
+    if isinstance(exc, RuntimeError) and str(exc) == "Query interrupted":
+        # DuckDB's report of a signal during a query; the watchdog's own became a StepTimeout already
+        raise KeyboardInterrupt from None
+
+
+def _file_error(path: Path, exc: BaseException) -> str:
+    """One line for the user: the reason for a SourceError or a timeout, else the unexpected error's type."""
+    if isinstance(exc, SourceError | watchdog.StepTimeout):
+        return storable(str(exc))
+    detail = " ".join(storable(str(exc)).split())[:300] or "no details"
+    return f"{path}: could not be read ({type(exc).__name__}: {detail}); nothing from it was loaded"
+
+
+def _derive(
+    con: duckdb.DuckDBPyConnection, report: LoadReport, settings: Settings, surveys_changed: bool, progress: Progress
+) -> None:
+    """Reference rows, then the facts of every line/contact pair the load changed, then the run's record."""
+    _fill_reference(con, settings)
+    rederive_all = _settings_changed(con, settings)
+    if rederive_all:
+        progress("settings changed since the last load: re-deriving every conversation")
+        con.execute(f"INSERT INTO {merge.AFFECTED} SELECT DISTINCT line_number, contact_number FROM messages")
+    if not merge._exists(con, merge.CHANGED):
+        con.execute(
+            f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT *, 0 AS run_id FROM {VALID} LIMIT 0"
+            if merge._exists(con, VALID)
+            else f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE (conversation_id, kind, survey, "
+            "is_opt_out, created_local), 0::BIGINT AS source_line FROM messages LIMIT 0"
+        )
+    (pairs,) = one(con, f"SELECT count(DISTINCT (line_number, contact_number)) FROM {merge.AFFECTED}")
+    if pairs:
+        t0 = time.perf_counter()
+        progress(f"deriving conversations and reply times for {pairs:,} line/contact pairs")
+        derive.derive(con, settings, merge.CHANGED, merge.AFFECTED)
+        checkpoint("after_derive")
+        progress(f"derived in {time.perf_counter() - t0:.1f} s")
+    if rederive_all:
+        derive.link_file_surveys(con, settings)
+    elif pairs or surveys_changed:
+        # only the contacts whose conversations or survey replies this load changed
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rb_survey_scope AS "
+            f"SELECT contact_number FROM {merge.AFFECTED} UNION SELECT contact_number FROM {merge.SURVEY_CONTACTS}"
+        )
+        derive.link_file_surveys(con, settings, contacts="rb_survey_scope")
+    _record(con, report, settings)
+
+
+@dataclass
+class _Staged:
+    """One file read into the stage table: which table its rows are for, its rejects so far, its calls."""
+
+    table_kind: str
+    rejects: list[Reject]
+    calls: pl.DataFrame | None = None
+
+
+def _stage_file(
+    con: duckdb.DuckDBPyConnection, path: Path, kind: str, settings: Settings, fr: FileReport, mapping: Path | None
+) -> _Staged:
+    """Read one file into the stage table. Temp tables only: a failure here has nothing to roll back, and a
+    failed statement here (DuckDB's strict CSV reader, retried in Python) must not abort a transaction."""
     if kind in canonical.CANONICAL:
         staged = canonical.stage_csv(con, path, kind, MESSAGE_STAGE)
         checkpoint("after_stage")
         fr.rows_read = staged.rows_read
         fr.notes.extend(staged.notes)
-        rejects.extend(staged.rejects)
-        table_kind = kind
-    else:
-        frame = _adapter_frame(path, kind, settings, mapping)
-        fr.rows_read = frame.rows_read
-        rejects.extend(frame.rejects)
-        if frame.calls is not None and frame.calls.height:
-            calls_loaded = _insert_calls(con, frame.calls, kind, run_id, settings)
-        messages = (
-            frame.messages
-            if frame.messages is not None
-            else pl.DataFrame(
-                schema={**dict.fromkeys(canonical.CANONICAL["messages"][0], pl.String), "source_line": pl.Int64}
-            )
+        return _Staged(kind, list(staged.rejects))
+    frame = _adapter_frame(path, kind, settings, mapping)
+    fr.rows_read = frame.rows_read
+    messages = (
+        frame.messages
+        if frame.messages is not None
+        else pl.DataFrame(
+            schema={**dict.fromkeys(canonical.CANONICAL["messages"][0], pl.String), "source_line": pl.Int64}
         )
-        canonical.stage_frame(con, MESSAGE_STAGE, canonical.CANONICAL["messages"][0], messages)
-        table_kind = "messages"
+    )
+    canonical.stage_frame(con, MESSAGE_STAGE, canonical.CANONICAL["messages"][0], messages)
+    calls = frame.calls if frame.calls is not None and frame.calls.height else None
+    return _Staged("messages", list(frame.rejects), calls)
+
+
+def _merge_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    kind: str,
+    staged: _Staged,
+    settings: Settings,
+    run_id: int,
+    fr: FileReport,
+    replace: bool = False,
+) -> bool:
+    """Validate the staged rows and merge them, in the caller's transaction; True when survey rows changed."""
+    rejects = staged.rejects
+    calls_loaded = _insert_calls(con, staged.calls, kind, run_id, settings) if staged.calls is not None else 0
+    table_kind = staged.table_kind
     if table_kind == "messages":
         rejects.extend(validate.validate_messages(con, MESSAGE_STAGE, settings, kind, VALID))
         if kind == twilio_webhook.KIND:  # events without date or text: keep what is stored (see the module)
@@ -295,7 +400,8 @@ def _store_rejects(
     """Every reject of every source is stored here, so this is where raw text and reasons are redacted."""
     if not rejects:
         return
-    stored = [redact_reject(r.raw, r.reason, region) for r in rejects]
+    # storable: a record rejected for a lone surrogate still holds it
+    stored = [redact_reject(storable(r.raw), storable(r.reason), region) for r in rejects]
     frame = pl.DataFrame(  # noqa: F841 - scanned by DuckDB
         {
             "line": [r.line for r in rejects],

@@ -1,13 +1,17 @@
-"""Fault injection for the reliability tests: a load kills itself at a named point when asked.
+"""Fault injection for the reliability tests: a load kills itself, or stalls, at a named point when asked.
 
 Set REPLYBOARD_KILL_AT=<point> in a load's environment and it ends with SIGKILL when it reaches that
-point, exactly as a crash or an OOM kill would. Unset (always, in normal use) it costs one dict lookup.
+point, exactly as a crash or an OOM kill would. Set REPLYBOARD_STALL_AT=<point> and the first time it
+reaches that point it stops making progress (it sleeps, as a parser stuck on hostile input would spin), so
+the tests can show the load's time budget abandoning the step (etl.watchdog). Unset (always, in normal use)
+each costs one dict lookup.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 POINTS = (
     "after_copy",
@@ -25,6 +29,13 @@ POINTS = (
 SYNC_POINTS = ("sync_after_page",)
 
 
+_stalled: set[str] = set()
+
+
 def checkpoint(point: str) -> None:
     if os.environ.get("REPLYBOARD_KILL_AT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("REPLYBOARD_STALL_AT") == point and point not in _stalled:
+        _stalled.add(point)
+        while True:  # until the watchdog interrupts it
+            time.sleep(3600)

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import functools
 import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -25,6 +23,8 @@ import duckdb
 import polars as pl
 
 from replyboard.faults import checkpoint
+from replyboard.files import NotARegularFile, open_regular
+from replyboard.load_lock import LoadLock, LockBusy
 
 DEFAULT_DB = Path("data/replyboard.duckdb")
 # DuckDB storage files carry this magic at byte offset 8.
@@ -66,8 +66,10 @@ def temp_table(con: duckdb.DuckDBPyConnection, name: str, data: pl.DataFrame) ->
 def check_is_warehouse(path: Path) -> None:
     """Refuse a file that is not a DuckDB database, before anything can overwrite it."""
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(16)
+    except NotARegularFile as exc:
+        raise WarehouseError(f"{path}: {exc.strerror}; pass --db with a Replyboard warehouse file") from None
     except OSError as exc:
         raise WarehouseError(f"{path}: cannot read the warehouse ({exc.strerror})") from None
     if len(head) < 12 or head[8:12] != _DUCKDB_MAGIC:
@@ -279,34 +281,21 @@ def data_version(path: str | Path) -> str:
     return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
 
 
-class _Lock:
-    def __init__(self, path: Path, wait: bool, warehouse: Path) -> None:
-        self.path = path
-        self.wait = wait
-        self.warehouse = warehouse  # the name the user gave, for messages
-        self.fh = None
-
-    def __enter__(self) -> _Lock:
-        try:
-            self.fh = self.path.open("a+")
-        except OSError as exc:  # e.g. a lock file left by another user's load
-            raise WarehouseError(
-                f"{self.path}: cannot open the lock file ({exc.strerror}); the warehouse was not changed"
-            ) from None
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not self.wait:
-                self.fh.close()
-                raise WarehouseError(f"{self.warehouse}: another load is running; try again when it ends") from None
-            print("Another load is running on this warehouse; waiting for it to finish...", file=sys.stderr)
-            fcntl.flock(self.fh, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.fh is not None
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
+@contextlib.contextmanager
+def _locked(lock_path: Path, wait: bool, stuck_after: float | None, shown: Path) -> Iterator[None]:
+    """Take the warehouse's load lock; ``shown`` is the name the user gave, for messages."""
+    try:
+        with LoadLock(lock_path, wait=wait, stuck_after=stuck_after):
+            yield
+    except LockBusy as exc:
+        raise WarehouseError(f"{shown}: {exc}") from None
+    except OSError as exc:
+        if exc.filename != str(lock_path):
+            raise
+        # e.g. a lock file left by another user's load
+        raise WarehouseError(
+            f"{lock_path}: cannot open the lock file ({exc.strerror}); the warehouse was not changed"
+        ) from None
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -317,7 +306,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 DAMAGED_ADVICE = (
@@ -421,11 +410,15 @@ def _stale_temporaries(folder: Path, name: str) -> list[Path]:
 
 
 @contextlib.contextmanager
-def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+def writer(
+    path: str | Path, *, wait: bool = True, stuck_after: float | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open a private copy of the warehouse for writing; publish it atomically if the block succeeds.
 
     A path that is a symlink stays one: the copy, the temporary files, the lock and the rename all happen
-    next to its target (a rename over the link itself would replace the link with a plain file).
+    next to its target (a rename over the link itself would replace the link with a plain file). Loads take
+    turns (replyboard.load_lock); a waiting one says which load it waits for and, past `stuck_after` seconds
+    without progress, that the holder may be stuck.
     """
     given = Path(path)
     path = real_path(given)
@@ -439,7 +432,7 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
     if path.exists():
         check_is_warehouse(path)
     lock_path = path.with_name(path.name + ".lock")
-    with _Lock(lock_path, wait, given):
+    with _locked(lock_path, wait, stuck_after, given):
         for stale in _stale_temporaries(folder, path.name):  # left by a load that was killed
             if stale.is_dir():  # DuckDB's spill folder (<file>.tmp) of a load that spilled to disk
                 shutil.rmtree(stale, ignore_errors=True)
@@ -477,7 +470,7 @@ def writer(path: str | Path, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyCo
             os.replace(stamp_tmp, _stamp_path(path))
             _fsync_dir(folder)
         except OSError as exc:
-            if exc.errno in _DISK_FULL:
+            if exc.errno in DISK_FULL:
                 raise WarehouseError(
                     f"{folder}: disk full ({exc.strerror}); the load was abandoned, the warehouse is unchanged"
                 ) from None
