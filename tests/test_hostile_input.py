@@ -16,6 +16,7 @@ import json
 import os
 import random
 import re
+import socket
 import string
 import subprocess
 import sys
@@ -29,7 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl.__main__ import main as etl_main
-from replyboard import warehouse
+from etl.watchdog import time_limit
+from replyboard import phones, survey_parse, warehouse
 from replyboard.csv_safety import to_safe_csv_bytes
 from replyboard.settings import Settings, SettingsError, load_settings
 from tests.helpers import FIXTURES, ROOT
@@ -168,8 +170,12 @@ EXPECTED: dict[str, tuple[int, int, dict[int, str], dict[str, str]]] = {
 
 
 def test_corpus_is_complete_and_current():
-    on_disk = {p.name for p in HOSTILE.iterdir() if p.suffix in (".csv", ".bin")}
-    assert on_disk == set(EXPECTED)
+    on_disk = {
+        p.name
+        for p in HOSTILE.iterdir()
+        if p.name not in ("README.md", "make_corpus.py") and not p.name.startswith(("__", "."))  # __pycache__
+    }
+    assert on_disk == set(EXPECTED) | set(ISSUE_11_FILES)
     # the committed bytes are what make_corpus.py writes
     with tempfile.TemporaryDirectory() as tmp:
         original = CORPUS.HERE
@@ -178,7 +184,8 @@ def test_corpus_is_complete_and_current():
             CORPUS.main()
         finally:
             CORPUS.HERE = original
-        for name in EXPECTED:
+        assert {p.name for p in Path(tmp).iterdir()} == on_disk
+        for name in on_disk:
             assert (Path(tmp) / name).read_bytes() == (HOSTILE / name).read_bytes(), name
 
 
@@ -1016,3 +1023,255 @@ def test_damaged_okr_folder_keeps_the_good_files(tmp_path: Path):
     assert [p.period for p in periods] == [p.period for p in good_periods]
     assert {Path(p.file).name for p in problems} >= {"zz-broken.yaml", "zz-dates.yaml"}
     tried("OKR definition files", 3)
+
+
+# ----------------------------------------------------------------------------------------------- issue 11
+# Input that hung a load (holding the warehouse lock, so every later load waited too) or ended the whole load
+# with a traceback. Each test runs under a time limit far above what the fixed code needs (seconds) and far
+# below what the old code took (hours to years), so a regression fails instead of hanging the suite.
+
+HANG = 120  # seconds; the old code took longer than a day on every case below
+
+# file -> (rows loaded, {line: reason fragment}) when loaded next to a good file, or the file's error fragment
+BROKEN_RECORDS: dict[str, tuple[int, dict[int, str]] | str] = {
+    "doctype_brackets.xml": "not a format Replyboard knows",  # hung detection (exponential backtracking)
+    "openphone_lone_surrogate.json": (2, {2: "lone UTF-16 surrogate (\\ud83d)"}),
+    "twilio_lone_surrogate.jsonl": (2, {2: "lone UTF-16 surrogate (\\udc00)"}),
+    "openphone_huge_integer.json": (1, {2: "an integer of 5,000 digits"}),
+    "twilio_huge_integer.json": (1, {2: "an integer of 5,000 digits"}),
+}
+BAD_MAPPINGS = {
+    **{f"mapping_encoding_{codec}.yaml": "encoding:" for codec in CORPUS.BAD_ENCODINGS},
+    "mapping_date_format_repeated.yaml": "date_format: '%Y%Y' is not a strptime format",
+}
+CATASTROPHIC = {  # file -> extra CLI arguments; loaded with catastrophic_settings.yaml
+    "catastrophic_messages.csv": (),
+    "catastrophic_openphone.json": (),
+    "catastrophic_twilio.json": (),
+    "catastrophic_sms_backup.xml": (),
+    "catastrophic_mapped.csv": ("--source", "mapped_csv", "--mapping", str(HOSTILE / "catastrophic_mapping.yaml")),
+}
+ISSUE_11_FILES = {
+    *BROKEN_RECORDS,
+    *BAD_MAPPINGS,
+    *CATASTROPHIC,
+    "catastrophic_settings.yaml",
+    "catastrophic_mapping.yaml",
+    "mapped_messages.csv",
+    "mapping_utf7.yaml",
+    "mapped_utf7_surrogate.csv",
+}
+
+
+def test_one_bad_file_never_aborts_the_others(tmp_path: Path):
+    alone = tmp_path / "alone.duckdb"
+    _, golden, _ = cli_load(alone, GOLDEN)
+    db = tmp_path / "w.duckdb"
+    paths = [HOSTILE / name for name in BROKEN_RECORDS]
+    with time_limit(HANG, "loading the broken files"):
+        code, report, err = load_checked(db, paths[0], GOLDEN, *paths[1:])
+    tried("files that hung or crashed a load (issue 11)", len(paths) - 1)
+    assert code == 2 and err.count("error: ") == 1  # only the DOCTYPE file is unusable
+    by_name = {Path(f["path"]).name: f for f in report["files"]}
+    assert by_name[GOLDEN.name]["rows_loaded"] == golden["rows_loaded"] > 0  # the good file landed in full
+    stored = query(db, "SELECT message_id FROM messages WHERE message_id LIKE 'AC%' OR message_id LIKE 'SM%'")
+    for name, expected in BROKEN_RECORDS.items():
+        if isinstance(expected, str):
+            assert expected in by_name[name]["error"] and str(HOSTILE / name) in err
+            continue
+        loaded, reasons = expected
+        assert (by_name[name]["rows_loaded"], by_name[name]["rows_rejected"], by_name[name]["error"]) == (
+            loaded,
+            len(reasons),
+            None,
+        ), name
+        got = dict(query(db, "SELECT line, reason FROM rejected_rows WHERE path = ?", [str(HOSTILE / name)]))
+        assert sorted(got) == sorted(reasons) and all(reasons[n] in got[n] for n in reasons), (name, got)
+    assert len(stored) == sum(e[0] for e in BROKEN_RECORDS.values() if not isinstance(e, str))
+
+
+def test_the_real_process_survives_the_broken_files(tmp_path: Path):
+    paths = [GOLDEN, *(HOSTILE / name for name in BROKEN_RECORDS)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "etl", "load", "--json", "--db", str(tmp_path / "w.duckdb"), *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "doctype_brackets.xml" in proc.stderr
+    assert json.loads(proc.stdout)["rows_rejected"] == 3 + 4  # the golden file's own 3, one per JSON file
+    tried("files that hung or crashed a load (issue 11)", len(paths) - 1)
+
+
+def test_a_doctype_that_backtracked_is_refused_by_the_reader_too(tmp_path: Path):
+    with time_limit(HANG, "reading the DOCTYPE file"):
+        code, _, err = load_checked(tmp_path / "w.duckdb", HOSTILE / "doctype_brackets.xml")
+    assert code == 2 and "not a format Replyboard knows" in err
+    code, _, err = cli_load(
+        tmp_path / "w.duckdb", HOSTILE / "doctype_brackets.xml", extra=("--source", "sms_backup_xml")
+    )
+    assert code == 2 and "DOCTYPE" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", sorted(BAD_MAPPINGS))
+def test_a_mapping_that_cannot_read_text_is_one_clear_error(tmp_path: Path, name: str):
+    mapping = HOSTILE / name
+    data = HOSTILE / "mapped_messages.csv"
+    with time_limit(HANG, f"loading with {name}"):
+        code, report, err = cli_load(
+            tmp_path / "w.duckdb", data, extra=("--source", "mapped_csv", "--mapping", str(mapping))
+        )
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"error: {mapping}: invalid mapping\n") and BAD_MAPPINGS[name] in err, err
+    assert report["rows_loaded"] == 0 and report["files"][0]["error"].startswith(str(mapping))
+    tried("files that hung or crashed a load (issue 11)")
+
+
+def test_a_character_set_that_spells_half_a_character_rejects_that_row(tmp_path: Path):
+    db = tmp_path / "w.duckdb"
+    data = HOSTILE / "mapped_utf7_surrogate.csv"
+    code, report, err = cli_load(
+        db, data, extra=("--source", "mapped_csv", "--mapping", str(HOSTILE / "mapping_utf7.yaml"))
+    )
+    check_invariants(db, [data], code, report, err)
+    assert (code, report["rows_loaded"], report["rows_rejected"]) == (0, 2, 1)
+    ((line, reason, raw),) = query(db, "SELECT line, reason, raw FROM rejected_rows")
+    assert line == 4 and "lone UTF-16 surrogate (\\ud83d)" in reason and raw.endswith("half \\ud83d here")
+    tried("files that hung or crashed a load (issue 11)")
+
+
+def test_catastrophic_settings_patterns_never_run_under_python_re(tmp_path: Path):
+    # '^(a+)+$' against 32 'a' and a 'b': Python's re backtracks for years; DuckDB's RE2 is linear
+    settings_file = HOSTILE / "catastrophic_settings.yaml"
+    load_settings(settings_file)  # a valid pattern: only the engine that runs it matters
+    db = tmp_path / "w.duckdb"
+    for name, extra in CATASTROPHIC.items():
+        with time_limit(HANG, f"loading {name}"):
+            code, report, err = cli_load(db, HOSTILE / name, extra=("--settings", str(settings_file), *extra))
+        check_invariants(db, [HOSTILE / name], code, report, err)
+        assert (code, report["rows_loaded"]) == (0, 3), (name, err)
+        tried("files that hung or crashed a load (issue 11)")
+    kinds = query(db, "SELECT body, kind, count(*) FROM messages GROUP BY ALL ORDER BY ALL")
+    assert kinds == sorted(  # the pattern still classifies, in SQL, for every source alike
+        [
+            (CORPUS.BODY_32A, "human_reply", 5),
+            ("aaaa", "survey_prompt", 5),  # an automated text matching the prompt pattern too
+            ("hello", "inquiry", 5),
+        ]
+    )
+
+
+ADVERSARIAL_TEXT = {  # parser -> inputs on which it was quadratic, or on which a regex might backtrack
+    "phone number": (
+        lambda s: phones.normalize_number(s),
+        ["1" * 300_000 + "a", "1 " * 150_000 + "a", "A" * 300_000 + "!", "+" + "(" * 300_000],
+    ),
+    "survey reply": (
+        lambda s: survey_parse.parse_score(s, 1, 9, ["STOP"]),
+        ["one " * 100_000, "1/2 " * 100_000, "the one " * 50_000, "1" + " " * 300_000 + "x", "one of " * 60_000],
+    ),
+    "OpenPhone date": (
+        lambda s: __import__("etl.sources.openphone", fromlist=["parse_iso"]).parse_iso(s),
+        ["2024-01-01T10:00:00." + "1" * 300_000 + "x", "2024-01-01T10:00:00" + " " * 300_000 + "x"],
+    ),
+    "Twilio date": (
+        lambda s: __import__("etl.sources.twilio", fromlist=["parse_datetime_text"]).parse_datetime_text(s),
+        ["1/1/2024 10:00:00." + "1" * 300_000 + " x", "Mon, 1 Jan 2024 " + "1" * 300_000],
+    ),
+    "XML prolog": (
+        lambda s: __import__("etl.sources.detect", fromlist=["_xml_root"])._xml_root(s),
+        ["<!DOCTYPE x " + "[]" * 150_000, "<!--x-->" * 40_000 + "<smses>", "<?" * 150_000],
+    ),
+}
+
+
+@pytest.mark.parametrize("parser", sorted(ADVERSARIAL_TEXT))
+def test_parsers_of_untrusted_text_are_linear(parser: str):
+    """Every regex and scan on file content either is linear (one quantifier per run of characters, or a
+    forward scan) or sees bounded input; these inputs took minutes to hours before the fixes."""
+    parse, inputs = ADVERSARIAL_TEXT[parser]
+    for text in inputs:
+        with time_limit(HANG / 2, f"{parser} on {text[:12]!r}... ({len(text):,} characters)"):
+            parse(text)
+        tried("adversarial parser inputs")
+
+
+def test_adversarial_cells_load_row_by_row(tmp_path: Path):
+    long_number = "1" * 300_000 + "a"
+    messages = _write(
+        tmp_path / "messages.csv",
+        [HEADER, _row("ok1", "fine"), f"bad1,2026-10-19T14:01:00Z,inbound,+16465550100,{long_number},,false,x,sms,,"],
+    )
+    surveys = _write(
+        tmp_path / "surveys.csv",
+        [
+            "response_id,received_at,contact_number,survey,reply_text",
+            f"s1,2026-10-19T15:00:00Z,+12015550123,csat,{'one ' * 100_000}",
+            f"s2,2026-10-19T15:01:00Z,+12015550124,csat,{'1/2 ' * 100_000}",
+        ],
+    )
+    db = tmp_path / "w.duckdb"
+    with time_limit(HANG, "loading adversarial cells"):
+        code, report, _ = load_checked(db, messages, surveys)
+    assert (code, report["rows_loaded"], report["rows_rejected"]) == (0, 3, 1)
+    ((reason,),) = query(db, "SELECT reason FROM rejected_rows")
+    assert reason.startswith("contact_number: '1111") and "is not a phone number" in reason
+    assert len(query(db, "SELECT parse_status FROM survey_responses")) == 2
+    tried("adversarial parser inputs", 3)
+
+
+def _special_files(folder: Path) -> list[Path]:
+    """A FIFO nobody writes to, a character device that never ends, and a socket: each would block a read."""
+    fifo = folder / "pipe.csv"
+    os.mkfifo(fifo)
+    sock = folder / "socket.csv"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock))
+    return [fifo, Path("/dev/zero"), sock]
+
+
+KIND_SAMPLES = {  # --source kind -> a good file of that kind
+    None: GOLDEN,
+    "messages": GOLDEN,
+    "surveys": FIXTURES / "canonical" / "surveys.csv",
+    "agents": FIXTURES / "canonical" / "agents.csv",
+    "lines": FIXTURES / "canonical" / "lines.csv",
+    "openphone_api": FIXTURES / "openphone_api_messages_handmade.json",
+    "openphone_webhook": FIXTURES / "openphone_webhooks_handmade.jsonl",
+    "twilio_api": HOSTILE / "catastrophic_twilio.json",
+    "twilio_csv": FIXTURES / "twilio_console_export_handmade.csv",
+    "sms_backup_xml": FIXTURES / "sms_backup_handmade.xml",
+    "mapped_csv": HOSTILE / "mapped_messages.csv",
+}
+
+
+@pytest.mark.parametrize("kind", list(KIND_SAMPLES), ids=lambda k: k or "detected")
+def test_only_regular_files_are_read(tmp_path: Path, kind: str | None):
+    specials = _special_files(tmp_path)
+    extra = ("--source", kind) if kind else ()
+    if kind == "mapped_csv":
+        extra += ("--mapping", str(HOSTILE / "catastrophic_mapping.yaml"))
+    db = tmp_path / "w.duckdb"
+    good = KIND_SAMPLES[kind]
+    with time_limit(HANG, f"loading special files as {kind}"):
+        code, report, err = cli_load(db, specials[0], good, *specials[1:], extra=extra)
+    check_invariants(db, [*specials, good], code, report, err)
+    assert code == 2 and report["files"][1]["rows_loaded"] > 0  # the good file loaded
+    errors = err.strip().splitlines()
+    assert len(errors) == 3
+    for path, line, what in zip(specials, errors, ("a FIFO", "a character device", "a socket"), strict=True):
+        assert line == f"error: {path}: not a regular file: {what}" + line.split(what, 1)[1], line
+    tried("special files (FIFO, device, socket)", 3)
+
+
+@pytest.mark.parametrize("flag", ["--settings", "--mapping", "--db"])
+def test_a_fifo_given_as_settings_mapping_or_warehouse_is_refused(tmp_path: Path, flag: str):
+    fifo = _special_files(tmp_path)[0]
+    args = {"--settings": ("--settings", str(fifo)), "--mapping": ("--source", "mapped_csv", "--mapping", str(fifo))}
+    db = fifo if flag == "--db" else tmp_path / "w.duckdb"
+    with time_limit(HANG, f"a FIFO as {flag}"):
+        code, _, err = cli_load(db, HOSTILE / "mapped_messages.csv", extra=args.get(flag, ()))
+    assert code == 2 and "Traceback" not in err and f"{fifo}: " in err and "not a regular file: a FIFO" in err, err
+    tried("special files (FIFO, device, socket)")
