@@ -336,15 +336,16 @@ def _merge_file(
     fr.rows_duplicate = fr.rows_read - fr.rows_rejected - fr.rows_loaded
     _store_rejects(con, run_id, path, kind, rejects, settings.default_region)
     checkpoint("after_merge")
+    stored_path = storable(str(path))  # a file name that is not UTF-8 (bytes kept as surrogates) still stores
     con.execute(
         "INSERT INTO etl_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-        [run_id, str(path), kind, fr.rows_read, fr.rows_loaded, fr.rows_updated, fr.rows_rejected, fr.rows_duplicate],
+        [run_id, stored_path, kind, fr.rows_read, fr.rows_loaded, fr.rows_updated, fr.rows_rejected, fr.rows_duplicate],
     )
     if table_kind == "messages":
         con.execute(
             f"UPDATE etl_files SET first_at = (SELECT min(created_at) FROM {VALID}), "
             f"last_at = (SELECT max(created_at) FROM {VALID}) WHERE run_id = ? AND path = ?",
-            [run_id, str(path)],
+            [run_id, stored_path],
         )
     return table_kind == "surveys" and (counts.loaded + counts.updated) > 0
 
@@ -410,7 +411,9 @@ def _store_rejects(
         },
         schema={"line": pl.Int64, "reason": pl.String, "raw": pl.String},
     )
-    con.execute("INSERT INTO rejected_rows SELECT ?, ?, ?, line, reason, raw FROM frame", [run_id, str(path), kind])
+    con.execute(
+        "INSERT INTO rejected_rows SELECT ?, ?, ?, line, reason, raw FROM frame", [run_id, storable(str(path)), kind]
+    )
 
 
 def _fill_reference(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

@@ -1180,6 +1180,10 @@ ADVERSARIAL_TEXT = {  # parser -> inputs on which it was quadratic, or on which 
         lambda s: __import__("etl.sources.twilio", fromlist=["parse_datetime_text"]).parse_datetime_text(s),
         ["1/1/2024 10:00:00." + "1" * 300_000 + " x", "Mon, 1 Jan 2024 " + "1" * 300_000],
     ),
+    "channel prefix": (
+        lambda s: __import__("etl.sources.openphone", fromlist=["split_channel"]).split_channel(s),
+        ["a" + "b" * 300_000 + ":" + "x" * 300_000 + "\n\n", "a" + "-" * 300_000],
+    ),
     "XML prolog": (
         lambda s: __import__("etl.sources.detect", fromlist=["_xml_root"])._xml_root(s),
         ["<!DOCTYPE x " + "[]" * 150_000, "<!--x-->" * 40_000 + "<smses>", "<?" * 150_000],
@@ -1275,3 +1279,15 @@ def test_a_fifo_given_as_settings_mapping_or_warehouse_is_refused(tmp_path: Path
         code, _, err = cli_load(db, HOSTILE / "mapped_messages.csv", extra=args.get(flag, ()))
     assert code == 2 and "Traceback" not in err and f"{fifo}: " in err and "not a regular file: a FIFO" in err, err
     tried("special files (FIFO, device, socket)")
+
+
+def test_a_file_name_that_is_not_utf8_loads(tmp_path: Path):
+    # Linux allows any bytes in a name; Python keeps the undecodable ones as surrogates, which DuckDB refuses
+    path = Path(os.fsdecode(bytes(tmp_path) + b"/export-\xff.csv"))
+    path.write_bytes(GOLDEN.read_bytes())
+    db = tmp_path / "w.duckdb"
+    code, report, err = cli_load(db, path)
+    assert (code, report["rows_loaded"], report["rows_rejected"]) == (0, 9, 3), err
+    assert query(db, "SELECT DISTINCT path FROM etl_files") == [(str(tmp_path) + "/export-\\udcff.csv",)]
+    assert query(db, "SELECT DISTINCT path FROM rejected_rows") == [(str(tmp_path) + "/export-\\udcff.csv",)]
+    tried("files that hung or crashed a load (issue 11)")
