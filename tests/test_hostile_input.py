@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl.__main__ import main as etl_main
+from etl.sources import twilio_webhook
 from etl.watchdog import time_limit
 from replyboard import phones, survey_parse, warehouse
 from replyboard.csv_safety import to_safe_csv_bytes
@@ -1251,14 +1252,18 @@ KIND_SAMPLES = {  # --source kind -> a good file of that kind
 }
 
 
-@pytest.mark.parametrize("kind", list(KIND_SAMPLES), ids=lambda k: k or "detected")
+@pytest.mark.parametrize("kind", [*KIND_SAMPLES, "twilio_webhook"], ids=lambda k: k or "detected")
 def test_only_regular_files_are_read(tmp_path: Path, kind: str | None):
     specials = _special_files(tmp_path)
     extra = ("--source", kind) if kind else ()
     if kind == "mapped_csv":
         extra += ("--mapping", str(HOSTILE / "catastrophic_mapping.yaml"))
     db = tmp_path / "w.duckdb"
-    good = KIND_SAMPLES[kind]
+    good = KIND_SAMPLES.get(kind) or tmp_path / "spooled.json"
+    if kind == "twilio_webhook":  # what the webhook receiver spools
+        params = {"MessageSid": "SMw1", "SmsStatus": "received", "From": "+12015550123", "To": "+16465550100"}
+        event = twilio_webhook.spool_record("2026-10-19T14:00:00Z", "https://example.test/twilio", params)
+        good.write_text(json.dumps(event))
     with time_limit(HANG, f"loading special files as {kind}"):
         code, report, err = cli_load(db, specials[0], good, *specials[1:], extra=extra)
     check_invariants(db, [*specials, good], code, report, err)

@@ -23,7 +23,15 @@ from typing import Any
 import duckdb
 
 from etl.sources.base import Reject, SourceFrame
-from etl.sources.openphone import BrokenJson, iter_json_records, messages_frame, raw_json, text_or_none, wrong_kind
+from etl.sources.openphone import (
+    BrokenJson,
+    iter_json_records,
+    messages_frame,
+    of_kind,
+    raw_json,
+    text_or_none,
+    wrong_kind,
+)
 from etl.sources.twilio import _row
 from replyboard.settings import Settings
 
@@ -77,7 +85,7 @@ def _rank(status: str | None) -> int:
 def read(path: Path, settings: Settings) -> SourceFrame:
     path = Path(path)
     records = list(iter_json_records(path, _unwrap, KIND))
-    if records and not any(looks_like_event(r) for _, r in records):
+    if not of_kind(records, looks_like_event):
         raise wrong_kind(path, KIND)
     rejects: list[Reject] = []
     merged: dict[str, dict[str, Any]] = {}  # sid -> {"params", "first", "line", "status"}
