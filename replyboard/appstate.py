@@ -94,11 +94,15 @@ _MIGRATIONS: tuple[tuple[int, str], ...] = (
 
 
 def state_path(warehouse: str | Path) -> Path:
-    """Where the store of a warehouse lives: REPLYBOARD_STATE, else beside it (x.duckdb -> x.state.sqlite)."""
+    """Where the store of a warehouse lives: REPLYBOARD_STATE, else beside it (x.duckdb -> x.state.sqlite);
+    beside the file a symlinked --db points at, so a link and its target share one store (as they share a lock)."""
     override = os.environ.get("REPLYBOARD_STATE")
     if override:
         return Path(override)
-    path = Path(warehouse)
+    try:
+        path = Path(warehouse).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the loads refuse it with their own message
+        path = Path(warehouse)
     return path.with_name(path.name.removesuffix(".duckdb") + ".state.sqlite")
 
 

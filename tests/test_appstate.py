@@ -14,7 +14,14 @@ from replyboard.appstate import Action, AppState, AppStateError, Target, state_p
 
 def test_state_lives_beside_the_warehouse(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("REPLYBOARD_STATE", raising=False)
-    assert state_path(tmp_path / "data" / "replyboard.duckdb") == tmp_path / "data" / "replyboard.state.sqlite"
+    assert (
+        state_path(tmp_path / "data" / "replyboard.duckdb") == (tmp_path / "data" / "replyboard.state.sqlite").resolve()
+    )
+    (tmp_path / "real.duckdb").write_bytes(b"")
+    (tmp_path / "link.duckdb").symlink_to(tmp_path / "real.duckdb")
+    assert (
+        state_path(tmp_path / "link.duckdb") == state_path(tmp_path / "real.duckdb") == tmp_path / "real.state.sqlite"
+    )
     monkeypatch.setenv("REPLYBOARD_STATE", str(tmp_path / "elsewhere.sqlite"))
     assert state_path("x.duckdb") == tmp_path / "elsewhere.sqlite"
 
