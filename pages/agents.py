@@ -6,8 +6,8 @@ from dataclasses import replace
 import polars as pl
 import streamlit as st
 
+from charts import figures
 from pages import common
-from replyboard import figures
 
 PER_AGENT = [
     "human_replies",

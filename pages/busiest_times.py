@@ -3,9 +3,9 @@
 import polars as pl
 import streamlit as st
 
+from charts import figures
 from metrics.reads import with_share
 from pages import common
-from replyboard import figures
 
 MEASURES = {"inbound_messages": "Inbound texts", "conversations": "New conversations"}
 

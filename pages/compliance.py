@@ -3,8 +3,8 @@
 import polars as pl
 import streamlit as st
 
+from charts import figures
 from pages import common
-from replyboard import figures
 
 st.title("Compliance")
 st.markdown(

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from charts import figures
 from pages import common
-from replyboard import figures
 
 st.title("Data health")
 if not common.has_warehouse():

@@ -14,8 +14,9 @@ import io
 import polars as pl
 import streamlit as st
 
+from charts import figures
 from pages import common
-from replyboard import figures, sandbox
+from replyboard import sandbox
 from replyboard.csv_safety import to_safe_csv_bytes
 
 EXAMPLE = """-- Replies per agent and weekday (team timezone)

@@ -5,10 +5,10 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
+from charts import figures
+from charts.theme import STATUS_COLOURS
 from metrics import okr
 from pages import common
-from replyboard import figures
-from replyboard.theme import STATUS_COLOURS
 
 
 @st.cache_data(ttl=common.CACHE_TTL, show_spinner=False)

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from charts import figures
 from pages import common
-from replyboard import figures
 
 st.title("Overview")
 if common.require_data():

@@ -4,8 +4,8 @@ testimonials bank (high scores with words, for marketing)."""
 import polars as pl
 import streamlit as st
 
+from charts import figures
 from pages import common
-from replyboard import figures
 
 st.title("Satisfaction")
 if common.require_data():

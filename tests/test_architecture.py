@@ -46,8 +46,8 @@ def test_imported_modules_sees_every_form(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(ROOT)))
-def test_core_never_imports_streamlit(path: Path) -> None:
-    assert "streamlit" not in _top(imported_modules(path))
+def test_core_never_imports_streamlit_or_plots(path: Path) -> None:
+    assert not _top(imported_modules(path)) & {"streamlit", "plotly", "kaleido", "charts", "pages"}
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from replyboard.theme import DIRECTION_COLOURS, HEATMAP_SCALE, PALETTE, SCORE_BAND_COLOURS
+from charts.theme import DIRECTION_COLOURS, HEATMAP_SCALE, PALETTE, SCORE_BAND_COLOURS
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified", legend=dict(orientation="h", y=-0.2))
 
@@ -278,7 +278,7 @@ def score_distribution(
 
 def okr_progress(progress: float | None, expected: float | None, status: str, *, title: str = "") -> go.Figure:
     """A bullet bar: progress 0-1 coloured by status, with a marker where progress is expected by now."""
-    from replyboard.theme import STATUS_COLOURS
+    from charts.theme import STATUS_COLOURS
 
     fig = go.Figure(
         go.Bar(
