@@ -20,6 +20,7 @@ from metrics.params import Params, ParamsError
 from metrics.query import compute
 from metrics.registry import CATALOG, DIMENSIONS, METRICS
 from metrics.rows import MAX_PAGE, parse_where, rows
+from metrics.scope import EVERYTHING, AccessError, Scope, load_access
 from replyboard import data_range
 from replyboard.appstate import Action, AppState, AppStateError, Target, state_path
 from replyboard.settings import Settings, SettingsError, load_settings
@@ -35,10 +36,37 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31") from None
 
 
-def params_from(settings: Settings, hours: str, target: float | None, db: str | None = None) -> Params:
-    """The reporting settings, with the leads' annotations of the warehouse's app-state store applied."""
+def scope_from(settings: Settings, email: str | None) -> Scope:
+    """--as EMAIL: that person's scope from the access file (settings access_file); no --as: everything."""
+    if not email:
+        return EVERYTHING
+    if not settings.access_file:
+        raise AccessError("--as needs an access file: set access_file in the settings (see README, Sign-in)")
+    return load_access(settings.access_file).scope_for(email)
+
+
+def params_from(
+    settings: Settings, hours: str, target: float | None, db: str | None = None, scope: Scope = EVERYTHING
+) -> Params:
+    """The reporting settings, with the leads' annotations of the warehouse's app-state store applied, for the
+    person asking (scope)."""
     overlay = overlay_for(db) if db else NO_OVERLAY
-    return Params.from_settings(settings, hours=hours, target_minutes=target, overlay=overlay)  # type: ignore[arg-type]
+    return Params.from_settings(
+        settings,
+        hours=hours,
+        target_minutes=target,
+        overlay=overlay,
+        scope=scope,  # type: ignore[arg-type]
+    )
+
+
+def _add_as(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--as",
+        dest="as_email",
+        metavar="EMAIL",
+        help="apply this person's scope from the access file (exit 2 when they are not in it)",
+    )
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -84,7 +112,7 @@ def _print_frame(frame, fmt: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    params = params_from(settings, args.hours, args.target, args.db)
+    params = params_from(settings, args.hours, args.target, args.db, scope_from(settings, args.as_email))
     con = connect_readonly(args.db)
     try:
         result = compute(con, args.metric, by=tuple(args.by), filters=_filters(args), params=params)
@@ -97,7 +125,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rows(args: argparse.Namespace, settings: Settings) -> int:
-    params = params_from(settings, args.hours, args.target, args.db)
+    params = params_from(settings, args.hours, args.target, args.db, scope_from(settings, args.as_email))
     where = parse_where(args.where)
     con = connect_readonly(args.db)
     try:
@@ -124,10 +152,10 @@ def _rows(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _conversation(args: argparse.Namespace, __: Settings) -> int:
+def _conversation(args: argparse.Namespace, settings: Settings) -> int:
     con = connect_readonly(args.db)
     try:
-        found = transcript(con, args.id, overlay_for(args.db))
+        found = transcript(con, args.id, overlay_for(args.db), scope_from(settings, args.as_email))
     except ConversationNotFound as exc:
         raise CompileError(str(exc)) from None
     finally:
@@ -229,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(rep)
     rep.add_argument("--format", choices=("json", "csv", "table"), default="table")
     rep.add_argument("--with-n", action="store_true", help="add NAME_n (the count behind each value)")
+    _add_as(rep)
     rep.set_defaults(run=_report)
 
     row = sub.add_parser("rows", help="the rows behind a metric (drill-down), with each row's own value")
@@ -249,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     row.add_argument("--limit", type=_positive, default=100, help=f"rows per page (default 100, at most {MAX_PAGE:,})")
     row.add_argument("--offset", type=_offset, default=0, help="skip this many rows (pagination)")
     row.add_argument("--all", action="store_true", help="every row, no page")
+    _add_as(row)
     row.set_defaults(run=_rows)
 
     exp = sub.add_parser("explain", help="a metric's definition and the SQL that computes it")
@@ -262,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(conv)
     conv.add_argument("id", metavar="ID", help="a conversation id (from metrics rows, or the dashboard's URL)")
     conv.add_argument("--format", choices=("text", "json"), default="text")
+    _add_as(conv)
     conv.set_defaults(run=_conversation)
 
     ann = sub.add_parser(
@@ -301,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.db}: no warehouse here yet. Load data first: python -m etl load --db {args.db} FILE..."
             )
         return int(args.run(args, settings))
-    except (AppStateError, CompileError, ParamsError, SettingsError, WarehouseError) as exc:
+    except (AccessError, AppStateError, CompileError, ParamsError, SettingsError, WarehouseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except duckdb.Error as exc:  # a damaged block found while reading: the file's fault, not a bug

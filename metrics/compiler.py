@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Literal
 
+from metrics.scope import EVERYTHING, Scope
 from metrics.spec import (
     AllOf,
     AnyOf,
@@ -205,12 +206,36 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time())
 
 
+def scope_sql(scope: Scope, b: _Binder) -> tuple[str | None, set[str]]:
+    """The rows a person may read, as a condition over the fact's owner columns (None: every row)."""
+    if scope.unrestricted:
+        return None, set()
+    if scope.role == "agent":
+        return (f"agent_id = {b.value(scope.agent)}" if scope.agent else "false"), {"agent_id"}
+    parts = []
+    if scope.lines:
+        parts.append(f"list_contains({b.value(list(scope.lines))}, line_number)")
+    if scope.teams:
+        parts.append(f"list_contains({b.value(list(scope.teams))}, team)")
+    return ("(" + " OR ".join(parts) + ")" if parts else "false"), {"line_number", "team"}
+
+
 def filter_sql(
-    filters: Filters, fact: Fact, b: _Binder, where: Mapping[str, object] | None, registry: Registry
+    filters: Filters,
+    fact: Fact,
+    b: _Binder,
+    where: Mapping[str, object] | None,
+    registry: Registry,
+    scope: Scope = EVERYTHING,
 ) -> tuple[str, set[str]]:
-    """The WHERE clause of the global filters and the group values (``where``: dimension -> value)."""
+    """The WHERE clause of the person's scope, the global filters and the group values (``where``:
+    dimension -> value)."""
     clauses: list[str] = []
     cols: set[str] = set()
+    allowed, scope_cols = scope_sql(scope, b)
+    if allowed is not None:
+        clauses.append(allowed)
+        cols |= scope_cols
     if filters.date_from:
         clauses.append(f"t >= {b.value(_local_midnight(filters.date_from))}")
         cols.add("t")
@@ -278,6 +303,7 @@ def compile_batch(
     filters: Filters = Filters(),
     hours: Hours = "calendar",
     where: Mapping[str, object] | None = None,
+    scope: Scope = EVERYTHING,
 ) -> CompiledQuery:
     fact = registry.facts[fact_name]
     b = _Binder()
@@ -288,7 +314,7 @@ def compile_batch(
     entity = metrics[0] if isinstance(metrics[0], EntityShareMetric) else None
     if entity is None:
         aggregates = [metric_sql(registry, m, fact, b) for m in metrics]
-    where_sql, filter_cols = filter_sql(filters, fact, b, where, registry)
+    where_sql, filter_cols = filter_sql(filters, fact, b, where, registry, scope)
     inner = inner_select(fact, dim_cols | metric_cols | filter_cols, hours)
     keys = ", ".join(f"{d.sql} AS {_q(d.name)}" for d in dims)
     group = " GROUP BY ALL" if dims else ""
@@ -325,12 +351,15 @@ def compile_metrics(
     filters: Filters = Filters(),
     hours: Hours = "calendar",
     where: Mapping[str, object] | None = None,
+    scope: Scope = EVERYTHING,
 ) -> list[CompiledQuery]:
     """Every query needed for ``names`` split by ``by`` (checked first: a clear CompileError otherwise)."""
     check_request(registry, names, by)
     if where:
         check_request(registry, names, tuple(where))
-    return [compile_batch(registry, fact, ms, by, filters, hours, where) for fact, ms in batches(registry, names)]
+    return [
+        compile_batch(registry, fact, ms, by, filters, hours, where, scope) for fact, ms in batches(registry, names)
+    ]
 
 
 # ---- drill-downs: the rows behind a number ---------------------------------------------------------------
@@ -363,8 +392,10 @@ def compile_rows(
     limit: int | None = 100,
     offset: int = 0,
     extra_columns: Sequence[str] = (),
+    scope: Scope = EVERYTHING,
 ) -> tuple[CompiledQuery, CompiledQuery]:
-    """(the rows, their count) behind metric ``name`` for the filters and one group (``where``)."""
+    """(the rows, their count) behind metric ``name`` for the filters and one group (``where``), within the
+    person's scope."""
     check_request(registry, [name], tuple(where or {}))
     metric = registry.metrics[name]
     fact = registry.facts[metric_fact(registry, metric)]
@@ -375,7 +406,7 @@ def compile_rows(
     rows_where, counted = population(registry, metric)
     select_cols = list(dict.fromkeys([*fact.row_columns, *extra_columns]))
     if isinstance(metric, EntityShareMetric):
-        where_sql, filter_cols = filter_sql(filters, fact, b, where, registry)
+        where_sql, filter_cols = filter_sql(filters, fact, b, where, registry, scope)
         inner = inner_select(fact, {metric.entity, "t", *filter_cols}, hours)
         ent = _q(metric.entity)
         body = (
@@ -396,7 +427,7 @@ def compile_rows(
             )
         shown = metric.value_column and metric.value_column not in select_cols
         value = f", {_q(metric.value_column)}" if shown else ""
-        where_sql, filter_cols = filter_sql(filters, fact, b, where, registry)
+        where_sql, filter_cols = filter_sql(filters, fact, b, where, registry, scope)
         needed = set(select_cols) | condition_columns(rows_where, fact) | condition_columns(counted, fact)
         needed |= {metric.value_column} if metric.value_column else set()
         needed |= {getattr(metric, "column", None)} - {None}  # type: ignore[arg-type]
@@ -411,3 +442,13 @@ def compile_rows(
     page = f" LIMIT {b.value(int(limit))} OFFSET {b.value(int(offset))}" if limit is not None else ""
     listing = CompiledQuery(fact.name, (name,), groups, f"{body}\nORDER BY {order_sql}{page}", dict(b.params), needs)
     return listing, count
+
+
+def compile_in_scope(registry: Registry, fact_name: str, column: str, value: object, scope: Scope) -> CompiledQuery:
+    """How many rows of a fact with ``column = value`` the person may read (0: out of their scope)."""
+    fact = registry.facts[fact_name]
+    b = _Binder()
+    allowed, cols = scope_sql(scope, b)
+    inner = inner_select(fact, {column, *cols}, "calendar")
+    sql = f"SELECT count(*) AS rows FROM ({inner}) AS f WHERE {_q(column)} = {b.value(value)} AND {allowed or 'true'}"
+    return CompiledQuery(fact_name, (), (), sql, b.params, frozenset(sql_params(sql) - set(b.params)))

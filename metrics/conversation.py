@@ -16,8 +16,11 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from metrics.annotations import NO_OVERLAY, Overlay
-from metrics.query import derived_settings
-from metrics.registry import FOLLOW_UP_SECONDS
+from metrics.compiler import compile_in_scope
+from metrics.params import Params
+from metrics.query import derived_settings, run_compiled
+from metrics.registry import FOLLOW_UP_SECONDS, REGISTRY
+from metrics.scope import EVERYTHING, Scope
 from replyboard.business_time import open_intervals
 from replyboard.contract import MessageKind
 from replyboard.formats import fmt_duration
@@ -108,7 +111,21 @@ class Transcript:
         return asdict(self)
 
 
-def transcript(con: duckdb.DuckDBPyConnection, conversation_id: str, overlay: Overlay = NO_OVERLAY) -> Transcript:
+def in_scope(con: duckdb.DuckDBPyConnection, conversation_id: str, scope: Scope) -> bool:
+    """Whether the person may read this conversation (the same rule as every other read)."""
+    if scope.unrestricted:
+        return True
+    query = compile_in_scope(REGISTRY, "conversations", "conversation_id", conversation_id, scope)
+    return bool(run_compiled(con, query, Params(scope=scope))["rows"][0])
+
+
+def transcript(
+    con: duckdb.DuckDBPyConnection, conversation_id: str, overlay: Overlay = NO_OVERLAY, scope: Scope = EVERYTHING
+) -> Transcript:
+    """The conversation as a lead reads it; ConversationNotFound when it does not exist or is outside the
+    person's scope (the same answer for both: out-of-scope rows are absent, not hidden)."""
+    if not in_scope(con, conversation_id, scope):
+        raise ConversationNotFound(f"no conversation {conversation_id!r} in this warehouse")
     head = con.execute(
         "SELECT c.conversation_id, c.line_number, l.name, c.contact_number, c.channel, c.started_at, c.ended_at "
         "FROM conversations c LEFT JOIN lines l USING (line_number) WHERE c.conversation_id = $id",
@@ -119,6 +136,15 @@ def transcript(con: duckdb.DuckDBPyConnection, conversation_id: str, overlay: Ov
     cid, line, line_name, contact, channel, started, ended = head[0]
     settings = derived_settings(con)
     names = dict(con.execute("SELECT agent_id, coalesce(name, agent_id) FROM agents").fetchall())
+
+    def who(agent: str | None) -> str | None:
+        """An agent's name; to an agent, every other agent is "a colleague" (never their name)."""
+        if agent is None:
+            return None
+        if scope.role == "agent" and agent != scope.agent:
+            return "a colleague"
+        return names.get(agent, agent)
+
     (data_end,) = con.execute("SELECT max(created_at) FROM messages").fetchall()[0]
     zone = settings.zone
     last = max(ended, data_end) if data_end is not None else ended  # unanswered blocks wait until the data's end
@@ -158,7 +184,7 @@ def transcript(con: duckdb.DuckDBPyConnection, conversation_id: str, overlay: Ov
         elif kind in (MessageKind.AUTOMATED, MessageKind.SURVEY_PROMPT):
             author = "automation"
         else:
-            author = names.get(agent, agent) if agent else "unknown sender"
+            author = who(agent) or "unknown sender"
         out.messages.append(
             TranscriptMessage(
                 message_id=mid,
@@ -198,7 +224,7 @@ def transcript(con: duckdb.DuckDBPyConnection, conversation_id: str, overlay: Ov
                 local_time=b_local,
                 inquiries=inquiries,
                 replied_at=replied,
-                reply_agent=names.get(agent, agent) if agent else None,
+                reply_agent=who(agent),
                 calendar_seconds=cal,
                 business_seconds=bus,
                 deadline_at=deadline,
@@ -224,7 +250,7 @@ def transcript(con: duckdb.DuckDBPyConnection, conversation_id: str, overlay: Ov
                 reply_text=mask_sensitive(text or ""),
                 score=rescored.get(rid, score),
                 parse_status="valid" if rid in rescored else status,
-                agent=names.get(agent, agent) if agent else None,
+                agent=who(agent),
                 rescored=rid in rescored,
             )
         )
@@ -233,7 +259,8 @@ def transcript(con: duckdb.DuckDBPyConnection, conversation_id: str, overlay: Ov
         "AND conversation_id <> $id ORDER BY started_at DESC LIMIT 50",
         {"contact": contact, "id": cid},
     ).fetchall():
-        out.other_conversations.append({"conversation_id": other_id, "started_at": o_start, "messages": o_messages})
+        if in_scope(con, other_id, scope):
+            out.other_conversations.append({"conversation_id": other_id, "started_at": o_start, "messages": o_messages})
     return out
 
 

@@ -13,6 +13,9 @@ from datetime import date, datetime, time, timedelta
 import duckdb
 import polars as pl
 
+from metrics.params import Params
+from metrics.query import compute
+from metrics.scope import EVERYTHING, Scope
 from replyboard.phones import mask_number, mask_phone_numbers
 from replyboard.warehouse import frame, one
 
@@ -89,7 +92,30 @@ class FilterOptions:
     agents: dict[str, str]
 
 
-def filter_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
+def filter_options(con: duckdb.DuckDBPyConnection, scope: Scope = EVERYTHING) -> FilterOptions:
+    """The sidebar's choices; a restricted person sees only the lines, channels, teams and agents their scope
+    holds rows for (an agent: only themselves)."""
+    options = _all_options(con)
+    if scope.unrestricted:
+        return options
+    seen = compute(
+        con,
+        ["inbound_messages", "outbound_messages"],
+        by=("line", "channel", "team", "agent"),
+        params=Params(scope=scope),
+    )
+    lines = set(seen["line"].drop_nulls()) | (set(scope.lines) if scope.role == "lead" else set())
+    teams = set(seen["team"].drop_nulls()) | (set(scope.teams) if scope.role == "lead" else set())
+    agents = {scope.agent} if scope.role == "agent" else set(seen["agent"].drop_nulls())
+    return FilterOptions(
+        {k: v for k, v in options.lines.items() if k in lines},
+        [c for c in options.channels if c in set(seen["channel"].drop_nulls())],
+        [t for t in options.teams if t in teams],
+        {k: v for k, v in options.agents.items() if k in agents},
+    )
+
+
+def _all_options(con: duckdb.DuckDBPyConnection) -> FilterOptions:
     lines = dict(sorted(line_labels(con).items(), key=lambda item: item[1]))
     channels = [
         r[0]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from metrics.annotations import NO_OVERLAY, Overlay
+from metrics.scope import EVERYTHING, Scope
 
 if TYPE_CHECKING:
     from replyboard.settings import Settings
@@ -33,6 +34,7 @@ class Params:
     satisfied_at_least: int = 8
     typing_allowance_seconds: int = 120
     overlay: Overlay = field(default=NO_OVERLAY)  # leads' annotations (metrics.annotations)
+    scope: Scope = field(default=EVERYTHING)  # who is asking: rows outside it never leave (metrics.scope)
 
     def __post_init__(self) -> None:
         if self.hours not in ("calendar", "business"):
@@ -56,6 +58,7 @@ class Params:
         hours: Hours = "calendar",
         target_minutes: float | None = None,
         overlay: Overlay = NO_OVERLAY,
+        scope: Scope = EVERYTHING,
     ) -> Params:
         """The one place reporting settings become query parameters."""
         return cls(
@@ -64,4 +67,5 @@ class Params:
             satisfied_at_least=settings.csat.satisfied_at_least,
             typing_allowance_seconds=settings.typing_allowance_seconds,
             overlay=overlay,
+            scope=scope,
         )

@@ -168,7 +168,7 @@ def compute(
     """
     dims = _by(by)
     names = list(dict.fromkeys(names))
-    queries = compile_metrics(REGISTRY, names, dims, filters, params.hours, where)
+    queries = compile_metrics(REGISTRY, names, dims, filters, params.hours, where, params.scope)
     result: pl.DataFrame | None = None
     for query in queries:
         part = run_compiled(con, query, params)

@@ -78,7 +78,7 @@ def value_histogram(
     value = REGISTRY.metrics[metric].value_column
     if value is None:
         raise CompileError(f"the rows behind {metric} have no value of their own to bucket")
-    listing, _ = compile_rows(REGISTRY, metric, filters, params.hours, limit=None)
+    listing, _ = compile_rows(REGISTRY, metric, filters, params.hours, limit=None, scope=params.scope)
     sql = (
         f'SELECT len(list_filter($edges, lambda e: e <= "{value}")) AS bucket, count(*) AS n FROM ({listing.sql}) '
         f'WHERE "{value}" IS NOT NULL GROUP BY ALL ORDER BY bucket'
@@ -109,12 +109,17 @@ def share_of_team(
 
 
 def conversations_of_agent(
-    con: duckdb.DuckDBPyConnection, agent: str, filters: Filters, limit: int = 25
+    con: duckdb.DuckDBPyConnection, agent: str, filters: Filters, limit: int = 25, params: Params = Params()
 ) -> pl.DataFrame:
     """The agent's most recent conversations with a human reply from them (newest first): started, line,
     masked contact, channel, messages, inbound, human replies, the agent's own replies, first replier."""
     listing, _ = compile_rows(
-        REGISTRY, "human_replies", replace(filters, agents=(), teams=()), limit=None, where={"agent": agent}
+        REGISTRY,
+        "human_replies",
+        replace(filters, agents=(), teams=()),
+        limit=None,
+        where={"agent": agent},
+        scope=params.scope,
     )
     sql = f"""
         SELECT c.started_local AS started, c.line_number AS line, c.contact_number, c.channel, c.messages,
@@ -124,5 +129,5 @@ def conversations_of_agent(
         JOIN (SELECT conversation_id, count(*) AS replies FROM ({listing.sql}) GROUP BY ALL) r USING (conversation_id)
         LEFT JOIN agents a ON a.agent_id = c.first_agent_id
         ORDER BY c.started_at DESC LIMIT $limit"""
-    data = frame(con, sql, {**listing.params, "limit": limit, **bindings(con, listing.needs, Params())})
+    data = frame(con, sql, {**listing.params, "limit": limit, **bindings(con, listing.needs, params)})
     return data.with_columns(pl.col("contact_number").map_elements(mask_number, return_dtype=pl.String))

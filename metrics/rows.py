@@ -103,6 +103,7 @@ def rows(
         limit=limit,
         offset=offset,
         extra_columns=extra_columns,
+        scope=params.scope,
     )
     frame = run_compiled(con, listing, params)
     total = int(run_compiled(con, count, params)["rows"][0])

@@ -164,6 +164,7 @@ class Settings(Strict):
     default_region: str = "US"
     lines: list[LineSetting] = Field(default_factory=list)
     response_target_minutes: float = Field(120, gt=0, le=MINUTES_IN_A_YEAR)
+    access_file: str | None = None  # access.yaml: who sees what (metrics.scope); relative to the settings file
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedule: list[ScheduleJob] = Field(default_factory=list)
 
@@ -277,6 +278,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: settings must be a mapping of keys, got {type(raw).__name__}")
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise SettingsError(_format_errors(path, exc)) from None
+    if settings.access_file and not Path(settings.access_file).is_absolute():  # beside the settings file
+        settings = settings.model_copy(update={"access_file": str(path.parent / settings.access_file)})
+    return settings
