@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--markdown", action="store_true", help="the README's metric table")
     lst.set_defaults(run=_list, settings=None)
 
-    from metrics.okr_cli import add_okr_parser
+    from metrics.okr.cli import add_okr_parser
     from metrics.sql_cli import add_sql_parser
 
     add_okr_parser(sub, _add_common)

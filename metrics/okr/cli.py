@@ -22,19 +22,9 @@ from datetime import date
 from pathlib import Path
 
 from metrics.annotations import checkins_for, overlay_for
-from metrics.okr import (
-    DEFINITIONS_DIR,
-    SCHEMA_PATH,
-    DefinitionProblem,
-    KeyResultResult,
-    ObjectiveResult,
-    Period,
-    evaluate,
-    load_definitions,
-    schema_text,
-    with_checkins,
-    write_schema,
-)
+from metrics.okr.evaluate import KeyResultResult, ObjectiveResult, evaluate, with_checkins
+from metrics.okr.loader import DefinitionProblem, load_definitions
+from metrics.okr.spec import DEFINITIONS_DIR, SCHEMA_PATH, Period, schema_text, write_schema
 from metrics.registry import METRICS
 from replyboard import data_range
 from replyboard.settings import Settings
