@@ -351,11 +351,11 @@ def _merge_file(
 
 
 def _adapter_frame(path: Path, kind: str, settings: Settings, mapping: Path | None) -> SourceFrame:
-    from etl.sources import detect
+    from etl.sources.registry import ADAPTERS
 
-    reader = detect.ADAPTERS.get(kind)
+    reader = ADAPTERS.get(kind)
     if reader is None:
-        known = ", ".join(sorted([*canonical.CANONICAL, *detect.ADAPTERS]))
+        known = ", ".join(sorted([*canonical.CANONICAL, *ADAPTERS]))
         raise SourceError(f"{path}: unknown --source {kind!r}; known kinds: {known}")
     if kind == "mapped_csv":
         if mapping is None:

@@ -1174,7 +1174,7 @@ ADVERSARIAL_TEXT = {  # parser -> inputs on which it was quadratic, or on which 
         ["one " * 100_000, "1/2 " * 100_000, "the one " * 50_000, "1" + " " * 300_000 + "x", "one of " * 60_000],
     ),
     "OpenPhone date": (
-        lambda s: __import__("etl.sources.openphone", fromlist=["parse_iso"]).parse_iso(s),
+        lambda s: __import__("etl.sources.common", fromlist=["parse_iso"]).parse_iso(s),
         ["2024-01-01T10:00:00." + "1" * 300_000 + "x", "2024-01-01T10:00:00" + " " * 300_000 + "x"],
     ),
     "Twilio date": (
@@ -1182,7 +1182,7 @@ ADVERSARIAL_TEXT = {  # parser -> inputs on which it was quadratic, or on which 
         ["1/1/2024 10:00:00." + "1" * 300_000 + " x", "Mon, 1 Jan 2024 " + "1" * 300_000],
     ),
     "channel prefix": (
-        lambda s: __import__("etl.sources.openphone", fromlist=["split_channel"]).split_channel(s),
+        lambda s: __import__("etl.sources.common", fromlist=["split_channel"]).split_channel(s),
         ["a" + "b" * 300_000 + ":" + "x" * 300_000 + "\n\n", "a" + "-" * 300_000],
     ),
     "XML prolog": (

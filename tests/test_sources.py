@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from etl.sources import mapped_csv, openphone, sms_backup, twilio
 from etl.sources.base import MESSAGE_COLUMNS, SourceError, SourceFrame
-from etl.sources.detect import ADAPTERS, detect_kind
+from etl.sources.detect import detect_kind
+from etl.sources.registry import ADAPTERS
 from replyboard.settings import Settings
 
 FIX = Path(__file__).resolve().parent / "fixtures"
@@ -597,6 +598,28 @@ def test_twilio_csv_wrong_kind() -> None:
         r"CSV \(not a format Replyboard knows\)",
     ):
         twilio.read_csv(HELPDESK, plain())
+
+
+@pytest.mark.parametrize(
+    ("header", "kind"),
+    [
+        ("message_id,created_at,body", "messages"),  # the id column, not every required column
+        ("Agent_ID,Name", "agents"),  # no team column; names are matched without case
+        ("response_id,survey,reply_text", "surveys"),
+        ("line_number,name", "lines"),
+        ("message_id,agent_id,line_number", "messages"),  # a messages file holds the other kinds' ids too
+    ],
+)
+def test_one_rule_names_a_canonical_csv_for_the_load_and_for_errors(tmp_path: Path, header: str, kind: str) -> None:
+    """The loader's choice of kind and the "looks like" of an adapter's error come from one rule
+    (etl.canonical.detect_canonical), so a file is never loaded as one kind and described as another."""
+    from etl.load import detect_kind as load_kind
+
+    path = tmp_path / "file.csv"
+    path.write_text(f"{header}\nx,y,z\n", encoding="utf-8")
+    assert load_kind(path) == kind
+    with pytest.raises(SourceError, match=rf"file\.csv: looks like a Replyboard {kind} CSV, not a Twilio console"):
+        twilio.read_csv(path, plain())
 
 
 # ---------------------------------------------------------------------------------- SMS Backup & Restore

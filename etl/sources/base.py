@@ -32,6 +32,17 @@ MESSAGE_COLUMNS = (
     "conversation_id",
     "status",
 )
+# Canonical call columns (SourceFrame.calls), all text but source_line.
+CALL_COLUMNS = (
+    "call_id",
+    "created_at",
+    "direction",
+    "line_number",
+    "contact_number",
+    "agent_id",
+    "status",
+    "duration_seconds",
+)
 REQUIRED_MESSAGE_COLUMNS = ("message_id", "created_at", "direction", "line_number", "contact_number")
 SURVEY_COLUMNS = ("response_id", "received_at", "contact_number", "survey", "reply_text", "line_number")
 AGENT_COLUMNS = ("agent_id", "name", "team")

@@ -1,4 +1,4 @@
-"""Which source adapter reads a file, decided from its content (the extension is never consulted).
+"""What a file is, decided from its content (the extension is never consulted), and what each kind looks like.
 
 detect_kind(path) returns one of
     "openphone_api"      OpenPhone REST JSON: {"data": [...], "nextPageToken": ...}, {"data": {...}}, message
@@ -10,16 +10,16 @@ detect_kind(path) returns one of
     "twilio_csv"         a CSV whose header holds From, To, Body, SentDate, Sid and Direction
     "sms_backup_xml"     XML whose root element is <smses>
 or None when it does not recognise the content. In particular it returns None for the canonical CSVs
-("messages", "surveys", "agents", "lines"), whose headers the lead's detector checks next, and it never
+("messages", "surveys", "agents", "lines"), whose headers etl.canonical.detect_canonical names, and it never
 returns "mapped_csv", which the caller picks when a --mapping file is given.
 It raises SourceError only when the file cannot be read at all (missing, a directory) or when the content
 starts like JSON but is not valid JSON (nor JSON Lines): then the parser's position is the useful message.
 
 A JSON file is classified by what its records look like (a vote over the first 200 records), so a file with
-a few broken records is still recognised.
+a few broken records is still recognised. The same signatures (looks_like_*) are what each adapter checks
+before reading a file as its kind; when they fail, wrong_kind_error says what the file looks like instead.
 
-ADAPTERS maps each kind to its reader, ``reader(path, settings) -> SourceFrame``; the "mapped_csv" reader
-also needs ``mapping=Path`` (it raises SourceError without one).
+This module imports no adapter (they import it): the readers of each kind are in etl.sources.registry.
 """
 
 from __future__ import annotations
@@ -32,29 +32,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from etl.sources import mapped_csv, openphone, sms_backup, twilio, twilio_webhook
-from etl.sources.base import (
-    AGENT_COLUMNS,
-    LINE_COLUMNS,
-    REQUIRED_MESSAGE_COLUMNS,
-    SURVEY_COLUMNS,
-    SourceError,
-    SourceFrame,
-    reading,
-)
-from etl.sources.openphone import BrokenJson, load_json_values, looks_like_event, looks_like_message
-from etl.sources.twilio import csv_header_is_twilio, looks_like_twilio
+from etl.canonical import detect_canonical, read_header
+from etl.sources.base import SourceError, reading
+from etl.sources.common import BrokenJson, NotJson, iter_json_records, load_json_values
 from replyboard.files import open_regular
-
-ADAPTERS: dict[str, Callable[..., SourceFrame]] = {
-    "openphone_api": openphone.read_api,
-    "openphone_webhook": openphone.read_webhook,
-    "twilio_api": twilio.read_api,
-    "twilio_webhook": twilio_webhook.read,
-    "twilio_csv": twilio.read_csv,
-    "sms_backup_xml": sms_backup.read,
-    "mapped_csv": mapped_csv.read,
-}
 
 DESCRIPTIONS = {
     "openphone_api": "OpenPhone REST API messages",
@@ -71,6 +52,89 @@ DESCRIPTIONS = {
     "sms_backup_calls": "an SMS Backup & Restore call log (not messages)",
     "xml": "an XML file of another kind",
 }
+
+# --------------------------------------------------------------------------------------------------
+# Signatures: what a record (or a header) of each vendor kind looks like
+# --------------------------------------------------------------------------------------------------
+
+_OPENPHONE_DIRECTIONS = ("incoming", "outgoing")
+_OPENPHONE_MESSAGE_KEYS = {"text", "body", "phoneNumberId", "conversationId", "userId"}
+TWILIO_CSV_SIGNATURE = frozenset({"from", "to", "body", "sentdate", "sid", "direction"})
+
+
+def looks_like_openphone_event(value: Any) -> bool:
+    """An OpenPhone webhook payload: {"type": ..., "data": {"object": {...}}}."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("type"), str)
+        and isinstance(value.get("data"), dict)
+        and isinstance(value["data"].get("object"), dict)
+    )
+
+
+def looks_like_openphone_message(value: Any) -> bool:
+    """An OpenPhone message or call object (not a webhook event, not a Twilio resource)."""
+    if not isinstance(value, dict) or "type" in value or "sid" in value or "account_sid" in value:
+        return False
+    if value.get("object") in ("message", "call"):
+        return True
+    direction = value.get("direction")
+    return (
+        isinstance(direction, str)
+        and direction in _OPENPHONE_DIRECTIONS
+        and bool(_OPENPHONE_MESSAGE_KEYS & value.keys() or "participants" in value)
+    )
+
+
+def looks_like_twilio(value: Any) -> bool:
+    """A Twilio Message resource."""
+    return (
+        isinstance(value, dict)
+        and ("sid" in value or "account_sid" in value)
+        and bool({"direction", "date_created", "date_sent", "body"} & value.keys())
+    )
+
+
+def looks_like_twilio_event(value: Any) -> bool:
+    """A Twilio form webhook as etl.receive spools it."""
+    return isinstance(value, dict) and value.get("twilio_webhook") == "form" and isinstance(value.get("params"), dict)
+
+
+def csv_header_is_twilio(header: list[str]) -> bool:
+    return {h.strip().lower() for h in header} >= TWILIO_CSV_SIGNATURE
+
+
+# The record signature of each JSON kind, checked by records_of_kind.
+JSON_SIGNATURES: dict[str, Callable[[Any], bool]] = {
+    "openphone_api": looks_like_openphone_message,
+    "openphone_webhook": looks_like_openphone_event,
+    "twilio_api": looks_like_twilio,
+    "twilio_webhook": looks_like_twilio_event,
+}
+
+
+def of_kind(records: list[tuple[int, Any]], looks_like: Callable[[Any], bool]) -> bool:
+    """Whether a file's records are of a reader's kind: one that parsed looks like one, or none parsed at all
+    (then each is rejected row by row with its reason rather than the file refused as another kind)."""
+    usable = [r for _, r in records if not isinstance(r, BrokenJson)]
+    return not usable or any(looks_like(r) for r in usable)
+
+
+def records_of_kind(path: Path, kind: str, unwrap: Callable[[Any], list[Any]]) -> list[tuple[int, Any]]:
+    """(source_line, record) of a JSON file read as `kind` (see common.iter_json_records); the wrong-kind
+    error when the file does not start like JSON or none of its parsed records has the kind's signature."""
+    try:
+        records = list(iter_json_records(path, unwrap))
+    except NotJson:
+        raise wrong_kind_error(path, kind) from None
+    if not of_kind(records, JSON_SIGNATURES[kind]):
+        raise wrong_kind_error(path, kind)
+    return records
+
+
+# --------------------------------------------------------------------------------------------------
+# Detection
+# --------------------------------------------------------------------------------------------------
 
 _HEAD_BYTES = 1 << 16
 _VOTE_LIMIT = 200
@@ -134,7 +198,7 @@ def _records(value: Any, depth: int = 0) -> list[Any]:
         for key in ("messages", "data"):
             if isinstance(value.get(key), list):
                 return [r for v in value[key][:_VOTE_LIMIT] for r in _records(v, depth + 1)]
-        if isinstance(value.get("data"), dict) and not looks_like_message(value):
+        if isinstance(value.get("data"), dict) and not looks_like_openphone_message(value):
             return [value["data"]]
     return [value]
 
@@ -151,11 +215,11 @@ def _json_kind(path: Path) -> str | None:
             if value.get("data") == [] and _OPENPHONE_PAGE_KEYS & value.keys():
                 votes["openphone_api"] += 1
         for record in _records(value)[:_VOTE_LIMIT]:
-            if looks_like_event(record):
+            if looks_like_openphone_event(record):
                 votes["openphone_webhook"] += 1
-            elif twilio_webhook.looks_like_event(record):
+            elif looks_like_twilio_event(record):
                 votes["twilio_webhook"] += 1
-            elif looks_like_message(record):
+            elif looks_like_openphone_message(record):
                 votes["openphone_api"] += 1
             elif looks_like_twilio(record):
                 votes["twilio_api"] += 1
@@ -185,8 +249,9 @@ def detect_kind(path: Path) -> str | None:
     return None
 
 
-def _describe(path: Path) -> str | None:
-    """Like detect_kind, but also names canonical CSVs and other XML, for error messages only."""
+def describe(path: Path) -> str | None:
+    """Like detect_kind, but also names canonical CSVs (by etl.canonical's rule) and other XML, for error
+    messages only."""
     try:
         kind = detect_kind(path)
     except SourceError:
@@ -195,26 +260,17 @@ def _describe(path: Path) -> str | None:
         return kind
     try:
         text = _head(path).decode("utf-8-sig", errors="replace").lstrip()
+        if text.startswith("<"):
+            root = _xml_root(text)
+            return "sms_backup_calls" if root == "calls" else ("xml" if root else None)
+        return detect_canonical(read_header(path))
     except SourceError:
         return None
-    if text.startswith("<"):
-        root = _xml_root(text)
-        return "sms_backup_calls" if root == "calls" else ("xml" if root else None)
-    header = {h.lower() for h in _csv_header(text)}
-    for kind, columns in (
-        ("messages", REQUIRED_MESSAGE_COLUMNS),
-        ("surveys", SURVEY_COLUMNS),
-        ("agents", AGENT_COLUMNS),
-        ("lines", LINE_COLUMNS),
-    ):
-        if set(columns) <= header:
-            return kind
-    return None
 
 
 def wrong_kind_error(path: Path, expected: str) -> SourceError:
     """'<path>: looks like X, not Y' when we can tell what it is, else 'not a format Replyboard knows'."""
-    actual = _describe(Path(path))
+    actual = describe(Path(path))
     wanted = DESCRIPTIONS.get(expected, expected)
     if actual and actual != expected:
         return SourceError(f"{path}: looks like {DESCRIPTIONS.get(actual, actual)}, not {wanted}")

@@ -64,7 +64,7 @@ from etl.sources.base import (
     lone_surrogate,
     reading,
 )
-from etl.sources.openphone import iso_utc, messages_frame, parse_iso
+from etl.sources.common import iso_utc, messages_frame, parse_iso
 from replyboard.files import NotARegularFile, read_bytes, read_text
 from replyboard.settings import Settings
 

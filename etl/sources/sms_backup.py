@@ -41,7 +41,8 @@ from typing import IO, Any
 from xml.etree import ElementTree as ET
 
 from etl.sources.base import Reject, SourceError, SourceFrame, reading
-from etl.sources.openphone import iso_utc, messages_frame, wrong_kind
+from etl.sources.common import iso_utc, messages_frame
+from etl.sources.detect import wrong_kind_error
 from replyboard.files import open_regular
 from replyboard.settings import Settings
 
@@ -242,7 +243,7 @@ def read(path: Path, settings: Settings, *, line_number: str | None = None) -> S
     with reading(path), open_regular(path) as fh:
         head = fh.read(1024).lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(b"<"):
-        raise wrong_kind(path, "sms_backup_xml")
+        raise wrong_kind_error(path, "sms_backup_xml")
     our_line = line_number or (settings.lines[0].number if settings.lines else PLACEHOLDER_LINE)
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
@@ -257,7 +258,7 @@ def read(path: Path, settings: Settings, *, line_number: str | None = None) -> S
                     if root is None:
                         root = elem
                         if elem.tag != "smses":
-                            raise wrong_kind(path, "sms_backup_xml")
+                            raise wrong_kind_error(path, "sms_backup_xml")
                     continue
                 depth -= 1
                 if depth != 1 or elem.tag not in ("sms", "mms"):

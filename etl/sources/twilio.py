@@ -56,20 +56,18 @@ from pathlib import Path
 from typing import Any
 
 from etl.sources.base import Reject, SourceError, SourceFrame, csv_raw, csv_records
-from etl.sources.openphone import (
+from etl.sources.common import (
     BrokenJson,
     iso_utc,
-    iter_json_records,
     line_for_source_id,
     messages_frame,
-    of_kind,
     parse_iso,
     raw_json,
     read_text,
     split_channel,
     text_or_none,
-    wrong_kind,
 )
+from etl.sources.detect import csv_header_is_twilio, records_of_kind, wrong_kind_error
 from replyboard.settings import Settings
 
 DIRECTIONS = {
@@ -81,7 +79,6 @@ DIRECTIONS = {
 }
 _CHANNELS = {"whatsapp": "whatsapp", "messenger": "messenger", "sms": "sms", "tel": "sms"}
 CSV_REQUIRED = ("From", "To", "SentDate", "Sid", "Direction")
-CSV_SIGNATURE = frozenset({"from", "to", "body", "sentdate", "sid", "direction"})
 DATE_EXAMPLE = "2024-01-15T14:23:05Z"
 
 _ZONES = {
@@ -161,14 +158,6 @@ def parse_datetime_text(text: str) -> datetime | None:
 def to_utc_text(text: str) -> str | None:
     moment = parse_datetime_text(text)
     return iso_utc(moment) if moment is not None else None
-
-
-def looks_like_twilio(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and ("sid" in value or "account_sid" in value)
-        and bool({"direction", "date_created", "date_sent", "body"} & value.keys())
-    )
 
 
 def _unwrap(value: Any, depth: int = 0) -> list[Any]:
@@ -254,9 +243,7 @@ def _row(
 def read_api(path: Path, settings: Settings) -> SourceFrame:
     """Kind "twilio_api": Message resources, list pages, arrays or JSON Lines of them."""
     path = Path(path)
-    records = list(iter_json_records(path, _unwrap, "twilio_api"))
-    if not of_kind(records, looks_like_twilio):
-        raise wrong_kind(path, "twilio_api")
+    records = records_of_kind(path, "twilio_api", _unwrap)
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
     for line, record in records:
@@ -288,10 +275,6 @@ def read_api(path: Path, settings: Settings) -> SourceFrame:
     return SourceFrame(kind="twilio_api", messages=messages_frame(rows), rejects=rejects, rows_read=len(records))
 
 
-def csv_header_is_twilio(header: list[str]) -> bool:
-    return {h.strip().lower() for h in header} >= CSV_SIGNATURE
-
-
 def read_csv(path: Path, settings: Settings) -> SourceFrame:
     """Kind "twilio_csv": the console Messaging logs export."""
     path = Path(path)
@@ -305,7 +288,7 @@ def read_csv(path: Path, settings: Settings) -> SourceFrame:
         raise SourceError(f"{path}: line 1: unreadable CSV header ({exc})") from None
     names = [h.strip() for h in header]
     if not csv_header_is_twilio(names):
-        raise wrong_kind(path, "twilio_csv")
+        raise wrong_kind_error(path, "twilio_csv")
     index: dict[str, int] = {}
     for i, name in enumerate(names):
         index.setdefault(name.lower(), i)

@@ -23,15 +23,8 @@ from typing import Any
 import duckdb
 
 from etl.sources.base import Reject, SourceFrame
-from etl.sources.openphone import (
-    BrokenJson,
-    iter_json_records,
-    messages_frame,
-    of_kind,
-    raw_json,
-    text_or_none,
-    wrong_kind,
-)
+from etl.sources.common import BrokenJson, messages_frame, raw_json, text_or_none
+from etl.sources.detect import looks_like_twilio_event, records_of_kind
 from etl.sources.twilio import _row
 from replyboard.settings import Settings
 
@@ -51,10 +44,6 @@ STATUS_RANK = {
     "canceled": 4,
     "read": 5,
 }
-
-
-def looks_like_event(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("twilio_webhook") == "form" and isinstance(value.get("params"), dict)
 
 
 def spool_record(received_at: str, url: str, params: dict[str, str]) -> dict[str, Any]:
@@ -84,9 +73,7 @@ def _rank(status: str | None) -> int:
 
 def read(path: Path, settings: Settings) -> SourceFrame:
     path = Path(path)
-    records = list(iter_json_records(path, _unwrap, KIND))
-    if not of_kind(records, looks_like_event):
-        raise wrong_kind(path, KIND)
+    records = records_of_kind(path, KIND, _unwrap)
     rejects: list[Reject] = []
     merged: dict[str, dict[str, Any]] = {}  # sid -> {"params", "first", "line", "status"}
     order: list[str] = []
@@ -94,7 +81,7 @@ def read(path: Path, settings: Settings) -> SourceFrame:
         if isinstance(record, BrokenJson):
             rejects.append(Reject(line, record.error, record.raw))
             continue
-        if not looks_like_event(record):
+        if not looks_like_twilio_event(record):
             rejects.append(Reject(line, "not a spooled Twilio webhook event", raw_json(record)))
             continue
         params = {k: v for k, v in record["params"].items() if isinstance(v, str)}

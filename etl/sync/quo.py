@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from etl.sources.openphone import parse_iso
+from etl.sources.common import parse_iso
 from etl.sync.http import ApiClient, Policy, Secrets, SyncError
 from etl.sync.pages import RunFolder
 from etl.sync.secrets import Credentials
