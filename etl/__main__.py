@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from etl import spool
-from etl.load import LoadReport, run_load, stderr_progress
+from etl.load import run_load, stderr_progress
+from etl.load_table import load_table
 from etl.sources.base import SourceError
 from replyboard import warehouse
 from replyboard.settings import SettingsError, load_settings
@@ -33,31 +34,6 @@ def _expand(paths: list[str]) -> list[Path]:
         else:
             out.append(path)
     return out
-
-
-def _table(report: LoadReport) -> str:
-    head = ("file", "kind", "read", "loaded", "updated", "rejected", "duplicate")
-    rows = [
-        (Path(f.path).name, f.kind, f.rows_read, f.rows_loaded, f.rows_updated, f.rows_rejected, f.rows_duplicate)
-        for f in report.files
-    ]
-    rows.append(
-        (
-            "total",
-            "",
-            *(report.total(k) for k in ("rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate")),
-        )
-    )
-    cells = [[f"{c:,}" if isinstance(c, int) else str(c) for c in r] for r in [head, *rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
-    lines = []
-    for n, r in enumerate(cells):
-        lines.append(
-            "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-        )
-        if n == 0 or n == len(cells) - 2:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
-        print(_table(report))
+        print(load_table(report))
         print(f"run {report.run_id} in {report.seconds:.1f} s; warehouse {args.db}")
         rejected = report.total("rows_rejected")
         if rejected:

@@ -101,9 +101,9 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
     else:
-        from etl.__main__ import _table
+        from etl.load_table import load_table
 
-        print(_table(report))
+        print(load_table(report))
         mark = result.high_water.isoformat() if result.high_water else "none yet"
         print(
             f"run {report.run_id} in {report.seconds:.1f} s, {result.requests} requests; "

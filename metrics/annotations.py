@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from metrics.derived import derived_settings
 from replyboard.appstate import Action, AppState, AppStateError, Target, state_path
 
 
@@ -76,8 +77,6 @@ def checkins_for(warehouse: str | Path, period: str) -> dict[str, list[tuple]]:
 
 def check_target(con: duckdb.DuckDBPyConnection, target: Target, target_id: str, score: int | None) -> None:
     """Refuse an annotation of something the warehouse does not hold, or a score off the survey's scale."""
-    from metrics.query import derived_settings
-
     if target is Target.BLOCK:
         found = con.execute("SELECT count(*) FROM inquiry_blocks WHERE block_id = $id", {"id": target_id}).fetchall()
         if not found[0][0]:

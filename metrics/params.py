@@ -1,7 +1,7 @@
 """The reporting parameters of a query: read from the settings once, here, and passed to the read layer.
 
 Derivation settings (business hours, survey prompts, scales...) shape the facts at load time and are never
-read at query time except through the warehouse's record of them (metrics.query.derived_settings); reporting
+read at query time except through the warehouse's record of them (metrics.derived.derived_settings); reporting
 settings (targets, thresholds, the typing allowance) only change how facts are aggregated, so changing them
 needs no reload.
 """

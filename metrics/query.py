@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import polars as pl
-from pydantic import ValidationError
 
 from metrics.compiler import CompiledQuery, CompileError, Filters, compile_metrics
+from metrics.derived import derived_settings, settings_from_key
 from metrics.params import Params
 from metrics.registry import BEYOND_SCORE_RE, FOLLOW_UP_SECONDS, METRICS, REGISTRY
 from metrics.spec import SimpleMetric
@@ -24,7 +24,7 @@ from replyboard.contract import MessageKind, ParseStatus
 from replyboard.settings import Settings
 from replyboard.warehouse import frame, one
 
-__all__ = ["CompileError", "Filters", "MetricError", "Params", "compare", "compute", "run_compiled"]
+__all__ = ["CompileError", "Filters", "MetricError", "Params", "compare", "compute", "derived_settings", "run_compiled"]
 
 MetricError = CompileError  # the name callers catch
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -47,23 +47,6 @@ def as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return row[0] if row else None
 
 
-def derived_settings(con: duckdb.DuckDBPyConnection) -> Settings:
-    """The settings the warehouse's facts were derived with (business hours, survey window), else defaults."""
-    try:
-        row = one(con, "SELECT value FROM meta WHERE key = 'derivation_key'")
-    except duckdb.Error:  # no meta table
-        return Settings()
-    return _settings_from_key(row[0] if row else None)
-
-
-@functools.lru_cache(maxsize=8)
-def _settings_from_key(key: str | None) -> Settings:
-    try:
-        return Settings.model_validate_json(key) if key else Settings()
-    except ValidationError:  # a key written by another version
-        return Settings()
-
-
 def business_cutoff(settings: Settings, end: datetime, seconds: float) -> datetime:
     """The latest instant with at least `seconds` open business seconds between it and `end`.
 
@@ -75,7 +58,7 @@ def business_cutoff(settings: Settings, end: datetime, seconds: float) -> dateti
 
 @functools.lru_cache(maxsize=64)  # pages and OKRs ask for the same few cutoffs again and again
 def _business_cutoff(key: str, end: datetime, seconds: float) -> datetime:
-    settings = _settings_from_key(key)
+    settings = settings_from_key(key)
     if seconds <= 0:
         return end
     remaining = float(seconds)

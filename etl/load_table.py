@@ -1,0 +1,33 @@
+"""A load report as the text table `python -m etl load` and `python -m etl sync` print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from etl.load import LoadReport
+
+
+def load_table(report: LoadReport) -> str:
+    """One row per file (read, loaded, updated, rejected, duplicate rows) and a total."""
+    head = ("file", "kind", "read", "loaded", "updated", "rejected", "duplicate")
+    rows = [
+        (Path(f.path).name, f.kind, f.rows_read, f.rows_loaded, f.rows_updated, f.rows_rejected, f.rows_duplicate)
+        for f in report.files
+    ]
+    rows.append(
+        (
+            "total",
+            "",
+            *(report.total(k) for k in ("rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate")),
+        )
+    )
+    cells = [[f"{c:,}" if isinstance(c, int) else str(c) for c in r] for r in [head, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    lines = []
+    for n, r in enumerate(cells):
+        lines.append(
+            "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
+        if n == 0 or n == len(cells) - 2:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
