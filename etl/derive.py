@@ -9,12 +9,10 @@ so a daily load never rebuilds history. Definitions: README "Metric definitions"
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import duckdb
 import polars as pl
 
-from replyboard.business_time import f_of_t_sql, register_calendar
+from replyboard.business_time import business_seconds_query, deadline_query, register_calendar_around
 from replyboard.faults import checkpoint
 from replyboard.phones import normalize_number
 from replyboard.settings import Settings
@@ -230,35 +228,19 @@ def _blocks(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         FROM b LEFT JOIN r ON r.conversation_id = b.conversation_id AND r.ordinal = b.human_before + 1
         """
     )
-    bounds = one(con, "SELECT min(started_at), max(coalesce(replied_at, started_at)) FROM rb_blocks")
-    if bounds[0] is not None:
-        zone = settings.zone
-        start = bounds[0].astimezone(zone).date() - timedelta(days=7)
-        end = bounds[1].astimezone(zone).date() + timedelta(days=40)  # room for a deadline after holidays
-        register_calendar(con, settings, start, end, table="rb_calendar", temporary=True)
-    else:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rb_calendar (window_start TIMESTAMPTZ, window_end TIMESTAMPTZ, "
-            "local_date DATE, day_close TIMESTAMPTZ, cum_open_before DOUBLE)"
-        )
+    first, last = one(con, "SELECT min(started_at), max(coalesce(replied_at, started_at)) FROM rb_blocks")
+    register_calendar_around(con, settings, first, last, table="rb_calendar", temporary=True)
+    # replyboard.business_time's own SQL (the tests check it against the Python reference): business seconds
+    # to the first human reply, whether the block started in opening hours, its same-business-day deadline
+    timed = business_seconds_query(
+        "rb_blocks", "started_at", "replied_at", "rb_calendar", "business_seconds", in_hours_alias="started_in_hours"
+    )
     con.execute(
         f"""
         DELETE FROM inquiry_blocks
         WHERE (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs);
         INSERT INTO inquiry_blocks BY NAME
-        WITH s AS (
-            SELECT b.*, {f_of_t_sql("b.started_at", "c")} AS f_start,
-                   b.started_at >= c.window_start AND b.started_at < c.window_end AS started_in_hours
-            FROM rb_blocks b ASOF LEFT JOIN rb_calendar c ON b.started_at >= c.window_start
-        ), e AS (
-            SELECT s.*, {f_of_t_sql("s.replied_at", "c")} AS f_end
-            FROM s ASOF LEFT JOIN rb_calendar c ON s.replied_at >= c.window_start
-        )
-        SELECT e.* EXCLUDE (f_start, f_end, started_in_hours),
-               CASE WHEN e.replied_at IS NOT NULL THEN greatest(e.f_end - e.f_start, 0) END AS business_seconds,
-               d.day_close AS deadline_at,
-               coalesce(e.started_in_hours, false) AS started_in_hours
-        FROM e ASOF LEFT JOIN rb_calendar d ON e.started_at < d.window_end
+        {deadline_query(f"({timed})", "started_at", "rb_calendar", "deadline_at")}
         """
     )
 

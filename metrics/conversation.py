@@ -21,7 +21,7 @@ from metrics.params import Params
 from metrics.query import derived_settings, run_compiled
 from metrics.registry import FOLLOW_UP_SECONDS, REGISTRY
 from metrics.scope import EVERYTHING, Scope
-from replyboard.business_time import open_intervals
+from replyboard.business_time import business_seconds, open_intervals
 from replyboard.contract import MessageKind
 from replyboard.formats import fmt_duration
 from replyboard.phones import mask_number
@@ -157,8 +157,7 @@ def transcript(
 
     def _business_wait(start: datetime) -> float:
         """Open seconds an unanswered block has waited at the end of the data."""
-        end = data_end or start
-        return sum(max((min(e, end) - max(s, start)).total_seconds(), 0) for s, e, _ in windows)
+        return business_seconds(settings, start, data_end or start)
 
     handled = set(overlay.handled_messages)
     out = Transcript(

@@ -19,7 +19,7 @@ from metrics.derived import derived_settings, settings_from_key
 from metrics.params import Params
 from metrics.registry import BEYOND_SCORE_RE, FOLLOW_UP_SECONDS, METRICS, REGISTRY
 from metrics.spec import SimpleMetric
-from replyboard.business_time import open_intervals
+from replyboard import business_time
 from replyboard.contract import MessageKind, ParseStatus
 from replyboard.settings import Settings
 from replyboard.warehouse import frame, one
@@ -48,34 +48,14 @@ def as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
 
 
 def business_cutoff(settings: Settings, end: datetime, seconds: float) -> datetime:
-    """The latest instant with at least `seconds` open business seconds between it and `end`.
-
-    A block that started at or before it is `seconds` business-seconds old at `end` (F(end) - F(start) >=
-    seconds); one that started after it is younger. Walks back over the opening windows a month at a time.
-    """
+    """replyboard.business_time.business_cutoff, cached on the settings' derivation key: pages and OKRs ask
+    for the same few cutoffs again and again."""
     return _business_cutoff(settings.derivation_key(), end, seconds)
 
 
-@functools.lru_cache(maxsize=64)  # pages and OKRs ask for the same few cutoffs again and again
+@functools.lru_cache(maxsize=64)
 def _business_cutoff(key: str, end: datetime, seconds: float) -> datetime:
-    settings = settings_from_key(key)
-    if seconds <= 0:
-        return end
-    remaining = float(seconds)
-    zone = settings.zone
-    last_day = end.astimezone(zone).date() + timedelta(days=1)
-    for _ in range(80):  # ~6.5 years back; a calendar with no opening hours at all ends the search
-        first_day = last_day - timedelta(days=30)
-        for w_start, w_end, _day in reversed(open_intervals(settings, first_day, last_day)):
-            hi = min(w_end, end)
-            if hi <= w_start:
-                continue
-            length = (hi - w_start).total_seconds()
-            if length >= remaining:
-                return hi - timedelta(seconds=remaining)
-            remaining -= length
-        last_day = first_day - timedelta(days=1)
-    return _EPOCH
+    return business_time.business_cutoff(settings_from_key(key), end, seconds)
 
 
 def _age_cutoff(con: duckdb.DuckDBPyConnection, end: datetime, seconds: float, params: Params) -> datetime:

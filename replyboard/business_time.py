@@ -24,18 +24,22 @@ Timezone rules (deterministic for every zone):
   ended (only possible when a boundary falls inside a gap) is clipped to start at that end, and windows
   that become empty are dropped.
 
-Two implementations share these rules:
+One set of rules, used everywhere (derivation, the read layer, the sample-data generator), in two forms:
 
-* pure Python (:func:`open_intervals`, :func:`business_seconds`, :func:`business_deadline`) — the clear
-  reference, used by tests and for small data;
-* vectorised DuckDB (:func:`calendar_frame`, :func:`register_calendar`, :func:`business_seconds_query`,
-  :func:`deadline_query`) — one row per open window and two ``ASOF LEFT JOIN``\\ s, for millions of rows.
+* pure Python (:func:`open_intervals`, :func:`business_seconds`, :func:`business_deadline`,
+  :func:`business_cutoff`) — the clear reference, used for small data (a transcript, an age cutoff);
+* vectorised DuckDB (:func:`calendar_frame`, :func:`register_calendar_around`, :func:`business_seconds_query`,
+  :func:`deadline_query`) — one row per open window and ``ASOF LEFT JOIN``\\ s, for millions of rows.
+  etl.derive runs exactly these builders for every inquiry block; the tests run the same builders against
+  the Python reference. Both forms are built from :func:`open_intervals`, and so is the generator's
+  minute grid (sample_data.generate.Calendar).
 
 SQL shape (calendar table from :func:`register_calendar`; ``s.start_ts``/``s.end_ts`` TIMESTAMPTZ)::
 
     SELECT s.*,
            CASE WHEN s.start_ts IS NULL OR s.end_ts IS NULL THEN NULL
                 ELSE greatest(F(s.end_ts, e) - F(s.start_ts, b), 0) END AS business_seconds
+           [, coalesce(b.window_start <= s.start_ts AND s.start_ts < b.window_end, false) AS started_in_hours]
     FROM pairs AS s
     ASOF LEFT JOIN business_calendar AS b ON s.start_ts >= b.window_start
     ASOF LEFT JOIN business_calendar AS e ON s.end_ts >= e.window_start
@@ -49,9 +53,9 @@ SQL shape (calendar table from :func:`register_calendar`; ``s.start_ts``/``s.end
     ASOF LEFT JOIN business_calendar AS d ON s.ts < d.window_end
 
 The calendar must cover the data: a timestamp before the first window has ``F = 0``; one after the last
-window has ``F = total`` (so durations past the calendar end are truncated) and no deadline (NULL).  Register
-it from (earliest local date - 1 day) to (latest local date + a few weeks) so deadlines over long
-weekends and holiday runs are found.
+window has ``F = total`` (so durations past the calendar end are truncated) and no deadline (NULL).
+:func:`register_calendar_around` registers it from a week before the earliest local date to 40 days after
+the latest, so deadlines over long weekends and holiday runs are found.
 """
 
 from __future__ import annotations
@@ -76,17 +80,17 @@ __all__ = [
     "CALENDAR_SCHEMA",
     "DEADLINE_SQL",
     "F_OF_T_SQL",
+    "business_cutoff",
     "business_deadline",
     "business_seconds",
     "business_seconds_query",
-    "business_seconds_sql",
     "calendar_frame",
     "closed_dates",
     "deadline_query",
-    "deadline_sql",
     "f_of_t_sql",
     "open_intervals",
     "register_calendar",
+    "register_calendar_around",
 ]
 
 _END_OF_DAY = time(23, 59, 59, 999999)  # how parse_window spells "24:00"
@@ -94,6 +98,11 @@ _ONE_DAY = timedelta(days=1)
 _ONE_US = timedelta(microseconds=1)
 _DEADLINE_CHUNK_DAYS = 35
 _DEADLINE_MAX_CHUNKS = 40  # give up (None) after ~3.8 years without an open window
+_CUTOFF_CHUNK_DAYS = 30
+_CUTOFF_MAX_CHUNKS = 80  # ~6.5 years back; a calendar with no opening hours at all ends the search
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CALENDAR_DAYS_BEFORE = 7  # register_calendar_around: margin before the earliest instant
+CALENDAR_DAYS_AFTER = 40  # and after the latest: room for a deadline after a holiday run
 
 CALENDAR_SCHEMA: dict[str, pl.DataType] = {
     "window_start": pl.Datetime("us", "UTC"),
@@ -113,12 +122,16 @@ F_OF_T_SQL = (
 )
 
 # Business seconds between two TIMESTAMPTZ columns of {source}; 0 when end <= start, NULL if either is NULL.
+# {extra}: more columns from the start's calendar row _bt_b (IN_HOURS_SQL), or nothing.
 BUSINESS_SECONDS_SQL = """SELECT s.*,
        CASE WHEN s.{start} IS NULL OR s.{end} IS NULL THEN NULL
-            ELSE greatest(({f_end}) - ({f_start}), 0.0) END AS {alias}
+            ELSE greatest(({f_end}) - ({f_start}), 0.0) END AS {alias}{extra}
 FROM {source} AS s
 ASOF LEFT JOIN {calendar} AS _bt_b ON s.{start} >= _bt_b.window_start
 ASOF LEFT JOIN {calendar} AS _bt_e ON s.{end} >= _bt_e.window_start"""
+
+# Whether the start fell inside an opening window (false outside them, before the calendar and for NULL).
+IN_HOURS_SQL = ",\n       coalesce(s.{start} >= _bt_b.window_start AND s.{start} < _bt_b.window_end, false) AS {alias}"
 
 # Same-business-day deadline of a TIMESTAMPTZ column: the day_close of the first window ending after t.
 DEADLINE_SQL = """SELECT s.*, _bt_d.day_close AS {alias}
@@ -235,6 +248,32 @@ def business_deadline(settings: Settings, t: datetime) -> datetime | None:
     return None
 
 
+def business_cutoff(settings: Settings, end: datetime, seconds: float) -> datetime:
+    """The latest instant with at least `seconds` open seconds between it and `end` (the inverse of
+    business_seconds: business_seconds(settings, cutoff, end) == seconds when there is enough open time).
+
+    Something that started at or before it is `seconds` business-seconds old at `end`; after it, younger.
+    Walks back over the opening windows a month at a time; the epoch when ~6.5 years hold too little.
+    """
+    _require_aware(end, "end")
+    if seconds <= 0:
+        return end
+    remaining = float(seconds)
+    last_day = end.astimezone(settings.zone).date() + _ONE_DAY
+    for _ in range(_CUTOFF_MAX_CHUNKS):
+        first_day = last_day - timedelta(days=_CUTOFF_CHUNK_DAYS)
+        for w_start, w_end, _day in reversed(open_intervals(settings, first_day, last_day)):
+            hi = min(w_end, end)
+            if hi <= w_start:
+                continue
+            length = (hi - w_start).total_seconds()
+            if length >= remaining:
+                return hi - timedelta(seconds=remaining)
+            remaining -= length
+        last_day = first_day - _ONE_DAY
+    return _EPOCH
+
+
 # --------------------------------------------------------------------------------------------------
 # Vectorised calendar for SQL
 # --------------------------------------------------------------------------------------------------
@@ -299,6 +338,25 @@ def register_calendar(
     return frame.height
 
 
+def register_calendar_around(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    first: datetime | None,
+    last: datetime | None,
+    table: str = "business_calendar",
+    *,
+    temporary: bool = False,
+) -> int:
+    """register_calendar covering the instants first..last: from CALENDAR_DAYS_BEFORE days before first's
+    local date to CALENDAR_DAYS_AFTER days after last's. No instants (None): the table, empty."""
+    if first is None or last is None:
+        start, end = date(2000, 1, 2), date(2000, 1, 1)  # an empty range: the schema, no rows
+    else:
+        start = first.astimezone(settings.zone).date() - timedelta(days=CALENDAR_DAYS_BEFORE)
+        end = last.astimezone(settings.zone).date() + timedelta(days=CALENDAR_DAYS_AFTER)
+    return register_calendar(con, settings, start, end, table, temporary=temporary)
+
+
 def f_of_t_sql(t: str, w: str) -> str:
     """F(t) SQL expression for timestamp expression t and calendar alias w (see F_OF_T_SQL)."""
     return F_OF_T_SQL.format(t=t, w=w)
@@ -310,17 +368,22 @@ def business_seconds_query(
     end_col: str = "end_ts",
     calendar: str = "business_calendar",
     alias: str = "business_seconds",
+    *,
+    in_hours_alias: str | None = None,
 ) -> str:
-    """SQL returning every row of source plus a DOUBLE column {alias} of business seconds.
+    """SQL returning every row of source plus a DOUBLE column {alias} of business seconds, and with
+    in_hours_alias a BOOLEAN column of that name: whether start_col fell inside an opening window.
 
     source is a table/view name or a parenthesised subquery; start_col/end_col are TIMESTAMPTZ columns.
     """
     start, end = _quote(start_col), _quote(end_col)
+    extra = IN_HOURS_SQL.format(start=start, alias=_quote(in_hours_alias)) if in_hours_alias else ""
     return BUSINESS_SECONDS_SQL.format(
         source=source,
         start=start,
         end=end,
         alias=_quote(alias),
+        extra=extra,
         calendar=_check_table(calendar),
         f_start=f_of_t_sql(f"s.{start}", "_bt_b"),
         f_end=f_of_t_sql(f"s.{end}", "_bt_e"),
@@ -332,26 +395,3 @@ def deadline_query(
 ) -> str:
     """SQL returning every row of source plus a TIMESTAMPTZ column {alias}: the same-business-day deadline."""
     return DEADLINE_SQL.format(source=source, ts=_quote(ts_col), alias=_quote(alias), calendar=_check_table(calendar))
-
-
-def business_seconds_sql(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    start_col: str = "start_ts",
-    end_col: str = "end_ts",
-    calendar: str = "business_calendar",
-    alias: str = "business_seconds",
-) -> duckdb.DuckDBPyRelation:
-    """Relation over business_seconds_query(...) on con (calendar registered with register_calendar)."""
-    return con.sql(business_seconds_query(source, start_col, end_col, calendar, alias))
-
-
-def deadline_sql(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    ts_col: str = "ts",
-    calendar: str = "business_calendar",
-    alias: str = "deadline",
-) -> duckdb.DuckDBPyRelation:
-    """Relation over deadline_query(...) on con (calendar registered with register_calendar)."""
-    return con.sql(deadline_query(source, ts_col, calendar, alias))

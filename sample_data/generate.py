@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from replyboard.business_time import closed_dates, open_intervals
 from replyboard.settings import Settings, load_settings
 
 DEFAULT_START = date(2026, 8, 1)
@@ -158,7 +159,9 @@ def _log(msg: str, t0: float) -> None:
 # --------------------------------------------------------------------------------------------- calendar
 @dataclass
 class Calendar:
-    """Opening hours on a minute grid from the period start; F(t) = open seconds since the start."""
+    """replyboard.business_time's opening windows (the ones derivation and the metrics use) laid on a minute
+    grid from the period start, so the generator can ask "open at t?" and "F(t)" for millions of instants at
+    once: F(t) = open seconds since the start, exact for windows that begin and end on whole minutes."""
 
     start: int  # UTC epoch seconds of local midnight of the first day
     end: int  # UTC epoch seconds of local midnight after the last day
@@ -181,26 +184,17 @@ class Calendar:
             [int(datetime.fromtimestamp(t_start + h * HOUR, zone).utcoffset().total_seconds()) for h in range(n_hours)],
             dtype=np.int64,
         )
-        holidays = set(settings.holidays)
-        if settings.holiday_country:
-            import holidays as holidays_lib
-
-            years = range(start.year, (last + timedelta(days=slack_days)).year + 1)
-            holidays |= set(holidays_lib.country_holidays(settings.holiday_country, years=years))
+        grid_last_day = start + timedelta(days=days + slack_days - 1)
         n_min = (grid_end - t_start) // 60
         open_min = np.zeros(n_min, dtype=bool)
-        for i in range(days + slack_days):
-            d = start + timedelta(days=i)
-            if d in holidays:
-                continue
-            for w_start, w_end in settings.windows_for(d.weekday()):
-                a = int(datetime.combine(d, w_start, tzinfo=zone).timestamp())
-                b = int(datetime.combine(d, w_end, tzinfo=zone).timestamp())
-                lo, hi = (a - t_start) // 60, -(-(b - t_start) // 60)
-                open_min[max(lo, 0) : max(min(hi, n_min), 0)] = True
+        for w_start, w_end, _ in open_intervals(settings, start, grid_last_day):
+            a, b = int(w_start.timestamp()), int(w_end.timestamp())
+            lo, hi = (a - t_start) // 60, -(-(b - t_start) // 60)
+            open_min[max(lo, 0) : max(min(hi, n_min), 0)] = True
         cum = np.zeros(n_min + 1, dtype=np.int64)
         np.cumsum(open_min, out=cum[1:])
         epoch = date(1970, 1, 1)
+        holidays = closed_dates(settings, start, grid_last_day)
         hol = np.array(sorted((h - epoch).days for h in holidays), dtype=np.int64)
         open_index = np.flatnonzero(open_min)
         return cls(t_start, t_end, (start - epoch).days, offsets, open_min, cum, open_index, hol)

@@ -14,17 +14,19 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from replyboard.business_time import (
+    CALENDAR_DAYS_AFTER,
+    CALENDAR_DAYS_BEFORE,
     CALENDAR_SCHEMA,
+    business_cutoff,
     business_deadline,
     business_seconds,
     business_seconds_query,
-    business_seconds_sql,
     calendar_frame,
     closed_dates,
     deadline_query,
-    deadline_sql,
     open_intervals,
     register_calendar,
+    register_calendar_around,
 )
 from replyboard.settings import WEEKDAYS, Settings
 
@@ -384,7 +386,7 @@ def test_sql_business_seconds_matches_python(con: duckdb.DuckDBPyConnection):
     con.register("pairs", frame.to_arrow())
     [(col_type,)] = con.execute("SELECT typeof(start_ts) FROM pairs LIMIT 1").fetchall()
     assert col_type == "TIMESTAMP WITH TIME ZONE"
-    result = dict(business_seconds_sql(con, "pairs").select("id, business_seconds").fetchall())
+    result = dict(con.sql(f"SELECT id, business_seconds FROM ({business_seconds_query('pairs')})").fetchall())
     assert len(result) == len(pairs)
     worst = max(abs(result[i] - business_seconds(RICH, a, b)) for i, (a, b) in enumerate(pairs))
     assert worst < 1e-3
@@ -402,7 +404,7 @@ def test_sql_deadline_matches_python(con: duckdb.DuckDBPyConnection):
         {"id": list(range(len(instants_))), "ts": instants_}, schema={"id": pl.Int64, "ts": pl.Datetime("us", "UTC")}
     )
     con.register("msgs", frame.to_arrow())
-    got = dict(deadline_sql(con, "msgs", ts_col="ts", calendar="cal").select("id, deadline").fetchall())
+    got = dict(con.sql(f"SELECT id, deadline FROM ({deadline_query('msgs', ts_col='ts', calendar='cal')})").fetchall())
     for i, t in enumerate(instants_):
         assert got[i] == business_deadline(RICH, t), t
 
@@ -427,3 +429,117 @@ def test_sql_handles_nulls_and_out_of_calendar(con: duckdb.DuckDBPyConnection):
 def test_register_calendar_rejects_odd_table_names(con: duckdb.DuckDBPyConnection):
     with pytest.raises(ValueError):
         register_calendar(con, NINE_TO_FIVE, date(2026, 1, 1), date(2026, 1, 31), table="x; DROP TABLE y")
+
+
+def test_sql_started_in_hours_matches_python(con: duckdb.DuckDBPyConnection):
+    register_calendar(con, RICH, date(2025, 12, 30), date(2027, 3, 31))
+    windows = open_intervals(RICH, date(2025, 12, 30), date(2027, 3, 31))
+    starts = [a for a, _ in _random_pairs(400, seed=11)]
+    starts += [s for s, _, _ in windows[:50]] + [e for _, e, _ in windows[:50]]  # both edges: [start, end)
+    frame = pl.DataFrame(
+        {"id": list(range(len(starts))), "start_ts": starts, "end_ts": starts},
+        schema={"id": pl.Int64, "start_ts": pl.Datetime("us", "UTC"), "end_ts": pl.Datetime("us", "UTC")},
+    )
+    con.register("starts", frame.to_arrow())
+    query = business_seconds_query("starts", in_hours_alias="opened")
+    got = dict(con.sql(f"SELECT id, opened FROM ({query})").fetchall())
+    expected = {i: any(s <= t < e for s, e, _ in windows) for i, t in enumerate(starts)}
+    assert got == expected
+    assert 0 < sum(expected.values()) < len(starts)
+
+
+def test_register_calendar_around_covers_the_instants_with_margins(con: duckdb.DuckDBPyConnection):
+    first, last = ny(2026, 11, 20, 23, 30), ny(2026, 12, 22, 8)
+    rows = register_calendar_around(con, THANKSGIVING, first, last, table="cal")
+    start = date(2026, 11, 20) - timedelta(days=CALENDAR_DAYS_BEFORE)
+    end = date(2026, 12, 22) + timedelta(days=CALENDAR_DAYS_AFTER)
+    assert rows == calendar_frame(THANKSGIVING, start, end).height > 0
+    [(low, high)] = con.execute("SELECT min(local_date), max(local_date) FROM cal").fetchall()
+    assert (low, high) == (date(2026, 11, 13), date(2027, 1, 29))  # Fri 13 Nov .. Fri 29 Jan, weekdays only
+    # No instants (no inquiry block yet): the table with its columns' types, and no rows.
+    assert register_calendar_around(con, THANKSGIVING, None, None, table="cal") == 0
+    types = dict(
+        con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'cal'").fetchall()
+    )
+    assert types == {
+        "window_start": "TIMESTAMP WITH TIME ZONE",
+        "window_end": "TIMESTAMP WITH TIME ZONE",
+        "local_date": "DATE",
+        "day_close": "TIMESTAMP WITH TIME ZONE",
+        "cum_open_before": "DOUBLE",
+    }
+    assert con.execute("SELECT count(*) FROM cal").fetchall() == [(0,)]
+
+
+# ------------------------------------------------------------------------------------------------
+# Cutoffs (the inverse: how far back `seconds` of opening hours reach)
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "end", "seconds", "cutoff"),
+    [
+        # Mon 09:15 back 2700 s: 900 s of Monday, then 1800 s of Friday before its 17:00 close -> Fri 16:30.
+        (NINE_TO_FIVE, ny(2026, 10, 19, 9, 15), 2700, ny(2026, 10, 16, 16, 30)),
+        # Tue 13:10 back 1200 s: 13:00-13:10 is 600 s, the lunch break none, 11:50-12:00 the other 600 s.
+        (LUNCH, ny(2026, 10, 20, 13, 10), 1200, ny(2026, 10, 20, 11, 50)),
+        # From Saturday (closed) back 1800 s: Friday 16:30.
+        (NINE_TO_FIVE, ny(2026, 10, 17, 10), 1800, ny(2026, 10, 16, 16, 30)),
+        # Fri 10:00 back 3600 s skips Thanksgiving Thursday: Wed 17:00 - (3600 - 3600 of Friday) = Fri 09:00.
+        (THANKSGIVING, ny(2026, 11, 27, 10), 7200, ny(2026, 11, 25, 16)),
+        # Nothing to walk back: the end itself.
+        (NINE_TO_FIVE, ny(2026, 10, 19, 9, 15), 0, ny(2026, 10, 19, 9, 15)),
+        # No opening hours at all: nothing is ever that old in business time but the epoch.
+        (Settings(business_hours={}), ny(2026, 10, 19, 9), 60, utc(1970, 1, 1)),
+    ],
+)
+def test_cutoff_cases(settings: Settings, end: datetime, seconds: float, cutoff: datetime):
+    assert business_cutoff(settings, end, seconds) == cutoff
+
+
+@hyp_settings(max_examples=150, deadline=None)
+@given(end=instants, seconds=st.integers(min_value=1, max_value=30 * 86400 * 10**6).map(lambda us: us / 10**6))
+def test_cutoff_is_the_latest_instant_that_old(end: datetime, seconds: float):
+    cutoff = business_cutoff(RICH, end, seconds)
+    assert cutoff < end
+    assert business_seconds(RICH, cutoff, end) == pytest.approx(seconds, abs=1e-6)
+    assert business_seconds(RICH, cutoff + timedelta(microseconds=1), end) < seconds
+
+
+# ------------------------------------------------------------------------------------------------
+# The derivation stores what the reference says (the SQL production runs, end to end)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_derived_blocks_match_the_python_reference(tmp_path):
+    """A load derives every inquiry block's business seconds, started-in-hours and deadline with
+    business_time's SQL; each stored value equals the pure-Python reference for that block."""
+    from etl.load import run_load
+    from replyboard.warehouse import connect_readonly
+    from sample_data.generate import generate, write
+
+    settings = RICH.model_copy(update={"lines": []})
+    write(generate(6000, seed=3, start=date(2026, 2, 25), days=60, settings=settings), tmp_path / "data")
+    db = tmp_path / "w.duckdb"
+    report = run_load(db, sorted((tmp_path / "data").glob("*.csv")), settings)
+    assert not report.errors
+    con = connect_readonly(db)
+    try:
+        blocks = con.execute(
+            "SELECT started_at, replied_at, business_seconds, started_in_hours, deadline_at FROM inquiry_blocks"
+        ).fetchall()
+    finally:
+        con.close()
+    assert len(blocks) > 1000
+    windows = open_intervals(RICH, date(2026, 2, 20), date(2026, 5, 31))
+    replied = 0
+    for started, replied_at, seconds, in_hours, deadline in blocks:
+        assert in_hours == any(s <= started < e for s, e, _ in windows), started
+        assert deadline == business_deadline(RICH, started), started
+        if replied_at is None:
+            assert seconds is None
+        else:
+            replied += 1
+            assert seconds == pytest.approx(business_seconds(RICH, started, replied_at), abs=1e-6), started
+    assert 0 < replied < len(blocks)
+    assert {in_hours for _, _, _, in_hours, _ in blocks} == {True, False}

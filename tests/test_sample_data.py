@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
-from replyboard.settings import load_settings
-from sample_data.generate import MESSAGE_COLUMNS, SURVEY_COLUMNS, generate, luhn_valid, write
+from replyboard.business_time import business_seconds, closed_dates, open_intervals
+from replyboard.settings import Settings, load_settings
+from sample_data.generate import MESSAGE_COLUMNS, SURVEY_COLUMNS, Calendar, generate, luhn_valid, write
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = load_settings()
@@ -286,3 +288,41 @@ def test_web_survey_answers(out_dir, messages):
     assert sv["contact_number"].is_in(messages["contact_number"].implode()).all()
     assert set(sv["line_number"].unique()) <= set(messages["line_number"].unique())
     assert (sv["reply_text"].fill_null("").str.contains(r"^\d+$")).mean() > 0.7
+
+
+def test_generator_calendar_is_business_time_on_a_minute_grid():
+    """The generator's opening hours are replyboard.business_time's (the ones derivation counts reply times
+    in): the same open instants, holidays and open seconds between any two instants, across both DST changes."""
+    settings = Settings(
+        timezone="America/New_York",
+        business_hours={
+            **{d: ["08:30-12:00", "13:00-17:30"] for d in ("monday", "tuesday", "wednesday", "thursday", "friday")},
+            "saturday": ["10:00-14:00"],
+            "sunday": ["00:00-24:00"],
+        },
+        holidays=[date(2026, 3, 17)],
+        holiday_country="US",
+    )
+    start, days = date(2026, 2, 20), 300  # spring forward 2026-03-08, fall back 2026-11-01
+    cal = Calendar.build(settings, start, days)
+    last = start + timedelta(days=days - 1)
+    windows = open_intervals(settings, start, last)
+    epoch = date(1970, 1, 1)
+    assert {epoch + timedelta(days=int(d)) for d in cal.holiday_days} == closed_dates(
+        settings, start, last + timedelta(days=21)
+    )
+    rng = np.random.default_rng(8)
+    ts = np.sort(rng.integers(cal.start, cal.end, 2000))
+    edges = np.array([int(x.timestamp()) + d for s, e, _ in windows[:200] for x in (s, e) for d in (-1, 0, 1)])
+    ts = np.concatenate([ts, edges])
+    opened = cal.is_open(ts)
+    for t, is_open in zip(ts.tolist(), opened.tolist(), strict=True):
+        moment = datetime.fromtimestamp(t, UTC)
+        assert is_open == any(s <= moment < e for s, e, _ in windows), moment
+    f = cal.f(ts)
+    for a, b, fa, fb in zip(ts[:-1].tolist(), ts[1:].tolist(), f[:-1].tolist(), f[1:].tolist(), strict=True):
+        if a < b:
+            expected = business_seconds(settings, datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
+            assert fb - fa == expected, (a, b)
+    inside = ts[opened]
+    assert (cal.f_inv(cal.f(inside)) == inside).all()  # an open instant is the first with its F
