@@ -48,6 +48,7 @@ import numpy as np
 import polars as pl
 
 from replyboard.business_time import closed_dates, open_intervals
+from replyboard.sensitive import luhn_ok
 from replyboard.settings import Settings, load_settings
 
 DEFAULT_START = date(2026, 8, 1)
@@ -634,26 +635,8 @@ def build_texts() -> Texts:
 
 
 def luhn_complete(digits: str) -> str:
-    """Append the Luhn check digit to a digit string."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return digits + str((10 - total % 10) % 10)
-
-
-def luhn_valid(number: str) -> bool:
-    digits = [int(c) for c in number if c.isdigit()]
-    if len(digits) < 13:
-        return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    """The digits with the check digit appended that makes them pass replyboard.sensitive's Luhn check."""
+    return next(digits + d for d in "0123456789" if luhn_ok(digits + d))
 
 
 def _card_text(r: np.random.Generator) -> str:

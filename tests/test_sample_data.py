@@ -13,8 +13,9 @@ import polars as pl
 import pytest
 
 from replyboard.business_time import business_seconds, closed_dates, open_intervals
+from replyboard.sensitive import find_sensitive, luhn_ok
 from replyboard.settings import Settings, load_settings
-from sample_data.generate import MESSAGE_COLUMNS, SURVEY_COLUMNS, Calendar, generate, luhn_valid, write
+from sample_data.generate import MESSAGE_COLUMNS, SURVEY_COLUMNS, Calendar, generate, luhn_complete, write
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = load_settings()
@@ -265,17 +266,22 @@ def test_texted_csat_replies_are_messy_but_mostly_good(messages):
 def test_some_card_numbers_and_ssns_for_the_compliance_metrics(messages):
     bodies = messages["body"].drop_nulls().to_list()
     runs = [m.group(0) for b in bodies for m in re.finditer(r"\d(?:[ -]?\d){12,18}", b)]
-    assert any(luhn_valid(r) for r in runs)
+    assert any(luhn_ok(re.sub(r"\D", "", r)) for r in runs)
+    assert any("card" in find_sensitive(b) for b in bodies)  # what the warehouse will flag
     assert any(re.search(r"(?<!\d)(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)", b) for b in bodies)
     asks = messages.filter(pl.col("agent_id").is_not_null() & pl.col("body").str.contains("(?i)card number"))
     assert asks.height >= 1
 
 
-def test_luhn_check():
-    assert luhn_valid("4111 1111 1111 1111")
-    assert luhn_valid("378282246310005")
-    assert not luhn_valid("4111 1111 1111 1112")
-    assert not luhn_valid("1234")
+def test_luhn_complete_appends_the_check_digit():
+    # the usual test cards, less their last digit
+    assert luhn_complete("411111111111111") == "4111111111111111"
+    assert luhn_complete("37828224631000") == "378282246310005"
+    assert luhn_complete("601111111111111") == "6011111111111117"
+    for body in ("4", "5105105105105", "123456789012345678"):
+        completed = luhn_complete(body)
+        assert completed[:-1] == body and luhn_ok(completed)
+        assert not luhn_ok(body + str((int(completed[-1]) + 1) % 10))
 
 
 def test_web_survey_answers(out_dir, messages):
