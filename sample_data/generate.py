@@ -29,6 +29,10 @@ What the data holds (so that every dashboard figure has something to show):
   5,000+ messages), and now and then an agent asks for a card number.
 * surveys.csv: web-form survey answers (about 1% of the message count) for answered conversations.
 
+The texts (first messages by line, replies, reminders, survey answers, payment data...) are templates in
+sample_data/corpora.yaml and chatter in sample_data/bodies.txt, read by sample_data.corpora; the opening
+hours are replyboard.business_time's.
+
 Exactly ``--messages`` rows are written to messages.csv: conversations are drawn in random order until the
 count is reached and the last one drawn is cut after the needed number of messages. All messages fall in
 the period [start, start + days) in the team timezone. Same arguments -> byte-identical files.
@@ -50,9 +54,9 @@ import polars as pl
 from replyboard.business_time import closed_dates, open_intervals
 from replyboard.sensitive import luhn_ok
 from replyboard.settings import Settings, load_settings
+from sample_data import corpora
 
 DEFAULT_START = date(2026, 8, 1)
-BODIES_FILE = Path(__file__).with_name("bodies.txt")
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # fmt: off
 MESSAGE_COLUMNS = (
@@ -61,16 +65,6 @@ MESSAGE_COLUMNS = (
 )
 # fmt: on
 SURVEY_COLUMNS = ("response_id", "received_at", "contact_number", "survey", "reply_text", "line_number")
-
-AUTO_REPLY = (
-    "Thanks for reaching out! A member of our support team will respond to your message within 2-3 hours. "
-    "We appreciate your patience."
-)
-CSAT_PROMPT = "How would you rate your experience with us today on a scale of 1-9? Reply with a number."
-NPS_PROMPT = "How likely, on a scale of 0-10, are you to recommend our company to a friend or colleague?"
-OPT_OUT_CONFIRMATION = (
-    "You have been unsubscribed and will receive no more messages from this number. Reply START to resubscribe."
-)
 
 # (number, name, team handling it): fictional 555-01xx numbers, so no contact can collide with a line.
 LINES = (
@@ -244,263 +238,12 @@ def _first(agent: int) -> str:
     return AGENTS[agent][1].split()[0]
 
 
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "tomorrow", "the 14th")
-_TIMES = ("7:15am", "8:30 AM", "9am", "10:45", "noon", "1:30pm", "3pm", "5:15 PM", "6:40pm", "8pm")
-_PLACES = (
-    "Penn Station",
-    "the Hilton on 6th Ave",
-    "Main St & 3rd",
-    "JFK Terminal 4",
-    "the public library",
-    "Mercy Hospital",
-    "Union Square",
-    "Grand Central",
-    "my office on Park Ave",
-    "the Target parking lot",
-    "Lincoln Center",
-    "the Marriott downtown",
-)
-_AIRPORTS = ("JFK", "LaGuardia", "Newark")
-_ITEMS = ("phone", "wallet", "keys", "umbrella", "laptop bag", "sunglasses", "headphones")
-_CODES = ("WELCOME10", "FALL25", "RIDE5", "SWOOP15")
-_NAMES = ("Maria", "James", "Wei", "Fatima", "Carlos", "Jen", "Dmitri", "Keisha", "Raj", "Emily")
-
-OPEN_TEXTS = (
-    (  # Support
-        "Hi, I was charged twice for my ride on {day}. Can you refund one of them?",
-        "Hello, I need a refund for booking {ref}, the driver never showed up",
-        "The app keeps crashing when I try to add a payment method",
-        "Hi there, I can't log in to the app. It says my password is wrong but I just reset it",
-        "How do I update the card on my account?",
-        "I left my {item} in the car this morning, how can I get it back?",
-        "Why was I charged a cancellation fee? I cancelled within 2 minutes",
-        "Hi! Is there a way to get a receipt for my trip on {day}? Need it for expenses",
-        "The promo code {code} isn't working at checkout",
-        "Hey, my account got locked after I changed phones",
-        "I want to delete my account, how do I do that?",
-        "Hi, still waiting on my refund from last week for {ref}",
-        "Your app says my payment failed but my bank shows the charge",
-        "Can I add my daughter as a rider on my account?",
-        "Hi, I got a text with a verification code I didn't ask for. Is my account safe?",
-        "My driver was really rude today. Who do I talk to about that?",
-        "Is there a way to tip the driver after the ride?",
-        "The fare was ${amt} but the app quoted me ${amt2}. Why the difference?",
-        "hi the app wont load on my phone",
-        "Can you resend the confirmation email for {ref}? Never got it",
-        "I was charged ${amt} for a ride I never took",
-        "how do i change the email on my account",
-    ),
-    (  # Rides today
-        "Where is my driver? Pickup was at {time}",
-        "My driver is {n} minutes late, is he still coming?",
-        "Hi I'm at {place} but can't find the car",
-        "Can I change my drop-off to {place}? I'm already in the car",
-        "The driver cancelled on me, I need a ride to {place} in 20 min",
-        "Hi, running 5 min late, please ask the driver to wait",
-        "Is my ride for {time} today still on? App shows nothing",
-        "Driver went to the wrong entrance at {place}",
-        "Can I bring my dog on today's ride?",
-        "need a car seat for today's {time} pickup, is that possible?",
-        "I booked for {time} but the app says {time2}",
-        "Hi, the driver isn't answering his phone",
-        "Can someone call me? My ride didn't show and I'm going to miss my appointment",
-        "I think I left my {item} in the car I just got out of",
-        "where is my ride??",
-        "Driver says he's here but I don't see him at {place}",
-    ),
-    (  # Rides in the future
-        "Hi, I'd like to book a ride for {day} at {time} from {place}",
-        "Can I change my booking {ref} to {day}?",
-        "I need to cancel my ride on {day}, how do I do that without a fee?",
-        "Do you do airport trips to {airport}? Need one on {day}",
-        "Can I book a recurring ride every {weekday} at {time}?",
-        "How far in advance can I schedule a pickup?",
-        "Hi, can I add a stop on my {day} booking?",
-        "Is it possible to request a wheelchair accessible van for {day}?",
-        "I need a ride for 6 people on {day}, do you have bigger cars?",
-        "What's the price for a ride from {place} to {airport} on {day} morning?",
-        "Hello, booking {ref} shows the wrong pickup address, it should be {place}",
-        "Can I schedule a pickup for my mom on {day} at {time}? She doesn't have the app",
-    ),
-)
-BURST_TEXTS = (
-    "Hello?",
-    "??",
-    "Anyone there?",
-    "It's kind of urgent",
-    "Booking ref {ref}",
-    "Sorry, forgot to say: it's booking {ref}",
-    "My name is {name}",
-    "This is the 2nd time this happened",
-    "Thanks in advance",
-    "I'm at the main entrance",
-    "Please call me if that's easier",
-    "Also the app shows the wrong time",
-    "pls help",
-    "The booking is under {name}",
-)
-FOLLOW_TEXTS = (
-    "Yes that's right",
-    "It's {ref}",
-    "Ok thank you",
-    "Ok I'll try that now",
-    "Still not working 😕",
-    "It says error {n}",
-    "I'm on an iPhone",
-    "Android",
-    "I did that already",
-    "Ok, how long will that take?",
-    "Do I need to do anything else?",
-    "Great, what time will the driver be there?",
-    "That works",
-    "No, it was the {day} ride",
-    "Can you just call me?",
-    "Which email address?",
-    "Ok got it",
-    "Hmm ok",
-    "Sure",
-    "Can you check again please",
-    "I'm outside now",
-    "Yes I see him now",
-    "Sorry, I was driving. Yes that's correct",
-    "What about the fee?",
-    "When will I see the refund?",
-    "ok",
-    "Alright, one more question",
-    "The account is under {name}",
-    "It was around {time}",
-    "Yes, pickup at {place}",
-    "Not yet",
-    "Let me check",
-    "It worked, thanks",
-    "No it's still charging me",
-    "I just sent a screenshot",
-)
-CLOSING_TEXTS = (
-    "Thanks so much!",
-    "Great, thank you!",
-    "Perfect, thanks 🙏",
-    "Awesome, appreciate it",
-    "ok thanks",
-    "Thank you!!",
-    "That's all, thanks",
-    "Got it, thanks for the help",
-    "👍",
-    "Thanks {agent}!",
-)
-AGENT_FIRST_TEXTS = (
-    "Hi, this is {agent} from Swoop. Sorry to hear that! Could you share your booking number?",
-    "Hi there! {agent} here. Let me take a look at that for you.",
-    "Hello! This is {agent} with the Swoop team. I can help with that.",
-    "Hi! Thanks for your patience, {agent} here. Can you confirm the name on the account?",
-    "Hey, it's {agent} from Swoop support. I'm checking on this now.",
-    "Hi, {agent} here. Happy to help - which ride is this about?",
-    "Hello, this is {agent}. Sorry for the trouble! Give me a minute to look into it.",
-)
-AGENT_FOLLOW_TEXTS = (
-    "Thanks! One moment while I check.",
-    "I've issued a refund of ${amt}; it should show in 3-5 business days.",
-    "Your driver is about {n} minutes away.",
-    "I've updated the pickup address for you.",
-    "Done! Your booking is now for {day} at {time}.",
-    "Could you try logging out and back in?",
-    "I've waived the cancellation fee.",
-    "Can you send a screenshot of the error?",
-    "Got it, I've passed this on to our safety team.",
-    "That booking is confirmed.",
-    "I've reset your account; you should get a login link by email.",
-    "Yes, we can do that.",
-    "Unfortunately we can't do that, but I can offer a ${amt} credit.",
-    "Let me check with the driver.",
-    "Could you update the app to the latest version and try again?",
-    "The receipt is on its way to your email.",
-    "I've added a note for the driver.",
-    "Which email address is on the account?",
-    "Thanks for confirming. I see the double charge, one sec.",
-    "The driver is waiting at {place}.",
-    "I've rebooked you with another driver, pickup in {n} minutes.",
-)
-AGENT_CLOSING_TEXTS = (
-    "You're welcome! Have a great day.",
-    "Happy to help! Let us know if anything else comes up.",
-    "Anytime! Safe travels 🚗",
-    "Glad we got that sorted. Take care!",
-    "You're all set. Thanks for riding with Swoop!",
-    "No problem at all - {agent}",
-)
-REMINDER_TEXTS = (
-    (  # Support
-        "Reminder: your call with Swoop support is {day} at {time}. Reply C to confirm or R to pick another time.",
-        "Swoop: your refund for booking {ref} is being processed. Reply here if you have any questions.",
-    ),
-    (),
-    (  # Rides in the future
-        "Reminder: your Swoop ride is booked for {day} at {time} from {place}. Reply C to confirm or R to reschedule.",
-        "Hi from Swoop! Your pickup {day} at {time} is scheduled. Reply C to confirm, R to change it.",
-        "Swoop reminder: {airport} trip {day} at {time}. Reply C to confirm or R to reschedule.",
-    ),
-)
-CONFIRM_TEXTS = (
-    "C",
-    "c",
-    "C thanks",
-    "Confirmed",
-    "Yes",
-    "confirm",
-    "C 👍",
-    "Yes I'll be there",
-    "Confirmed, thank you",
-)
-QUESTION_TEXTS = (
-    "R",
-    "r",
-    "Can we make it {time} instead?",
-    "Can I change the pickup to {place}?",
-    "Who is this?",
-    "I didn't book this",
-    "Need to cancel that one please",
-    "Can I add a second passenger?",
-    "Is it possible to push it to {day}?",
-)
-ACK_TEXTS = (
-    "Great, you're all set!",
-    "Thanks for confirming!",
-    "Perfect, see you then 🙂",
-    "Confirmed - thanks!",
-)
-STOP_TEXTS = ("STOP", "STOP", "STOP", "Stop", "stop", "UNSUBSCRIBE", "Quit", "STOP.")
-NUDGE_TEXTS = (
-    "Hello?",
-    "Is anyone there?",
-    "Still waiting for an answer...",
-    "Hello??",
-    "Can someone please get back to me",
-    "??",
-)
-CARD_TEXTS = (
-    "My card number is {cc}",
-    "here's my card: {cc} exp {mm}/{yy}",
-    "{cc}",
-    "Card is {cc}, cvv {cvv}",
-    "can you use this card instead {cc}",
-    "New card {cc} exp {mm}/{yy}",
-)
-SSN_TEXTS = ("My SSN is {ssn}", "ssn {ssn}", "Social is {ssn} if you need it to verify", "{ssn}")
-AGENT_ASK_TEXTS = (
-    "Sure, can you text me your card number so I can update it?",
-    "Can you text me your card number and expiry date? I'll fix the payment.",
-)
-_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-_HIGH = ("great service, thanks {a}!", "{a} was super helpful", "quick and easy", "thanks {a}!")
-_MID = ("ok but took a while", "fine", "driver was late but {a} sorted it")
-_LOW = ("took forever to get an answer", "still no refund", "not happy")
-
-
-def _survey_formats(scale_max: int) -> list[tuple[float, object]]:
+def _survey_formats(scale_max: int, survey: corpora.Survey) -> list[tuple[float, object]]:
     """(weight, fn(score, agent_first_name) -> text) for texted survey replies."""
+    words = survey.number_words
 
     def comment(s: int, a: str) -> str:
-        group = _HIGH if s >= scale_max - 1 else _MID if s >= scale_max // 2 else _LOW
+        group = survey.high if s >= scale_max - 1 else survey.mid if s >= scale_max // 2 else survey.low
         return group[(s + len(a)) % len(group)].format(a=a)
 
     top = scale_max
@@ -510,18 +253,18 @@ def _survey_formats(scale_max: int) -> list[tuple[float, object]]:
         (0.04, lambda s, a: f"{s}/10"),
         (0.03, lambda s, a: f"{s}/{top}"),
         (0.05, lambda s, a: f"I'd say {s}"),
-        (0.04, lambda s, a: f"{_WORDS[s]}!"),
+        (0.04, lambda s, a: f"{words[s]}!"),
         (0.04, lambda s, a: f"{s} out of {top}"),
         (0.10, lambda s, a: f"{s} - {comment(s, a)}"),
         (0.04, lambda s, a: f"{s}."),
         (0.04, lambda s, a: f"{s} thanks"),
-        (0.02, lambda s, a: _WORDS[s].capitalize()),
+        (0.02, lambda s, a: words[s].capitalize()),
         (0.03, lambda s, a: f"between {max(s - 1, 0)} and {min(s + 1, top)}"),
         (0.02, lambda s, a: f"{max(s - 1, 0)} or {s}"),
-        (0.03, lambda s, a: ("idk", "not sure", "?", "depends")[s % 4]),
+        (0.03, lambda s, a: survey.unsure[s % len(survey.unsure)]),
         (0.02, lambda s, a: ("10!!", "11", "100")[s % 3] if top == 9 else ("11", "100", "-1")[s % 3]),
         (0.01, lambda s, a: ""),
-        (0.03, lambda s, a: ("Great service!", "ok", "it was fine", "Meh")[s % 4]),
+        (0.03, lambda s, a: survey.remarks[s % len(survey.remarks)]),
         (0.01, lambda s, a: "👍"),
     ]
 
@@ -551,23 +294,31 @@ class Texts:
     csat_p: np.ndarray
     nps_reply: np.ndarray  # (format, score, agent)
     nps_p: np.ndarray
+    card: list[str]  # templates filled per message ({cc} {mm} {yy} {cvv})
+    ssn: list[str]  # ({ssn})
+    agent_ask: list[str]
+    web_comments: list[str]
 
 
-def build_texts() -> Texts:
+def build_texts(texts: corpora.Corpora | None = None) -> Texts:
+    """Every text the generator writes, pooled: sample_data/corpora.yaml's templates filled in."""
+    c = texts or corpora.load()
     pool = Pool()
+    line_names = [name for _, name, _ in LINES]
     r = random.Random(20260801)  # fixed: the pool is the same for every seed
+    v = c.fill
 
     def fill(template: str, **extra: str) -> str:
         return template.format(
-            day=r.choice(_DAYS),
-            time=r.choice(_TIMES),
-            time2=r.choice(_TIMES),
-            place=r.choice(_PLACES),
-            airport=r.choice(_AIRPORTS),
-            item=r.choice(_ITEMS),
-            code=r.choice(_CODES),
-            name=r.choice(_NAMES),
-            weekday=r.choice(_DAYS[:5]),
+            day=r.choice(v.day),
+            time=r.choice(v.time),
+            time2=r.choice(v.time),
+            place=r.choice(v.place),
+            airport=r.choice(v.airport),
+            item=r.choice(v.item),
+            code=r.choice(v.code),
+            name=r.choice(v.name),
+            weekday=r.choice(v.day[:5]),
             ref=f"SW-{r.randint(10000, 99999)}",
             n=r.randint(3, 25),
             amt=f"{r.randint(8, 90)}.{r.randint(0, 99):02d}",
@@ -587,14 +338,8 @@ def build_texts() -> Texts:
             dtype=np.int32,
         )
 
-    ham = [
-        ln.rstrip("\n")
-        for ln in BODIES_FILE.read_text(encoding="utf-8").splitlines()
-        if ln.strip() and not ln.startswith("#")
-    ]
-
     def survey_table(scale_min: int, scale_max: int) -> tuple[np.ndarray, np.ndarray]:
-        formats = _survey_formats(scale_max)
+        formats = _survey_formats(scale_max, c.survey)
         table = np.array(
             [
                 [[pool.add(fn(s, _first(a))) for a in range(len(AGENTS))] for s in range(scale_min, scale_max + 1)]
@@ -609,28 +354,34 @@ def build_texts() -> Texts:
     nps_reply, nps_p = survey_table(0, 10)
     return Texts(
         pool=pool,
-        open=[variants(t, 8) for t in OPEN_TEXTS],
-        burst=variants(BURST_TEXTS),
-        follow=variants(FOLLOW_TEXTS),
-        closing=per_agent(CLOSING_TEXTS),
-        agent_first=per_agent(AGENT_FIRST_TEXTS),
-        agent_follow=variants(AGENT_FOLLOW_TEXTS),
-        agent_closing=per_agent(AGENT_CLOSING_TEXTS),
-        reminder=[variants(t, 20) if t else np.zeros(0, np.int32) for t in REMINDER_TEXTS],
-        confirm=pool.group(CONFIRM_TEXTS),
-        question=variants(QUESTION_TEXTS, 4),
-        ack=pool.group(ACK_TEXTS),
-        stop=pool.group(STOP_TEXTS),
-        nudge=pool.group(NUDGE_TEXTS),
-        ham=pool.group(ham),
-        auto=pool.add(AUTO_REPLY),
-        optout=pool.add(OPT_OUT_CONFIRMATION),
-        csat_prompt=pool.add(CSAT_PROMPT),
-        nps_prompt=pool.add(NPS_PROMPT),
+        open=[variants(t, 8) for t in c.by_line(c.open, "open", line_names)],
+        burst=variants(c.burst),
+        follow=variants(c.follow),
+        closing=per_agent(c.closing),
+        agent_first=per_agent(c.agent_first),
+        agent_follow=variants(c.agent_follow),
+        agent_closing=per_agent(c.agent_closing),
+        reminder=[
+            variants(t, 20) if t else np.zeros(0, np.int32) for t in c.by_line(c.reminder, "reminder", line_names)
+        ],
+        confirm=pool.group(c.confirm),
+        question=variants(c.question, 4),
+        ack=pool.group(c.ack),
+        stop=pool.group(c.stop),
+        nudge=pool.group(c.nudge),
+        ham=pool.group(c.ham),
+        auto=pool.add(c.automated.auto_reply),
+        optout=pool.add(c.automated.opt_out_confirmation),
+        csat_prompt=pool.add(c.automated.csat_prompt),
+        nps_prompt=pool.add(c.automated.nps_prompt),
         csat_reply=csat_reply,
         csat_p=csat_p,
         nps_reply=nps_reply,
         nps_p=nps_p,
+        card=list(c.card),
+        ssn=list(c.ssn),
+        agent_ask=list(c.agent_ask),
+        web_comments=list(c.survey.web_comments),
     )
 
 
@@ -639,7 +390,7 @@ def luhn_complete(digits: str) -> str:
     return next(digits + d for d in "0123456789" if luhn_ok(digits + d))
 
 
-def _card_text(r: np.random.Generator) -> str:
+def _card_text(r: np.random.Generator, templates: list[str]) -> str:
     kind = int(r.integers(0, 4))
     prefix, length = (
         ("4", 16),
@@ -651,7 +402,7 @@ def _card_text(r: np.random.Generator) -> str:
     cc = luhn_complete(body)
     sep = (" ", "-", "")[int(r.integers(0, 3))]
     groups = (cc[:4], cc[4:10], cc[10:]) if length == 15 else (cc[:4], cc[4:8], cc[8:12], cc[12:])
-    template = CARD_TEXTS[int(r.integers(0, len(CARD_TEXTS)))]
+    template = templates[int(r.integers(0, len(templates)))]
     return template.format(
         cc=sep.join(groups),
         mm=f"{int(r.integers(1, 13)):02d}",
@@ -660,12 +411,12 @@ def _card_text(r: np.random.Generator) -> str:
     )
 
 
-def _ssn_text(r: np.random.Generator) -> str:
+def _ssn_text(r: np.random.Generator, templates: list[str]) -> str:
     area = int(r.integers(1, 900))
     while area == 666:
         area = int(r.integers(1, 900))
     ssn = f"{area:03d}-{int(r.integers(1, 100)):02d}-{int(r.integers(1, 10000)):04d}"
-    return SSN_TEXTS[int(r.integers(0, len(SSN_TEXTS)))].format(ssn=ssn)
+    return templates[int(r.integers(0, len(templates)))].format(ssn=ssn)
 
 
 # ------------------------------------------------------------------------------------------ generation
@@ -1126,7 +877,7 @@ def generate(
 
     # sensitive data for the compliance metrics
     pool = model.texts.pool
-    body = _add_sensitive(rng, pool, n_messages, conv, kind, body, ex)
+    body = _add_sensitive(rng, model.texts, n_messages, conv, kind, body, ex)
 
     # final order: time, then conversation (times within a conversation are strictly increasing)
     rel = t - cal.start
@@ -1139,7 +890,7 @@ def generate(
     say("sorted")
 
     messages = _messages_frame(rng, pool, info, contact_of, numbers, whatsapp, conv, t, kind, body, agent)
-    surveys = _web_surveys(rng, cal, info, kept, contact_of, numbers, n_messages)
+    surveys = _web_surveys(rng, cal, info, kept, contact_of, numbers, n_messages, model.texts.web_comments)
     agents = pl.DataFrame(
         {
             "agent_id": [a[0] for a in AGENTS],
@@ -1152,7 +903,8 @@ def generate(
     return {"messages": messages, "surveys": surveys, "agents": agents, "lines": lines}
 
 
-def _add_sensitive(rng, pool: Pool, n_messages: int, conv, kind, body, ex) -> np.ndarray:
+def _add_sensitive(rng, texts: Texts, n_messages: int, conv, kind, body, ex) -> np.ndarray:
+    pool = texts.pool
     body = body.copy()
     follow = np.nonzero(kind == K_FOLLOW)[0]
     if len(follow) == 0:
@@ -1169,14 +921,14 @@ def _add_sensitive(rng, pool: Pool, n_messages: int, conv, kind, body, ex) -> np
     asked.sort()
     if len(asked):
         m = np.nonzero((kind == K_AGENT_FIRST) & np.isin(conv, asked))[0]
-        body[m] = pool.group(AGENT_ASK_TEXTS[int(i)] for i in rng.integers(0, 2, len(m)))
+        body[m] = pool.group(texts.agent_ask[int(i)] for i in rng.integers(0, 2, len(m)))
         m = f0[np.isin(conv[f0], asked)]
-        body[m] = pool.group(_card_text(rng) for _ in range(len(m)))
+        body[m] = pool.group(_card_text(rng, texts.card) for _ in range(len(m)))
     free = follow[~np.isin(conv[follow], asked)]
     pos = rng.choice(free, size=min(n_card + n_ssn, len(free)), replace=False)
-    texts = [_card_text(rng) for _ in range(min(n_card, len(pos)))]
-    texts += [_ssn_text(rng) for _ in range(len(pos) - len(texts))]
-    body[pos] = pool.group(texts)
+    found = [_card_text(rng, texts.card) for _ in range(min(n_card, len(pos)))]
+    found += [_ssn_text(rng, texts.ssn) for _ in range(len(pos) - len(found))]
+    body[pos] = pool.group(found)
     return body
 
 
@@ -1221,7 +973,9 @@ def _messages_frame(rng, pool: Pool, info, contact_of, numbers, whatsapp, conv, 
     return df
 
 
-def _web_surveys(rng, cal: Calendar, info, kept, contact_of, numbers, n_messages: int) -> pl.DataFrame:
+def _web_surveys(
+    rng, cal: Calendar, info, kept, contact_of, numbers, n_messages: int, comments: list[str]
+) -> pl.DataFrame:
     n_web = max(1, round(n_messages * 0.01))
     elig = kept[info["answered"][kept]]
     if len(elig) == 0:
@@ -1251,7 +1005,6 @@ def _web_surveys(rng, cal: Calendar, info, kept, contact_of, numbers, n_messages
     )
     score = np.where(survey == "csat", csat, nps)
     u = rng.random(n)
-    comments = ("quick answer", "driver was late", "app is confusing", "great support", "took too long")
     texts = [
         ""
         if u[i] < 0.02

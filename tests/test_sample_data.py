@@ -15,7 +15,16 @@ import pytest
 from replyboard.business_time import business_seconds, closed_dates, open_intervals
 from replyboard.sensitive import find_sensitive, luhn_ok
 from replyboard.settings import Settings, load_settings
-from sample_data.generate import MESSAGE_COLUMNS, SURVEY_COLUMNS, Calendar, generate, luhn_complete, write
+from sample_data import corpora
+from sample_data.generate import (
+    MESSAGE_COLUMNS,
+    SURVEY_COLUMNS,
+    Calendar,
+    build_texts,
+    generate,
+    luhn_complete,
+    write,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = load_settings()
@@ -332,3 +341,47 @@ def test_generator_calendar_is_business_time_on_a_minute_grid():
             assert fb - fa == expected, (a, b)
     inside = ts[opened]
     assert (cal.f_inv(cal.f(inside)) == inside).all()  # an open instant is the first with its F
+
+
+def test_the_texts_are_the_corpora_files(tmp_path: Path):
+    source = corpora.CORPORA_FILE.read_text(encoding="utf-8")
+    shipped = corpora.load()
+    assert shipped.automated.auto_reply in build_texts().pool.strings
+    assert len(shipped.ham) == 400  # bodies.txt, its comment line left out
+    changed = tmp_path / "corpora.yaml"
+    changed.write_text(source.replace("Thanks for reaching out!", "Hello from the test!"), encoding="utf-8")
+    pool = build_texts(corpora.load(changed)).pool.strings
+    assert any(t.startswith("Hello from the test!") for t in pool)
+    assert not any(t.startswith("Thanks for reaching out!") for t in pool)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("\nburst:", "\nbursts:"), r"corpora\.yaml: burst: Field required; bursts: Extra inputs"),
+        (
+            lambda t: t.replace('  "Support":\n', '  "Help":\n', 1),
+            r"corpora\.yaml: open has no texts for line 'Support'",
+        ),
+        (
+            lambda t: t.replace('"zero", ', "", 1) if '"zero", ' in t else t.replace('    - "zero"\n', ""),
+            r"number_words",
+        ),
+        (lambda t: t + "nudge: [\n", r"corpora\.yaml: cannot read the sample texts"),
+    ],
+)
+def test_a_broken_corpora_file_is_a_clear_error(tmp_path: Path, edit, message: str):
+    broken = tmp_path / "corpora.yaml"
+    broken.write_text(edit(corpora.CORPORA_FILE.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        build_texts(corpora.load(broken))
+
+
+def test_the_automated_texts_are_what_the_shipped_settings_classify():
+    """The auto-reply and the survey prompts must match settings.yaml's templates and prompts, or the demo
+    would count them as human replies."""
+    texts = corpora.load().automated
+    assert any(re.search(p, texts.auto_reply, re.I) for p in SETTINGS.auto_reply_templates)
+    assert any(re.search(p, texts.csat_prompt, re.I) for p in SETTINGS.survey_prompts.csat)
+    assert any(re.search(p, texts.nps_prompt, re.I) for p in SETTINGS.survey_prompts.nps)
+    assert not any(re.search(p, texts.nps_prompt, re.I) for p in SETTINGS.survey_prompts.csat)
