@@ -392,13 +392,18 @@ def compile_rows(
     limit: int | None = 100,
     offset: int = 0,
     extra_columns: Sequence[str] = (),
+    value_range: tuple[float | None, float | None] = (None, None),
     scope: Scope = EVERYTHING,
 ) -> tuple[CompiledQuery, CompiledQuery]:
     """(the rows, their count) behind metric ``name`` for the filters and one group (``where``), within the
-    person's scope."""
+    person's scope.
+
+    ``value_range`` (low, high): only rows whose own value is >= low and < high (a histogram bucket's rows)."""
     check_request(registry, [name], tuple(where or {}))
     metric = registry.metrics[name]
     fact = registry.facts[metric_fact(registry, metric)]
+    if value_range != (None, None) and (isinstance(metric, EntityShareMetric) or not metric.value_column):
+        raise CompileError(f"the rows behind {name} have no value of their own to bound")
     unknown = [c for c in extra_columns if c not in fact.column_names]
     if unknown:
         raise CompileError(f"{', '.join(unknown)}: not columns of the {fact.row} rows")
@@ -433,7 +438,13 @@ def compile_rows(
         needed |= {getattr(metric, "column", None)} - {None}  # type: ignore[arg-type]
         inner = inner_select(fact, needed | filter_cols, hours)
         cols = ", ".join(_q(c) for c in select_cols)
-        body = f"SELECT {cols}{value}{extra}\nFROM ({inner}) AS f\nWHERE {where_sql} AND {pop}"
+        low, high = value_range
+        bounds = "".join(
+            f" AND {_q(metric.value_column or '')} {op} {b.value(float(v))}"
+            for op, v in ((">=", low), ("<", high))
+            if v is not None
+        )
+        body = f"SELECT {cols}{value}{extra}\nFROM ({inner}) AS f\nWHERE {where_sql} AND {pop}{bounds}"
         key = metric.value_column if order == "value" and metric.value_column else "t"
         order_sql = f"{_q(key)} {'DESC' if descending else 'ASC'} NULLS LAST, {_q(fact.row_id)}"
     needs = frozenset(sql_params(body) - set(b.params))

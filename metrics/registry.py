@@ -360,6 +360,11 @@ FACTS: dict[str, Fact] = {
                 "valid_csat": all_of(eq("survey", SurveyType.CSAT), eq("parse_status", ParseStatus.VALID)),
                 "valid_nps": all_of(eq("survey", SurveyType.NPS), eq("parse_status", ParseStatus.VALID)),
                 **{f"status_{s.value}": eq("parse_status", s) for s in ParseStatus},
+                # below satisfied on CSAT, or an NPS detractor: the replies a lead follows up
+                "low_satisfaction": any_of(
+                    all_of(seg("valid_csat"), cmp("score", "<", Param(name="satisfied_at_least"))),
+                    all_of(seg("valid_nps"), cmp("score", "<=", 6)),
+                ),
                 # a high score with words beyond the number: a testimonial to bank (the guide)
                 "testimonial": all_of(
                     eq("parse_status", ParseStatus.VALID),
@@ -507,6 +512,20 @@ MEASURES: dict[str, Measure] = {
             "blocks",
             all_of(_FOLLOW_UP_ELIGIBLE, seg("replied"), cmp("seconds", "<=", FOLLOW_UP_SECONDS)),
         ),
+        # The misses of those two rates, as queues: what a lead reads (eligible minus met).
+        _count(
+            "blocks_same_day_missed",
+            "blocks",
+            all_of(
+                _SAME_DAY_ELIGIBLE,
+                any_of(seg("unanswered"), is_null("deadline_at"), cmp("replied_at", ">", Col(name="deadline_at"))),
+            ),
+        ),
+        _count(
+            "follow_ups_over_2h",
+            "blocks",
+            all_of(_FOLLOW_UP_ELIGIBLE, any_of(seg("unanswered"), cmp("seconds", ">", FOLLOW_UP_SECONDS))),
+        ),
         _count("survey_replies", "surveys"),
         _count("csat_valid", "surveys", seg("valid_csat")),
         _count(
@@ -516,6 +535,7 @@ MEASURES: dict[str, Measure] = {
         _count("nps_valid", "surveys", seg("valid_nps")),
         _count("survey_replies_unparsed", "surveys", negate(eq("parse_status", ParseStatus.VALID))),
         _count("testimonials", "surveys", seg("testimonial")),
+        _count("low_satisfaction", "surveys", seg("low_satisfaction")),
         *(_count(f"survey_replies_{s.value}", "surveys", seg(f"status_{s.value}")) for s in ParseStatus),
         _count("prompts_judgeable", "prompts", seg("judgeable")),
         _count("prompts_answered", "prompts", all_of(seg("judgeable"), seg("answered"))),
@@ -732,6 +752,27 @@ METRICS: dict[str, Metric] = {
             "the data; unanswered ones past 2 hours count as misses." + _STILL_OPEN,
             "seconds",
         ),
+        _simple(
+            "same_day_misses",
+            "blocks_same_day_missed",
+            "count",
+            "lower",
+            "Inquiry blocks that missed their same-business-day deadline: answered after it, or still unanswered "
+            "when it passed (the misses of same_business_day_response_rate: its n minus the blocks it counts as "
+            "met). Blocks marked 'no reply needed' are not misses.",
+            value_column="seconds",
+        ),
+        _simple(
+            "follow_up_gaps",
+            "follow_ups_over_2h",
+            "count",
+            "lower",
+            "Inquiry blocks after the conversation's first human reply where the customer waited more than 2 hours "
+            "(business time with --hours business): answered later than that, or unanswered and already older "
+            "(the misses of follow_up_within_2h_rate; the guide: never leave a customer waiting two hours once a "
+            "conversation started).",
+            value_column="seconds",
+        ),
         # Agents
         _simple(
             "conversations_handled",
@@ -809,6 +850,15 @@ METRICS: dict[str, Metric] = {
             None,
             "High scores (CSAT at or above csat.satisfied_at_least, NPS 9-10) where the customer wrote more "
             "than the number: testimonials to bank (ask before quoting).",
+        ),
+        _simple(
+            "low_satisfaction_replies",
+            "low_satisfaction",
+            "count",
+            "lower",
+            "Valid CSAT replies below csat.satisfied_at_least and valid NPS replies from detractors (0-6): the "
+            "customers a lead follows up (re-scored replies count with their new score).",
+            value_column="score",
         ),
         _rate(
             "survey_response_rate",

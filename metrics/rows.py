@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import polars as pl
 
 from metrics.compiler import NULL_GROUP, CompileError, Filters, RowOrder, compile_rows
 from metrics.params import Params
-from metrics.query import WEEKDAY_NAMES, run_compiled
+from metrics.query import WEEKDAY_NAMES, as_of, derived_settings, run_compiled
 from metrics.registry import DIMENSIONS, REGISTRY
+from replyboard.business_time import calendar_frame
 from replyboard.phones import mask_number
 
 MAX_PAGE = 10_000
@@ -86,8 +87,13 @@ def rows(
     limit: int | None = 100,
     offset: int = 0,
     extra_columns: Sequence[str] = (),
+    value_range: tuple[float | None, float | None] = (None, None),
 ) -> Rows:
-    """One page of the rows behind ``name`` (``limit`` None: all of them) and how many there are in all."""
+    """One page of the rows behind ``name`` (``limit`` None: all of them) and how many there are in all.
+
+    ``value_range`` (low, high): only rows whose own value is >= low and < high (a histogram bucket).
+    With ``params.hours == "business"`` an unanswered block's ``waiting_seconds`` is its wait in business
+    time (opening hours of the calendar the warehouse was derived with), like its reply time would be."""
     if limit is not None and not 1 <= limit <= MAX_PAGE:
         raise CompileError(f"a page holds 1 to {MAX_PAGE:,} rows, not {limit}")
     if offset < 0:
@@ -103,9 +109,16 @@ def rows(
         limit=limit,
         offset=offset,
         extra_columns=extra_columns,
+        value_range=value_range,
         scope=params.scope,
     )
     frame = run_compiled(con, listing, params)
+    if params.hours == "business" and "waiting_seconds" in frame.columns and "started_at" in frame.columns:
+        frame = frame.with_columns(
+            pl.when(pl.col("waiting_seconds").is_not_null())
+            .then(business_waits(con, frame["started_at"]))
+            .alias("waiting_seconds")
+        )
     total = int(run_compiled(con, count, params)["rows"][0])
     frame = frame.rename({"t": "local_time", "first_t": "first_local_time", "last_t": "last_local_time"}, strict=False)
     if "contact_number" in frame.columns:
@@ -115,3 +128,34 @@ def rows(
     metric = REGISTRY.metrics[name]
     fact = REGISTRY.fact_of(metric)
     return Rows(name, fact.row, fact.rows, metric.value_column, frame, total, offset)
+
+
+def business_waits(con: duckdb.DuckDBPyConnection, started: pl.Series) -> pl.Series:
+    """Open business seconds from each start to the end of the data: F(end) - F(start) on the derived calendar.
+
+    Ordering by calendar wait orders by business wait too (F never decreases), so a page sorted in SQL stays
+    sorted once its waits are converted."""
+    end = as_of(con)
+    known = started.drop_nulls()
+    if end is None or known.is_empty():
+        return pl.Series(started.name, [None] * len(started), dtype=pl.Float64)
+    settings = derived_settings(con)
+    zone = settings.zone
+    first = min(known.min(), end)  # type: ignore[type-var]
+    calendar = calendar_frame(
+        settings, first.astimezone(zone).date() - timedelta(days=1), end.astimezone(zone).date() + timedelta(days=1)
+    )
+    times = pl.DataFrame({"t": started.dt.convert_time_zone("UTC")}).with_row_index("i")
+    f_end = _open_seconds_before(calendar, pl.DataFrame({"t": [end]}, schema={"t": pl.Datetime("us", "UTC")}))
+    f_start = _open_seconds_before(calendar, times).sort("i")
+    return (f_end["f"][0] - f_start["f"]).clip(lower_bound=0).alias(started.name)
+
+
+def _open_seconds_before(calendar: pl.DataFrame, times: pl.DataFrame) -> pl.DataFrame:
+    """F(t) for each row's ``t``: open seconds of the calendar before t (0 before its first window)."""
+    if times["t"].dtype != pl.Datetime("us", "UTC"):
+        times = times.with_columns(pl.col("t").cast(pl.Datetime("us", "UTC")))
+    joined = times.sort("t").join_asof(calendar, left_on="t", right_on="window_start", strategy="backward")
+    length = (pl.col("window_end") - pl.col("window_start")).dt.total_microseconds() / 1e6
+    into = ((pl.col("t") - pl.col("window_start")).dt.total_microseconds() / 1e6).clip(lower_bound=0)
+    return joined.with_columns((pl.col("cum_open_before") + pl.min_horizontal(into, length)).fill_null(0.0).alias("f"))

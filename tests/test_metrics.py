@@ -245,6 +245,20 @@ GOLDEN: dict[str, list[Case]] = {
         Case("response", 6 / 9, n=9, options=BUSINESS),
         Case("volume", 1.0, n=8),  # D8 arrived Mon 22:30 (closed), answered Tue 09:05 < Tue 17:00; the rest same day
     ],
+    "same_day_misses": [
+        # the misses of same_business_day_response_rate: B6 (answered Tue after Mon 17:00), B5 and B9 (unanswered
+        # past their deadlines) = 9 eligible - 6 met; B10's deadline is still ahead. The same in both hours.
+        Case("response", 3),
+        Case("response", 3, options=BUSINESS),
+        Case("volume", 0),
+    ],
+    "follow_up_gaps": [
+        # follow-ups B3 (8100 s), B7 (12600 s) and B9 (unanswered, 8400 s old) all waited over 2 h: 3 - 0 within
+        Case("response", 3),
+        # business: B3 4500 s is within 2 h, B7 9000 s is not, B9 is 6600 business seconds old (not yet judged)
+        Case("response", 1, options=BUSINESS),
+        Case("volume", 0),  # D1 d04 -> d05 in 300 s
+    ],
     "follow_up_within_2h_rate": [
         # Follow-ups B3 (8100 s), B7 (12600 s), B9 (unanswered, 8400 s old): all eligible, none within 7200
         Case("response", 0.0, n=3),
@@ -303,6 +317,12 @@ GOLDEN: dict[str, list[Case]] = {
     # the valid high scores (d07 "8", d11 "ten!", s2 "9") hold no words beyond the number; tests/test_read_layer.py
     # has the cases with words
     "testimonial_replies": [Case("volume", 0, n=0)],
+    # CSAT below 8: s1 "5" (d07 "8" is satisfied); NPS detractors 0-6: s3 "3" -> 2. With satisfied at 9, d07 too.
+    "low_satisfaction_replies": [
+        Case("volume", 2, n=2),
+        Case("volume", 3, n=3, options={"satisfied_at_least": 9}),
+        Case("response", 0),
+    ],
     "survey_response_rate": [
         # 9 prompts; answered: d06 d10 f03 e03 h03 h05 k03 = 7; m03 (Tue 09:10) unanswered and its 24 h reply
         # window closed before the end of the data (Fri 10:06) -> counts as not answered; h07 (Thu 15:00)

@@ -260,6 +260,60 @@ def test_histogram_counts_every_answered_block(demo: Path) -> None:
     assert busy["n"].sum() == inbound and busy.height == 7 * 24
 
 
+def test_rows_of_one_histogram_bucket(demo: Path) -> None:
+    edges = (60, 600, 3600)
+    con = _con(demo)
+    try:
+        hist = value_histogram(con, "reply_time_median", edges)
+        bounds = list(zip((None, *edges), (*edges, None), strict=True))
+        buckets = [rows(con, "reply_time_median", value_range=b, limit=None) for b in bounds]
+        with pytest.raises(CompileError, match="no value of their own"):
+            rows(con, "conversations", value_range=(1, 2))
+    finally:
+        con.close()
+    counts = dict(zip(hist["bucket"].to_list(), hist["n"].to_list(), strict=True))
+    assert [found.total for found in buckets] == [counts.get(i, 0) for i in range(len(bounds))]
+    for (low, high), found in zip(bounds, buckets, strict=True):  # bucket k: low <= value < high
+        values = found.frame["seconds"].to_list()
+        assert all((low is None or v >= low) and (high is None or v < high) for v in values)
+
+
+@pytest.mark.parametrize("hours", ["calendar", "business"])
+@pytest.mark.parametrize(
+    ("misses", "rate"),
+    [("same_day_misses", "same_business_day_response_rate"), ("follow_up_gaps", "follow_up_within_2h_rate")],
+)
+def test_a_queue_holds_exactly_its_rate_s_misses(demo: Path, hours: str, misses: str, rate: str) -> None:
+    params = Params(hours=hours)  # type: ignore[arg-type]
+    con = _con(demo)
+    try:
+        by_agent = compute(con, [misses, rate], by="agent", params=params)
+        judged = rows(con, rate, params=params, limit=None).frame
+        queue = rows(con, misses, params=params, limit=None).frame
+    finally:
+        con.close()
+    missed = judged.filter(~pl.col("counted"))
+    assert sorted(queue["block_id"]) == sorted(missed["block_id"]) and queue.height > 0
+    for row in by_agent.iter_rows(named=True):
+        assert row[misses] == round(row[f"{rate}_n"] * (1 - (row[rate] or 0))), row
+
+
+def test_waiting_rows_in_business_time(tmp_path: Path) -> None:
+    """The unanswered blocks of response_times.csv (tests/test_metrics.py, B5 B9 B10) at the end of the data,
+    Tue 17:30: B5 waited 27 h 30 min, of which 10 h open; B9 2 h 20 min, of which 1 h 50 min open; B10 0."""
+    db = tmp_path / "w.duckdb"
+    assert run_load(db, [FIX / "response_times.csv", FIX / "agents.csv"], team_settings()).errors == []
+    con = _con(db)
+    try:
+        calendar = rows(con, "unanswered_inquiries", order="value", descending=True)
+        business = rows(con, "unanswered_inquiries", order="value", descending=True, params=Params(hours="business"))
+    finally:
+        con.close()
+    assert calendar.frame["waiting_seconds"].to_list() == [99000, 8400, 0]
+    assert business.frame["waiting_seconds"].to_list() == [36000, 6600, 0]
+    assert business.frame["block_id"].to_list() == calendar.frame["block_id"].to_list()
+
+
 def test_share_of_team_ignores_the_agent_filter(demo: Path) -> None:
     con = _con(demo)
     try:
