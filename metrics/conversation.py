@@ -21,6 +21,7 @@ from metrics.params import Params
 from metrics.query import derived_settings, run_compiled
 from metrics.registry import FOLLOW_UP_SECONDS, REGISTRY
 from metrics.scope import EVERYTHING, Scope
+from replyboard.appstate import Target
 from replyboard.business_time import business_seconds, open_intervals
 from replyboard.contract import MessageKind
 from replyboard.formats import fmt_duration
@@ -261,6 +262,25 @@ def transcript(
         if in_scope(con, other_id, scope):
             out.other_conversations.append({"conversation_id": other_id, "started_at": o_start, "messages": o_messages})
     return out
+
+
+_TARGET_TABLES = {
+    Target.BLOCK: ("inquiry_blocks", "block_id"),
+    Target.MESSAGE: ("messages", "message_id"),
+    Target.SURVEY_REPLY: ("survey_responses", "response_id"),
+}
+
+
+def conversations_of(con: duckdb.DuckDBPyConnection, target: Target, ids: list[str]) -> dict[str, str]:
+    """The conversation each annotated block, message or survey reply belongs to (ids the warehouse no longer
+    holds are left out), so a list of annotations can open each one in the viewer."""
+    table, column = _TARGET_TABLES[target]
+    found = con.execute(
+        f"SELECT {column}, conversation_id FROM {table} WHERE list_contains($ids, {column}) "
+        "AND conversation_id IS NOT NULL",
+        {"ids": list(ids)},
+    ).fetchall()
+    return dict(found)
 
 
 def _mark_blocks(t: Transcript) -> None:

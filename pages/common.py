@@ -8,7 +8,8 @@ Streamlit lives only here, in app.py and in the page scripts.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,17 +18,25 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from metrics import health, reads
+from metrics import conversation, health, reads
 from metrics import rows as drill
+from metrics.annotations import NO_OVERLAY, Overlay, check_target, overlay_for
 from metrics.compiler import Filters
 from metrics.params import Params
 from metrics.query import compare, compute
+from metrics.registry import CATALOG, METRICS
 from replyboard import warehouse
+from replyboard.appstate import Action, Annotation, AppState, AppStateError, CheckinRecord, Target, state_path
 from replyboard.csv_safety import to_safe_csv_bytes
-from replyboard.formats import fmt_duration, fmt_number, fmt_rate  # noqa: F401 - pages use them via common
+from replyboard.figures import DRILL_META, Drill, drill_query, point_ref
+from replyboard.formats import fmt_duration, fmt_number, fmt_rate  # pages use them via common too
 from replyboard.phones import mask_number
 from replyboard.sensitive import mask_sensitive
 from replyboard.settings import Settings, load_settings
+
+ROWS_PAGE = "pages/rows.py"
+CONVERSATION_PAGE = "pages/conversation.py"
+QUEUES_PAGE = "pages/queues.py"
 
 CACHE_TTL = 600  # seconds; a new load changes the data version, which refreshes sooner
 
@@ -179,15 +188,21 @@ def _directory(version: str) -> pl.DataFrame:
 def named(frame: pl.DataFrame, *, line: str = "line", agent: str = "agent") -> pl.DataFrame:
     """Readable group keys: the `line` column becomes the line's name (or masked number) and each `agent`
     gets its name and team next to it. Columns a frame lacks are left alone."""
+    return named_with(frame, line_labels(), _directory(data_version()), line=line, agent=agent)
+
+
+def named_with(
+    frame: pl.DataFrame, labels: Mapping[str, str], directory: pl.DataFrame, *, line: str = "line", agent: str = "agent"
+) -> pl.DataFrame:
+    """named() with the line labels and agent directory given (a download built off the script thread)."""
     if line in frame.columns:
-        labels = line_labels()
         frame = frame.with_columns(
             pl.col(line).map_elements(
                 lambda n: labels.get(n) or mask_number(n), return_dtype=pl.String, skip_nulls=False
             )
         )
     if agent in frame.columns:
-        people = _directory(data_version()).rename({"agent_id": agent})
+        people = directory.rename({"agent_id": agent})
         drop = [c for c in ("name", "team") if c in frame.columns]
         frame = frame.drop(drop).join(people, on=agent, how="left", coalesce=True)
         frame = frame.with_columns(pl.coalesce("name", agent).alias("name"))
@@ -242,6 +257,7 @@ def _rows(
     limit: int | None,
     offset: int,
     extra: tuple[str, ...],
+    value_range: tuple[float | None, float | None],
     version: str,
 ) -> drill.Rows:
     return drill.rows(
@@ -255,6 +271,7 @@ def _rows(
         limit=limit,
         offset=offset,
         extra_columns=extra,
+        value_range=value_range,
     )
 
 
@@ -268,11 +285,58 @@ def rows(
     offset: int = 0,
     extra: tuple[str, ...] = (),
     f: Filters | None = None,
+    p: Params | None = None,
+    value_range: tuple[float | None, float | None] = (None, None),
 ) -> drill.Rows:
     """The rows behind a metric (contacts masked), under the global filters."""
     return _rows(
-        name, f or filters(), params(), _where_key(where), order, descending, limit, offset, extra, data_version()
+        name,
+        f or filters(),
+        p or params(),
+        _where_key(where),
+        order,
+        descending,
+        limit,
+        offset,
+        extra,
+        value_range,
+        data_version(),
     )
+
+
+def rows_csv(
+    name: str,
+    *,
+    where: Mapping[str, object] | None,
+    order: str,
+    descending: bool,
+    f: Filters,
+    p: Params,
+    value_range: tuple[float | None, float | None],
+    extra: tuple[str, ...],
+    shape: Callable[[pl.DataFrame], pl.DataFrame],
+) -> Callable[[], bytes]:
+    """Every row behind a number (up to drill.MAX_PAGE) as CSV, built when the download is clicked: the callable
+    runs off the script thread, so it gets its own cursor and the names it needs now."""
+    con = cursor()
+    labels, directory = line_labels(), _directory(data_version())
+
+    def build() -> bytes:
+        found = drill.rows(
+            con,
+            name,
+            filters=f,
+            params=p,
+            where=where or None,
+            order=order,  # type: ignore[arg-type]
+            descending=descending,
+            limit=drill.MAX_PAGE,
+            extra_columns=extra,
+            value_range=value_range,
+        )
+        return to_safe_csv_bytes(named_with(shape(found.frame), labels, directory))
+
+    return build
 
 
 @_cached
@@ -367,17 +431,256 @@ def hours_label() -> str:
 
 
 def params(target_minutes: float | None = None) -> Params:
-    """The reporting parameters: the settings' targets with the sidebar's hours switch."""
+    """The reporting parameters: the settings' targets with the sidebar's hours switch and the leads'
+    annotations (the warehouse's app-state store), so every figure on every page counts them."""
     return Params.from_settings(
-        settings(), hours=st.session_state.get("hours") or "calendar", target_minutes=target_minutes
+        settings(),
+        hours=st.session_state.get("hours") or "calendar",
+        target_minutes=target_minutes,
+        overlay=overlay(),
     )
 
 
-# ---- rendering -------------------------------------------------------------------------------------
+def author() -> str:
+    """Who annotates: the signed-in user once there is sign-in (issue 18); until then the OS user."""
+    return os.environ.get("USER") or "dashboard"
+
+
+# ---- the app-state store: annotations and check-ins (replyboard.appstate) ---------------------------
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _store(path: str) -> AppState:
+    return AppState(path)
+
+
+def store() -> AppState:
+    """The store beside the warehouse (created on the first write)."""
+    return _store(str(state_path(db_path())))
+
+
+def store_revision() -> int:
+    """Changes with every write from any session or the CLI: the cache key of what is derived from the store."""
+    if not state_path(db_path()).exists():
+        return -1
+    try:
+        return store().revision()
+    except AppStateError:
+        return -1
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _overlay(path: str, revision: int) -> Overlay:
+    return overlay_for(path) if revision >= 0 else NO_OVERLAY
+
+
+def overlay() -> Overlay:
+    """The active annotations, read again whenever the store's revision moves (a new annotation in any session
+    shows on the next rerun everywhere)."""
+    return _overlay(str(db_path()), store_revision())
+
+
+def annotate(target: Target, target_id: str, action: Action, *, note: str = "", score: int | None = None) -> int:
+    """Record an annotation after checking the warehouse holds what it is about (AppStateError otherwise)."""
+    check_target(cursor(), target, target_id, score)
+    return store().annotate(target, target_id, action, author=author(), note=note.strip(), score=score)
+
+
+def undo(annotation_id: int) -> bool:
+    return store().undo(annotation_id, author=author())
+
+
+def annotations(target: Target | None = None, *, ids: Sequence[str] | None = None) -> list[Annotation]:
+    """Annotations with their history (undone ones too), newest first; only those about ``ids`` when given."""
+    if store_revision() < 0:
+        return []
+    found = store().annotations(include_undone=True, target=target)
+    return [a for a in found if ids is None or a.target_id in set(ids)]
+
+
+def add_checkin(period: str, key_result: str, day: date, value: float, *, confidence: float | None, note: str) -> int:
+    return store().add_checkin(period, key_result, day, value, author=author(), confidence=confidence, note=note)
+
+
+def checkins(period: str) -> list[CheckinRecord]:
+    return store().checkins(period) if store_revision() >= 0 else []
+
+
+@_cached
+def _transcript(conversation_id: str, o: Overlay, version: str) -> conversation.Transcript:
+    return conversation.transcript(cursor(), conversation_id, o)
+
+
+def transcript(conversation_id: str) -> conversation.Transcript:
+    """One conversation with the annotations applied (ConversationNotFound when there is none)."""
+    return _transcript(conversation_id, overlay(), data_version())
+
+
+@_cached
+def _conversations_of(target: Target, ids: tuple[str, ...], version: str) -> dict[str, str]:
+    return conversation.conversations_of(cursor(), target, list(ids))
+
+
+def conversations_of(target: Target, ids: Sequence[str]) -> dict[str, str]:
+    """target id -> its conversation, for annotations' links to the viewer."""
+    return _conversations_of(target, tuple(sorted(set(ids))), data_version()) if ids else {}
+
+
+# ---- drill-downs: every number opens the rows behind it ----------------------------------------------
+
+
+def rows_query(metric: str, where: Mapping[str, object] | None = None, **extra: object) -> dict:
+    """The rows page's query parameters for a metric, one group and extras (target, all_agents...)."""
+    return drill_query(Drill.of(metric, fixed=where or {}).ref(None, {}, **extra))
+
+
+def line_number_of(label: str) -> str:
+    """A line's number from the label a drill carries (its name or masked number; numbers pass through)."""
+    for number, name in line_labels().items():
+        if label in (name, mask_number(number)):
+            return number
+    return label
+
+
+def open_rows(query: Mapping[str, object]) -> None:
+    st.switch_page(ROWS_PAGE, query_params=dict(query))
+
+
+def open_conversation(conversation_id: str) -> None:
+    st.switch_page(CONVERSATION_PAGE, query_params={"id": conversation_id})
+
+
+def rows_link(metric: str, n: int | None, where: Mapping[str, object] | None = None, **extra: object) -> None:
+    """The small "n = 1,234 · see rows" link under a figure."""
+    label = f"n = {n:,} · see rows" if n is not None else "see rows"
+    st.page_link(ROWS_PAGE, label=label, icon=":material/table_rows:", query_params=rows_query(metric, where, **extra))
+
+
+def kpi(
+    container: Any,
+    label: str,
+    value: str,
+    metric: str,
+    n: int | None,
+    *,
+    where: Mapping[str, object] | None = None,
+    help: str | None = None,
+    extra: Mapping[str, object] | None = None,
+    **metric_args: Any,
+) -> None:
+    """A KPI card (st.metric) with the link to the rows behind it underneath."""
+    with container:
+        st.metric(label, value, help=help or f"n = {n or 0:,}. Metric: `{metric}`.", **metric_args)
+        rows_link(metric, n, where, **(extra or {}))
 
 
 def show_figure(fig: go.Figure, key: str | None = None) -> None:
-    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+    """A chart; when its points carry drill queries (figures.Drill), a click opens the rows behind the point."""
+    config = {"displaylogo": False}
+    if fig.layout.meta != DRILL_META:
+        st.plotly_chart(fig, width="stretch", key=key, config=config)
+        return
+    event = st.plotly_chart(fig, width="stretch", key=key, config=config, on_select="rerun", selection_mode="points")
+    for point in (event or {}).get("selection", {}).get("points", []):
+        ref = point_ref(point)
+        if ref:
+            open_rows(drill_query(ref))
+
+
+def drill_table(
+    frame: pl.DataFrame,
+    name: str,
+    *,
+    key: str,
+    groups: Mapping[str, str],
+    metrics: Mapping[str, str],
+    default: str,
+    fixed: Mapping[str, object] | None = None,
+    **kwargs: Any,
+) -> None:
+    """A table whose cells open the rows behind them: a cell of a metric column (``metrics``: column -> metric)
+    opens that metric's rows, any other cell the ``default`` metric's, for the row's groups (``groups``: column
+    -> dimension) under the same filters. Downloads as CSV like every table."""
+    if 10 < frame.height <= 25:
+        kwargs.setdefault("height", 35 * (frame.height + 1) + 3)
+    event = st.dataframe(frame, hide_index=True, key=key, on_select="rerun", selection_mode="single-cell", **kwargs)
+    st.caption("Click a cell to see the rows behind it.")
+    download_csv(frame, name)
+    for row_index, column in (event or {}).get("selection", {}).get("cells", []):
+        row = frame.row(int(row_index), named=True)
+        where = {dim: row.get(col) for col, dim in groups.items()} | dict(fixed or {})
+        open_rows(rows_query(metrics.get(column, default), where))
+
+
+def conversation_table(frame: pl.DataFrame, name: str, *, key: str, ids: Sequence[str] | None, **kwargs: Any) -> None:
+    """A table of rows that each belong to a conversation (``ids``, in the frame's order): selecting a row opens it
+    in the viewer. Downloads as CSV."""
+    if 10 < frame.height <= 25:
+        kwargs.setdefault("height", 35 * (frame.height + 1) + 3)
+    selectable = ids is not None and any(ids)
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        key=key,
+        on_select="rerun" if selectable else "ignore",
+        selection_mode="single-row",
+        **kwargs,
+    )
+    if selectable:
+        st.caption("Select a row to read its conversation.")
+    download_csv(frame, name, key=f"dl-{key}")
+    for row_index in (event or {}).get("selection", {}).get("rows", []) if selectable else []:
+        chosen = ids[int(row_index)] if ids is not None and int(row_index) < len(ids) else None
+        if chosen:
+            open_conversation(chosen)
+
+
+ID_COLUMNS = ("block_id", "message_id", "response_id", "conversation_id", "agent")
+
+
+def readable(frame: pl.DataFrame, first: Sequence[str] = ()) -> pl.DataFrame:
+    """Rows as a lead reads them: times in the team timezone, ``first`` columns first, ids last, and the agent
+    columns dropped when no row has one (unanswered blocks)."""
+    zone = settings().timezone
+    frame = frame.with_columns(
+        pl.col(c).dt.convert_time_zone(zone).dt.replace_time_zone(None)
+        for c, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    )
+    if "agent" in frame.columns and frame["agent"].null_count() == frame.height:
+        frame = frame.drop([c for c in ("agent", "name", "team") if c in frame.columns])
+    head = [c for c in first if c in frame.columns]
+    tail = [c for c in ID_COLUMNS if c in frame.columns and c not in head]
+    return frame.select(*head, *[c for c in frame.columns if c not in head and c not in tail], *tail)
+
+
+TIME_FORMAT = "YYYY-MM-DD HH:mm"
+
+
+def time_columns(**labels: str) -> dict[str, Any]:
+    """column_config entries for local times (column=label)."""
+    return {c: st.column_config.DatetimeColumn(label, format=TIME_FORMAT) for c, label in labels.items()}
+
+
+def describe(metric: str) -> str:
+    return CATALOG[metric].description
+
+
+def fmt_metric(metric: str, value: float | None) -> str:
+    """A metric's value as a person reads it, by its unit."""
+    unit = METRICS[metric].unit
+    if unit == "seconds":
+        return fmt_duration(value)
+    if unit == "ratio":
+        return fmt_rate(value)
+    if unit == "score":
+        return fmt_number(value, 2)
+    return fmt_number(value)
+
+
+def without_agent_filters() -> Filters:
+    """The global filters with agent and team cleared: unanswered blocks have no replier to filter on."""
+    return replace(filters(), agents=(), teams=())
 
 
 def download_csv(frame: pl.DataFrame, name: str, label: str = "Download CSV", key: str | None = None) -> None:

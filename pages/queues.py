@@ -1,0 +1,212 @@
+"""Work queues (team leads, URL ?queue=...): who is waiting now, same-day misses, 2-hour gaps after a first reply,
+low CSAT and detractors, compliance hits, survey replies that could not be parsed. Each row opens the
+conversation; each queue lists its annotations (who marked what, when) with undo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+import streamlit as st
+
+from pages import annotating, common
+from replyboard.appstate import Action, Target
+
+LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Queue:
+    slug: str
+    title: str
+    metric: str
+    what: str  # what the list holds and how it is sorted
+    target: Target  # whose annotations it shows
+    action: Action
+    extra: tuple[str, ...] = ()
+    descending: bool = True  # newest first
+    everyone: bool = False  # agent and team filters do not apply (nobody has replied yet)
+    texts: tuple[str, ...] = ()  # free-text columns (masked)
+
+
+QUEUES = (
+    Queue(
+        "waiting",
+        "Waiting now",
+        "unanswered_inquiries",
+        "Inquiry blocks nobody has answered, oldest first. Waiting is counted to the newest message loaded (an "
+        "old export is not judged against today), in the hours the sidebar says. Agent and team filters do not "
+        "apply: nobody has replied yet.",
+        Target.BLOCK,
+        Action.NO_REPLY_NEEDED,
+        descending=False,
+        everyone=True,
+    ),
+    Queue(
+        "same-day",
+        "Same-day misses",
+        "same_day_misses",
+        "Blocks answered after their same-business-day deadline, or still unanswered past it; newest first.",
+        Target.BLOCK,
+        Action.NO_REPLY_NEEDED,
+        extra=("waiting_seconds",),
+    ),
+    Queue(
+        "gaps",
+        "2-hour gaps",
+        "follow_up_gaps",
+        "Follow-ups (after the conversation's first human reply) the customer waited more than 2 hours for, "
+        "answered late or not yet (business time when the sidebar says business hours); newest first.",
+        Target.BLOCK,
+        Action.NO_REPLY_NEEDED,
+        extra=("waiting_seconds",),
+    ),
+    Queue(
+        "low-satisfaction",
+        "Low CSAT / detractors",
+        "low_satisfaction_replies",
+        "Valid CSAT replies below the satisfied threshold and NPS detractors (0-6), newest first: the customers "
+        "to follow up.",
+        Target.SURVEY_REPLY,
+        Action.RESCORED,
+        extra=("reply_text",),
+        texts=("reply_text",),
+    ),
+    Queue(
+        "compliance",
+        "Compliance hits",
+        "sensitive_data_messages",
+        "Messages that held a card number or an SSN (stored redacted), newest first; handled ones stay listed, "
+        "marked as such.",
+        Target.MESSAGE,
+        Action.HANDLED,
+        extra=("body", "handled"),
+        texts=("body",),
+    ),
+    Queue(
+        "unparsed",
+        "Unparsed survey replies",
+        "survey_replies_not_parsed",
+        "Survey replies that did not read as one score on the scale (ambiguous, out of range, words only, "
+        "empty, STOP), newest first; re-score one in its conversation and it counts as valid.",
+        Target.SURVEY_REPLY,
+        Action.RESCORED,
+        extra=("reply_text",),
+        texts=("reply_text",),
+    ),
+)
+BY_SLUG = {q.slug: q for q in QUEUES}
+DURATIONS = ("seconds", "waiting_seconds")
+
+
+def _filters(q: Queue):
+    return common.without_agent_filters() if q.everyone else common.filters()
+
+
+def counts() -> None:
+    """Every queue's size, each a link to that queue."""
+    cols = st.columns(len(QUEUES))
+    for col, q in zip(cols, QUEUES, strict=True):
+        value = common.metrics([q.metric], f=_filters(q)).row(0, named=True)[q.metric]
+        with col:
+            st.metric(q.title, common.fmt_number(value))
+            st.page_link(common.QUEUES_PAGE, label="open", icon=":material/inbox:", query_params={"queue": q.slug})
+
+
+def listing(frame: pl.DataFrame, q: Queue) -> pl.DataFrame:
+    """The queue's rows as a lead reads them: durations written out, lines and agents named."""
+    out = frame.rename({"line_number": "line", "agent_id": "agent", "local_time": "time"}, strict=False)
+    out = out.with_columns(
+        pl.col(c).map_elements(common.fmt_duration, return_dtype=pl.String).alias(c.replace("seconds", "time"))
+        for c in DURATIONS
+        if c in out.columns
+    )
+    if "seconds_time" in out.columns:
+        out = out.rename({"seconds_time": "reply time", "waiting_time": "waiting"}, strict=False)
+    elif "waiting_time" in out.columns:
+        out = out.rename({"waiting_time": "waiting"})
+    drop = [
+        c
+        for c in (
+            "started_at",
+            "created_at",
+            "received_at",
+            "t",
+            "seconds",
+            "waiting_seconds",
+            "no_reply_needed",
+            "rescored",
+            "block_seq",
+        )
+        if c in out.columns
+    ]
+    shown = common.named(common.masked(out.drop(drop), texts=q.texts))
+    return common.readable(shown, first=("time", "waiting", "reply time", "survey", "score", "sensitive", "handled"))
+
+
+def show(q: Queue) -> None:
+    st.subheader(q.title)
+    st.caption(q.what + f" Response times in {common.hours_label()}.")
+    f = _filters(q)
+    order = "time"
+    found = common.rows(q.metric, f=f, order=order, descending=q.descending, limit=LIMIT, extra=q.extra)
+    head = st.columns([2, 2, 4])
+    common.kpi(head[0], q.title, common.fmt_number(found.total), q.metric, found.total, extra=_rows_extra(q))
+    if q.slug == "compliance":
+        open_now = common.metrics(["sensitive_data_open"], f=f).row(0, named=True)["sensitive_data_open"]
+        common.kpi(head[1], "Not handled yet", common.fmt_number(open_now), "sensitive_data_open", open_now)
+    head[2].caption(common.describe(q.metric))
+    if found.frame.is_empty():
+        common.empty("Nothing in this queue for these filters.")
+    else:
+        st.session_state["last_queue"] = {"queue": q.slug}
+        shown = found.frame.height
+        if shown < found.total:
+            st.caption(f"The first {shown:,} of {found.total:,}; the rows page lists, sorts and downloads every one.")
+        common.conversation_table(
+            listing(found.frame, q),
+            f"queue_{q.slug}",
+            key=f"queue-{q.slug}",
+            ids=found.frame["conversation_id"].to_list(),
+            column_config={
+                **common.time_columns(time="time", replied_at="replied", deadline_at="same-day deadline"),
+                "contact_number": "contact",
+                "name": "agent",
+                "agent": "agent id",
+                "inquiries": "texts",
+                "body": "message (masked)",
+                "reply_text": "reply",
+            },
+        )
+    st.markdown(f"**Annotations: {annotating.ACTION_WORDS[q.action]}**")
+    found_notes = [a for a in common.annotations(q.target) if a.action is q.action]
+    if not found_notes:
+        st.caption(
+            "None yet. Open a conversation to mark "
+            + {
+                Action.NO_REPLY_NEEDED: "an inquiry block 'no reply needed' (it leaves the rates and these queues).",
+                Action.HANDLED: "a compliance hit handled.",
+                Action.RESCORED: "a survey reply re-scored (it then counts as a valid score).",
+            }[q.action]
+        )
+    else:
+        links = common.conversations_of(q.target, [a.target_id for a in found_notes])
+        annotating.history(found_notes[:200], key=f"queue-{q.slug}", links=links)
+
+
+def _rows_extra(q: Queue) -> dict[str, object]:
+    extra: dict[str, object] = {"order": "time", "desc": "true" if q.descending else "false"}
+    if q.everyone:
+        extra["all_agents"] = 1
+    return extra
+
+
+st.title("Work queues")
+if common.require_data():
+    annotating.feedback()
+    counts()
+    wanted = st.query_params.get("queue") or QUEUES[0].slug
+    if wanted not in BY_SLUG:
+        st.warning(f"No queue {wanted!r}; the queues are: {', '.join(BY_SLUG)}.")
+        wanted = QUEUES[0].slug
+    show(BY_SLUG[wanted])
