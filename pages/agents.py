@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 from charts import figures
+from charts.figures import Drill
 from pages import common
 
 PER_AGENT = [
@@ -55,9 +56,19 @@ if common.require_data():
             "agent",
         )
         number = st.column_config.NumberColumn
-        common.table(
+        common.drill_table(
             table.sort("human_replies", descending=True),
             "agents",
+            key="agents-table",
+            groups={"agent": "agent"},
+            metrics={c: c for c in PER_AGENT}
+            | {
+                "share_of_team_replies": "human_replies",
+                "active_texting_hours": "active_texting_seconds",
+                "first_response_time_median_n": "first_response_time_median",
+                "reply_time_median_n": "reply_time_median",
+            },
+            default="human_replies",
             column_config={
                 "name": "agent",
                 "human_replies": "human replies",
@@ -98,6 +109,7 @@ if common.require_data():
                     x_title="hour (team timezone)",
                     title="Human replies by hour",
                     hover="%{y}, %{x}:00: %{z:,} replies",
+                    drill=Drill.of("human_replies", groups={"agent": "agent", "hour": "hour"}),
                 )
             )
             common.download_csv(by_hour, "agent_replies_by_hour")
@@ -112,6 +124,7 @@ if common.require_data():
                     percent=True,
                     title="Each agent's share of their team's human replies",
                     y_title="share of team replies",
+                    drill=Drill.of("human_replies", groups={"agent": "agent"}),
                 )
             )
 
@@ -133,6 +146,7 @@ if common.require_data():
                         y="human_replies",
                         y_title="replies",
                         title=f"{labels[chosen]}: human replies per {period}",
+                        drill=Drill.of(groups={period: period}, fixed={"agent": chosen}),
                     )
                 )
             with b:
@@ -150,6 +164,7 @@ if common.require_data():
                             "first_response_time_median": "first response median",
                         },
                         title=f"{labels[chosen]}: response time median per {period}",
+                        drill=Drill.of(groups={period: period}, fixed={"agent": chosen}),
                     )
                 )
             common.download_csv(trend, f"agent_{chosen}_trend", key="dl-agent-trend")
@@ -158,9 +173,11 @@ if common.require_data():
             if recent.is_empty():
                 common.empty("No conversations for this agent with these filters.")
             else:
-                common.table(
+                common.conversation_table(
                     common.named(recent),
                     "agent_recent_conversations",
+                    key="agent-recent",
+                    ids=recent["conversation_id"].to_list(),
                     column_config={
                         "contact_number": "contact",
                         "inbound": "from customer",

@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from charts import figures
+from charts.figures import Drill
 from metrics.reads import with_share
 from pages import common
 
@@ -35,12 +36,20 @@ if common.require_data():
             f"window. Busiest: **{peak['weekday_name']} {peak['hour']:02d}:00** with {peak['per_week']:.1f} per "
             f"week (n = {matrix['n'].sum():,})."
         )
-    common.show_figure(figures.heatmap(matrix, title=f"{MEASURES[measure]} per week, weekday × hour"))
+    common.show_figure(
+        figures.heatmap(
+            matrix,
+            title=f"{MEASURES[measure]} per week, weekday × hour (click a cell for its rows)",
+            drill=Drill.of(measure),
+        )
+    )
     common.download_csv(matrix.select("weekday_name", "hour", "n", "per_week"), f"busiest_{measure}")
 
     st.subheader("Daily volume")
     daily = common.metrics(["inbound_messages", "outbound_messages", "conversations"], by="day")
-    common.show_figure(figures.volume_over_time(daily, x="day", title="Texts per day"))
+    common.show_figure(
+        figures.volume_over_time(daily, x="day", title="Texts per day", drill=Drill.of(groups={"day": "day"}))
+    )
     common.download_csv(daily, "daily_volume")
 
     st.subheader("By line")
@@ -53,6 +62,7 @@ if common.require_data():
             stack="line",
             title="Inbound texts per day by line",
             y_title="texts",
+            drill=Drill.of(groups={"day": "day", "line": "line"}),
         )
     )
     by_line = common.metrics(
@@ -63,16 +73,13 @@ if common.require_data():
     else:
         by_line = common.named(by_line)
         by_line = with_share(by_line, "inbound_messages", name="share_of_inbound")
-        common.table(
-            by_line.select(
-                "line",
-                "inbound_messages",
-                "share_of_inbound",
-                "outbound_messages",
-                "human_replies",
-                "conversations",
-                "unanswered_inquiries",
-            ),
+        counts = ["inbound_messages", "outbound_messages", "human_replies", "conversations", "unanswered_inquiries"]
+        common.drill_table(
+            by_line.select("line", "inbound_messages", "share_of_inbound", *counts[1:]),
             "volume_by_line",
+            key="busiest-by-line",
+            groups={"line": "line"},
+            metrics={c: c for c in counts} | {"share_of_inbound": "inbound_messages"},
+            default="inbound_messages",
             column_config={"share_of_inbound": st.column_config.NumberColumn(format="percent")},
         )

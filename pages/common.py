@@ -13,10 +13,12 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
+from replyboard.figures import DRILL_META, Drill, drill_query, point_ref
 
 from metrics import conversation, health, reads
 from metrics import rows as drill
@@ -28,7 +30,6 @@ from metrics.registry import CATALOG, METRICS
 from replyboard import warehouse
 from replyboard.appstate import Action, Annotation, AppState, AppStateError, CheckinRecord, Target, state_path
 from replyboard.csv_safety import to_safe_csv_bytes
-from replyboard.figures import DRILL_META, Drill, drill_query, point_ref
 from replyboard.formats import fmt_duration, fmt_number, fmt_rate  # pages use them via common too
 from replyboard.phones import mask_number
 from replyboard.sensitive import mask_sensitive
@@ -204,7 +205,7 @@ def named_with(
     if agent in frame.columns:
         people = directory.rename({"agent_id": agent})
         drop = [c for c in ("name", "team") if c in frame.columns]
-        frame = frame.drop(drop).join(people, on=agent, how="left", coalesce=True)
+        frame = frame.drop(drop).join(people, on=agent, how="left", coalesce=True, maintain_order="left")
         frame = frame.with_columns(pl.coalesce("name", agent).alias("name"))
         first = [agent, "name", "team"]
         frame = frame.select(*first, *[c for c in frame.columns if c not in first])
@@ -600,16 +601,20 @@ def drill_table(
 ) -> None:
     """A table whose cells open the rows behind them: a cell of a metric column (``metrics``: column -> metric)
     opens that metric's rows, any other cell the ``default`` metric's, for the row's groups (``groups``: column
-    -> dimension) under the same filters. Downloads as CSV like every table."""
+    -> dimension) under the same filters. A row's own ``drill_metric`` and ``drill_extra`` (a query string such as
+    ``target=15``) columns, when present, win; they are not shown. Downloads as CSV like every table."""
     if 10 < frame.height <= 25:
         kwargs.setdefault("height", 35 * (frame.height + 1) + 3)
+    hidden = ("drill_metric", "drill_extra")
+    kwargs.setdefault("column_order", [c for c in frame.columns if c not in hidden])
     event = st.dataframe(frame, hide_index=True, key=key, on_select="rerun", selection_mode="single-cell", **kwargs)
     st.caption("Click a cell to see the rows behind it.")
-    download_csv(frame, name)
+    download_csv(frame.drop([c for c in hidden if c in frame.columns]), name)
     for row_index, column in (event or {}).get("selection", {}).get("cells", []):
         row = frame.row(int(row_index), named=True)
         where = {dim: row.get(col) for col, dim in groups.items()} | dict(fixed or {})
-        open_rows(rows_query(metrics.get(column, default), where))
+        extra = {k: v[-1] for k, v in parse_qs(row.get("drill_extra") or "").items()}
+        open_rows(rows_query(row.get("drill_metric") or metrics.get(column, default), where, **extra))
 
 
 def conversation_table(frame: pl.DataFrame, name: str, *, key: str, ids: Sequence[str] | None, **kwargs: Any) -> None:

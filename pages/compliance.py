@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from charts import figures
+from charts.figures import Drill
 from pages import common
 
 st.title("Compliance")
@@ -22,17 +23,33 @@ if common.require_data():
     f = common.filters()
     if f.agents or f.teams:
         st.caption("Agent and team filters keep only outbound texts: inbound texts have no agent.")
-    total = common.metrics(["sensitive_data_messages"]).row(0, named=True)["sensitive_data_messages"]
+    overall = common.metrics(["sensitive_data_messages", "sensitive_data_open"]).row(0, named=True)
+    total = overall["sensitive_data_messages"]
     by_direction = common.metrics(["sensitive_data_messages"], by="direction")
-    cols = st.columns(3)
-    cols[0].metric(
+    cols = st.columns(4)
+    common.kpi(
+        cols[0],
         "Messages with sensitive data",
         common.fmt_number(total),
+        "sensitive_data_messages",
+        total,
         help="Metric: `sensitive_data_messages` (dates on the message time).",
     )
     for col, direction, label in ((cols[1], "inbound", "From customers"), (cols[2], "outbound", "Sent by us")):
         n = by_direction.filter(pl.col("direction") == direction)["sensitive_data_messages"].sum()
-        col.metric(label, common.fmt_number(n))
+        common.kpi(col, label, common.fmt_number(n), "sensitive_data_messages", n, where={"direction": direction})
+    with cols[3]:
+        st.metric(
+            "Not handled yet",
+            common.fmt_number(overall["sensitive_data_open"]),
+            help="Metric: `sensitive_data_open`: hits no lead has marked handled (in the conversation viewer).",
+        )
+        st.page_link(
+            common.QUEUES_PAGE,
+            label="the compliance queue",
+            icon=":material/inbox:",
+            query_params={"queue": "compliance"},
+        )
     if not total:
         common.empty("No messages with card numbers or SSNs for these filters.")
     else:
@@ -48,39 +65,54 @@ if common.require_data():
                     horizontal=True,
                     y_title="messages",
                     title="Messages with sensitive data by agent",
+                    drill=Drill.of(groups={"agent": "agent"}),
                 )
             )
         with right:
             st.markdown("**By direction**")
-            common.table(
+            common.drill_table(
                 by_direction.select("direction", "sensitive_data_messages"),
                 "sensitive_by_direction",
+                key="compliance-direction",
+                groups={"direction": "direction"},
+                metrics={},
+                default="sensitive_data_messages",
                 column_config={"sensitive_data_messages": "messages"},
             )
             st.markdown("**By agent**")
-            common.table(
-                by_agent.select("name", "team", "sensitive_data_messages"),
+            common.drill_table(
+                by_agent.select("name", "team", "sensitive_data_messages", "agent"),
                 "sensitive_by_agent",
-                column_config={"name": "agent", "sensitive_data_messages": "messages"},
+                key="compliance-agent",
+                groups={"agent": "agent"},
+                metrics={},
+                default="sensitive_data_messages",
+                column_config={"name": "agent", "sensitive_data_messages": "messages", "agent": "id"},
             )
 
         st.subheader("Messages")
-        found = common.rows("sensitive_data_messages", descending=True, limit=1000, extra=("body",))
+        found = common.rows("sensitive_data_messages", descending=True, limit=1000, extra=("body", "handled"))
         messages = found.frame.select(
             pl.col("local_time").alias("sent"),
             "direction",
             pl.col("sensitive").alias("found"),
+            "handled",
             "body",
             pl.col("agent_id").alias("agent"),
             pl.col("line_number").alias("line"),
             "contact_number",
             "kind",
         )
-        st.caption("Newest first, at most 1,000. Bodies as stored (redacted at load), contact numbers masked.")
-        common.table(
+        st.caption(
+            "Newest first, at most 1,000. Bodies as stored (redacted at load), contact numbers masked. Select a "
+            "message to read its conversation and mark the hit handled."
+        )
+        common.conversation_table(
             common.named(common.masked(messages, texts=("body",))).select(
-                "sent", "direction", "found", "body", "name", "line", "contact_number", "kind"
+                "sent", "direction", "found", "handled", "body", "name", "line", "contact_number", "kind"
             ),
             "sensitive_messages",
+            key="compliance-messages",
+            ids=found.frame["conversation_id"].to_list(),
             column_config={"name": "agent", "contact_number": "contact", "body": "message (masked)"},
         )

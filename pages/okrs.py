@@ -8,19 +8,27 @@ import streamlit as st
 from charts import figures
 from charts.theme import STATUS_COLOURS
 from metrics import okr
-from pages import common
+from metrics.annotations import checkins_for
+from pages import annotating, common
+from replyboard.appstate import AppStateError
 
 
 @st.cache_data(ttl=common.CACHE_TTL, show_spinner=False)
-def _evaluate(version: str, files_stamp: tuple, as_of: date | None) -> tuple[list[dict], list[str], list[str]]:
-    """Evaluate every valid period; problems come back as text so one bad file never hides the rest."""
+def _evaluate(
+    version: str, files_stamp: tuple, as_of: date | None, revision: int
+) -> tuple[list[dict], list[str], list[str]]:
+    """Evaluate every valid period; problems come back as text so one bad file never hides the rest. The store's
+    revision is part of the key: a check-in or an annotation from any session is counted on the next rerun."""
     con = common.cursor()
     periods, problems = okr.load_definitions(okr.DEFINITIONS_DIR, known=con)
     errors = [str(p) for p in problems if p.severity == "error"]
     warnings = [str(p) for p in problems if p.severity != "error"]
+    overlay = common.overlay()
     results = []
     for period in periods:
-        objectives = okr.evaluate(con, period, common.settings(), as_of, with_history=True)
+        # check-ins entered on the dashboard (the store) count with the YAML's
+        with_store = okr.with_checkins(period, checkins_for(common.db_path(), period.period))
+        objectives = okr.evaluate(con, with_store, common.settings(), as_of, with_history=True, overlay=overlay)
         results.append(
             {
                 "period": period.period,
@@ -55,6 +63,79 @@ def _value(kr: dict, key: str) -> str:
     return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
 
 
+CHECKIN_ERROR = "okr_checkin_error"
+
+
+def _save_checkin(period: str, kr_id: str, kind: str, key: str) -> None:
+    state = st.session_state
+    value = (1.0 if state.get(f"{key}-done") else 0.0) if kind == "done" else state.get(f"{key}-progress", 0) / 100
+    try:
+        common.add_checkin(
+            period,
+            kr_id,
+            state.get(f"{key}-day") or date.today(),
+            float(value),
+            confidence=state.get(f"{key}-confidence", 70) / 100,
+            note=(state.get(f"{key}-note") or "").strip(),
+        )
+    except AppStateError as exc:
+        state[CHECKIN_ERROR] = str(exc)
+        return
+    state[annotating.DONE_KEY] = "Check-in saved"
+
+
+def checkin_form(period: dict, kr: dict) -> None:
+    """Record a manual key result's progress, confidence and comment in the app-state store."""
+    key = f"checkin-{period['period']}-{kr['id']}"
+    start, end = period["start"], period["end"]
+    with st.form(key, border=False):
+        day, progress, confidence = st.columns(3)
+        day.date_input(
+            "Day", value=min(max(date.today(), start), end), min_value=start, max_value=end, key=f"{key}-day"
+        )
+        if kr.get("unit") == "done":
+            progress.checkbox("Done", key=f"{key}-done")
+        else:
+            last = round((kr.get("current") or 0) * 100)
+            progress.slider("Progress (%)", 0, 100, value=last, step=5, key=f"{key}-progress")
+        confidence.slider("Confidence (%)", 0, 100, value=70, step=5, key=f"{key}-confidence")
+        st.text_input("Comment", key=f"{key}-note", placeholder="what changed since the last check-in")
+        st.form_submit_button(
+            "Save check-in", type="primary", on_click=_save_checkin, args=(period["period"], kr["id"], kr["unit"], key)
+        )
+
+
+def checkin_history(period: dict, kr: dict, entered: list) -> None:
+    history = pl.DataFrame(kr.get("checkins") or [], strict=False)
+    if history.is_empty():
+        st.caption("No check-ins yet.")
+    else:
+        st.dataframe(history, hide_index=True)
+    mine = [r for r in entered if r.key_result_id == kr["id"]]
+    if mine:
+        st.caption("Entered on the dashboard (the others come from the YAML file):")
+        st.dataframe(
+            pl.DataFrame(
+                [
+                    {
+                        "day": r.day,
+                        "progress": r.value,
+                        "confidence": r.confidence,
+                        "comment": r.note,
+                        "by": r.author,
+                        "entered": annotating.local(r.created_at),
+                    }
+                    for r in reversed(mine)
+                ]
+            ),
+            hide_index=True,
+            column_config={
+                "progress": st.column_config.NumberColumn(format="percent"),
+                "confidence": st.column_config.NumberColumn(format="percent"),
+            },
+        )
+
+
 def okr_metric_unit(name: str | None) -> str | None:
     from metrics.registry import METRICS
 
@@ -68,19 +149,28 @@ st.caption(
     "of the period elapsed."
 )
 if common.require_data():
-    results, errors, warnings = _evaluate(common.data_version(), _files_stamp(), None)
+    annotating.feedback()
+    if message := st.session_state.pop(CHECKIN_ERROR, None):
+        st.error(f"Check-in not saved: {message}")
+    results, errors, warnings = _evaluate(common.data_version(), _files_stamp(), None, common.store_revision())
     for problem in errors:
         st.error(f"Definition problem: {problem}")
     for problem in warnings:
         st.warning(problem)
     if not results:
         common.empty("No valid OKR definitions. Add a file to okr_definitions/ (see the README).")
-    labels = [f"{r['period']} ({r['start']} to {r['end']})" for r in results]
     if results:
+        by_id = {r["period"]: r for r in results}
         choice = st.selectbox(
-            "Period", range(len(results)), format_func=lambda i: labels[i], index=len(results) - 1, key="okr_period"
+            "Period",
+            list(by_id),
+            index=len(results) - 1,
+            key="okr_period",
+            bind="query-params",  # the period is part of the URL: a link opens the same period
         )
-        period = results[choice]
+        period = by_id[choice or results[-1]["period"]]
+        st.caption(f"{period['start']} to {period['end']}")
+        entered = common.checkins(period["period"])
         for objective in period["objectives"]:
             with st.container(border=True):
                 head, badge = st.columns([5, 1])
@@ -130,8 +220,9 @@ if common.require_data():
                     f"okr-{objective['id']}",
                     key=f"dl-okr-{period['period']}-{objective['id']}",
                 )
-                manual = [kr for kr in objective["key_results"] if kr.get("type") == "manual" and kr.get("checkins")]
+                manual = [kr for kr in objective["key_results"] if kr.get("type") == "manual"]
                 for kr in manual:
                     with st.expander(f"Check-ins: {kr['title']}"):
-                        st.dataframe(pl.DataFrame(kr["checkins"], strict=False), hide_index=True)
+                        checkin_history(period, kr, entered)
+                        checkin_form(period, kr)
         st.caption("Status colours: " + ", ".join(f"{s}" for s in STATUS_COLOURS if s in okr.STATUSES))

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from charts import figures
+from charts.figures import Drill
 from pages import common
 
 st.title("Overview")
@@ -31,9 +32,12 @@ if common.require_data():
                 if fmt is not common.fmt_rate
                 else ("+" if diff >= 0 else "") + delta
             )
-        cols[i % 3].metric(
+        common.kpi(
+            cols[i % 3],
             label,
             fmt(v["value"]),
+            name,
+            v["n"],
             delta=delta,
             delta_color=colour,
             help=f"n = {v['n']:,} (previous period: n = {v['previous_n']:,}). Metric: `{name}`.",
@@ -48,5 +52,9 @@ if common.require_data():
         else "day"
     )
     volume = common.metrics(["inbound_messages", "outbound_messages"], by=by)
-    common.show_figure(figures.volume_over_time(volume, x=by, title=f"Texts per {by}"))
+    common.show_figure(
+        figures.volume_over_time(
+            volume, x=by, title=f"Texts per {by} (click a bar for its texts)", drill=Drill.of(groups={by: by})
+        )
+    )
     common.download_csv(volume, "volume")

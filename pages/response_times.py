@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 from charts import figures
+from charts.figures import Drill
 from pages import common
 
 TARGETS_MINUTES = (15, 60, 120, 240)
@@ -28,7 +29,7 @@ if common.require_data():
     ]
     row = common.metrics([m for m, *_ in headline]).row(0, named=True)
     for col, (name, label, fmt) in zip(st.columns(len(headline)), headline, strict=True):
-        col.metric(label, fmt(row[name]), help=f"n = {row[f'{name}_n']:,}. Metric: `{name}`.")
+        common.kpi(col, label, fmt(row[name]), name, row[f"{name}_n"])
 
     st.subheader("Distribution")
     which = st.segmented_control(
@@ -39,12 +40,14 @@ if common.require_data():
         key="rt_which",
         format_func=lambda w: {"all": "Every inquiry block", "first": "First responses only"}[w],
     )
-    buckets = common.histogram(
-        "first_response_time_median" if which == "first" else "reply_time_median", tuple(figures.DURATION_EDGES)
-    )
+    timed = "first_response_time_median" if which == "first" else "reply_time_median"
+    buckets = common.histogram(timed, tuple(figures.DURATION_EDGES))
     common.show_figure(
         figures.duration_distribution(
-            buckets, title="Answered inquiries by reply time", x_title=f"reply time ({common.hours_label()})"
+            buckets,
+            title="Answered inquiries by reply time",
+            x_title=f"reply time ({common.hours_label()}); click a bar for its inquiries",
+            drill=Drill.of(timed, order="value", desc="true"),
         )
     )
 
@@ -66,6 +69,7 @@ if common.require_data():
             },
             y_title=f"minutes ({common.hours_label()})",
             log_y=True,
+            drill=Drill.of(groups={period: period}),
         )
     )
     common.download_csv(trend, "response_time_trend")
@@ -73,7 +77,13 @@ if common.require_data():
     st.subheader("Share within targets")
     shares = pl.DataFrame(
         [
-            {"target": f"≤ {t} min", "share": r["response_within_target_rate"], "n": r["response_within_target_rate_n"]}
+            {
+                "target": f"≤ {t} min",
+                "share": r["response_within_target_rate"],
+                "n": r["response_within_target_rate_n"],
+                "drill_metric": "response_within_target_rate",
+                "drill_extra": f"target={t}",
+            }
             for t in TARGETS_MINUTES
             for r in [common.metrics(["response_within_target_rate"], p=common.params(t)).row(0, named=True)]
         ]
@@ -82,9 +92,17 @@ if common.require_data():
                 "target": "same business day",
                 "share": row["same_business_day_response_rate"],
                 "n": row["same_business_day_response_rate_n"],
+                "drill_metric": "same_business_day_response_rate",
+                "drill_extra": "",
             }
         ],
-        schema={"target": pl.String, "share": pl.Float64, "n": pl.Int64},
+        schema={
+            "target": pl.String,
+            "share": pl.Float64,
+            "n": pl.Int64,
+            "drill_metric": pl.String,
+            "drill_extra": pl.String,
+        },
     )
     left, right = st.columns([3, 2])
     with left:
@@ -96,6 +114,7 @@ if common.require_data():
                 percent=True,
                 title="Inquiries answered within the target",
                 y_title="share of inquiries",
+                drill=Drill.of(order="value", desc="true"),
             )
         )
     with right:
@@ -104,8 +123,14 @@ if common.require_data():
             "(an unanswered block past the target is a miss). Same business day: answered before that day's "
             "close, or the next business day's close when it arrived outside opening hours."
         )
-        common.table(
-            shares, "response_targets", column_config={"share": st.column_config.NumberColumn(format="percent")}
+        common.drill_table(
+            shares,
+            "response_targets",
+            key="rt-targets",
+            groups={},
+            metrics={},
+            default="response_within_target_rate",
+            column_config={"share": st.column_config.NumberColumn(format="percent")},
         )
 
     st.subheader("Per line and channel")
@@ -138,7 +163,15 @@ if common.require_data():
             .with_columns((pl.col("reply_time_p90") / 60).round(1))
         )  # p90 in hours
         st.markdown(f"**{title}**")
-        common.table(frame.select(by, *config), f"response_times_by_{by}", column_config=config)
+        common.drill_table(
+            frame.select(by, *config),
+            f"response_times_by_{by}",
+            key=f"rt-by-{by}",
+            groups={by: by},
+            metrics={c: "reply_time_median" if c == "reply_time_median_n" else c for c in config},
+            default="reply_time_median",
+            column_config=config,
+        )
 
     st.subheader("Slowest unanswered inquiries right now")
     # Unanswered blocks have no replier yet, so the agent and team filters cannot apply here.
@@ -153,18 +186,27 @@ if common.require_data():
         (pl.col("waiting_seconds") / 3600).alias("waiting_hours"),
     )
     st.caption(
-        f"Waiting time is counted to the newest message loaded ({common.data_bounds()[1]}), so an old export "
-        "is not judged against today. Lines, channels and dates apply; agent and team filters do not (nobody "
-        "has replied yet). Oldest first, at most 50."
+        f"Waiting time is counted to the newest message loaded ({common.data_bounds()[1]}), in "
+        f"{common.hours_label()}, so an old export is not judged against today. Lines, channels and dates apply; "
+        "agent and team filters do not (nobody has replied yet). Oldest first, at most 50; the work queue lists "
+        "them all."
     )
     if waiting.is_empty():
         common.empty("No unanswered inquiries for these filters.")
     else:
-        common.table(
+        common.conversation_table(
             common.named(waiting),
             "unanswered_inquiries",
+            key="rt-unanswered",
+            ids=unanswered.frame["conversation_id"].to_list(),
             column_config={
                 "waiting_hours": st.column_config.NumberColumn("waiting", format="%.1f h"),
                 "contact_number": "contact",
             },
+        )
+        st.page_link(
+            common.QUEUES_PAGE,
+            label=f"All {unanswered.total:,} in the work queue",
+            icon=":material/inbox:",
+            query_params={"queue": "waiting"},
         )

@@ -5,6 +5,7 @@ import polars as pl
 import streamlit as st
 
 from charts import figures
+from charts.figures import Drill
 from pages import common
 
 st.title("Satisfaction")
@@ -38,12 +39,15 @@ if common.require_data():
         (
             "Replies not parsed",
             common.fmt_number(row["survey_replies_not_parsed"]),
-            row["survey_replies"],
+            row["survey_replies_not_parsed_n"],
             "survey_replies_not_parsed",
         ),
     ]
     for col, (label, value, n, metric) in zip(st.columns(len(tiles)), tiles, strict=True):
-        col.metric(label, value, help=f"n = {n:,}. Metric: `{metric}`.")
+        help_text = f"n = {n:,}. Metric: `{metric}`."
+        if metric == "survey_replies_not_parsed":
+            help_text = f"Of {row['survey_replies']:,} survey replies. Metric: `{metric}`."
+        common.kpi(col, label, value, metric, n, help=help_text)
 
     scores = (
         common.metrics(["survey_replies_valid"], by=("survey", "score"))
@@ -58,6 +62,7 @@ if common.require_data():
                 low=scale.min,
                 high=scale.max,
                 title="CSAT scores",
+                drill=Drill.of("survey_replies_valid", fixed={"survey": "csat"}),
                 bands=[
                     ("not satisfied", scale.min, scale.satisfied_at_least - 1),
                     ("satisfied", scale.satisfied_at_least, scale.max),
@@ -71,6 +76,7 @@ if common.require_data():
                 low=0,
                 high=10,
                 title="NPS scores",
+                drill=Drill.of("survey_replies_valid", fixed={"survey": "nps"}),
                 bands=[("detractors", 0, 6), ("passives", 7, 8), ("promoters", 9, 10)],
             )
         )
@@ -88,6 +94,7 @@ if common.require_data():
                 percent=True,
                 y_title="share",
                 title=f"CSAT satisfied share per week (n = {trend['csat_satisfied_rate_n'].sum():,})",
+                drill=Drill.of(groups={"week": "week"}),
             )
         )
     with right:
@@ -98,6 +105,7 @@ if common.require_data():
                 series={"nps": "NPS"},
                 y_title="NPS (−100..100)",
                 title=f"NPS per week (n = {trend['nps_n'].sum():,})",
+                drill=Drill.of(groups={"week": "week"}),
             )
         )
     common.download_csv(trend, "satisfaction_trend")
@@ -110,13 +118,17 @@ if common.require_data():
         common.empty("No survey replies attributed to an agent for these filters.")
     else:
         number = st.column_config.NumberColumn
-        common.table(
+        common.drill_table(
             common.named(per_agent)
             .select(
                 "name", "team", "csat_mean", "csat_satisfied_rate", "csat_responses", "nps", "nps_responses", "agent"
             )
             .sort("csat_responses", descending=True),
             "satisfaction_by_agent",
+            key="satisfaction-by-agent",
+            groups={"agent": "agent"},
+            metrics={c: c for c in ("csat_mean", "csat_satisfied_rate", "csat_responses", "nps", "nps_responses")},
+            default="csat_mean",
             column_config={
                 "name": "agent",
                 "csat_mean": number("CSAT mean", format="%.2f"),
@@ -151,12 +163,20 @@ if common.require_data():
             + ", ".join(f"{s.replace('_', ' ')} {counts[f'survey_replies_{s}']:,}" for s in statuses)
             + ". Out-of-range scores show the number as parsed; opt-outs are never scores."
         )
-        common.table(
+        common.conversation_table(
             common.named(common.masked(unparsed, texts=("reply_text",))).select(
                 "received", "survey", "parse_status", "reply_text", "score", "name", "line", "contact_number"
             ),
             "survey_replies_not_parsed",
+            key="satisfaction-unparsed",
+            ids=found.frame["conversation_id"].to_list(),
             column_config={"name": "agent", **texts},
+        )
+        st.page_link(
+            common.QUEUES_PAGE,
+            label="Re-score them from the work queue",
+            icon=":material/inbox:",
+            query_params={"queue": "unparsed"},
         )
 
     st.subheader("Testimonials bank")
@@ -165,7 +185,8 @@ if common.require_data():
         "number, for marketing (the guide banks positive feedback). Ask the customer before quoting them "
         "publicly. Card numbers and SSNs are masked."
     )
-    testimonials = common.rows("testimonial_replies", descending=True, limit=None, extra=("reply_text",)).frame.select(
+    banked = common.rows("testimonial_replies", descending=True, limit=None, extra=("reply_text",)).frame
+    testimonials = banked.select(
         pl.col("local_time").alias("received"),
         "survey",
         "score",
@@ -177,10 +198,12 @@ if common.require_data():
     if testimonials.is_empty():
         common.empty("No high-score replies with words for these filters.")
     else:
-        common.table(
+        common.conversation_table(
             common.named(common.masked(testimonials, texts=("reply_text",))).select(
                 "received", "survey", "score", "reply_text", "name", "line", "contact_number"
             ),
             "testimonials",
+            key="satisfaction-testimonials",
+            ids=banked["conversation_id"].to_list(),
             column_config={"name": "agent", **texts},
         )
