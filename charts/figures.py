@@ -358,6 +358,8 @@ def matrix_heatmap(
         )
     )
     if drill is not None:
+        if x not in {column for column, _ in drill.groups}:  # the x axis is a split too (its column names it)
+            drill = drill.grouped_by(**{x: x})
         first = {}
         for row in frame.iter_rows(named=True):
             first.setdefault(row[y], row)

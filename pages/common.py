@@ -22,7 +22,7 @@ from replyboard.figures import DRILL_META, Drill, drill_query, point_ref
 
 from metrics import conversation, health, reads
 from metrics import rows as drill
-from metrics.annotations import NO_OVERLAY, Overlay, check_target, overlay_for
+from metrics.annotations import NO_OVERLAY, Overlay, check_target, overlay_from
 from metrics.compiler import Filters
 from metrics.params import Params
 from metrics.query import compare, compute
@@ -470,15 +470,28 @@ def store_revision() -> int:
         return -1
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _overlay(path: str, revision: int) -> Overlay:
-    return overlay_for(path) if revision >= 0 else NO_OVERLAY
+def store_key() -> tuple[str, int, int]:
+    """Which store, which file (a store deleted and made again restarts its revisions) and its revision."""
+    path = state_path(db_path())
+    revision = store_revision()
+    return str(path), path.stat().st_ino if revision >= 0 else 0, revision
+
+
+@st.cache_data(ttl=CACHE_TTL, show_spinner=False, max_entries=16)
+def _overlay(key: tuple[str, int, int]) -> Overlay:
+    path, _, revision = key
+    if revision < 0:
+        return NO_OVERLAY
+    try:
+        return overlay_from(AppState(path))
+    except AppStateError:
+        return NO_OVERLAY
 
 
 def overlay() -> Overlay:
     """The active annotations, read again whenever the store's revision moves (a new annotation in any session
     shows on the next rerun everywhere)."""
-    return _overlay(str(db_path()), store_revision())
+    return _overlay(store_key())
 
 
 def annotate(target: Target, target_id: str, action: Action, *, note: str = "", score: int | None = None) -> int:
@@ -654,7 +667,7 @@ def readable(frame: pl.DataFrame, first: Sequence[str] = ()) -> pl.DataFrame:
     )
     if "agent" in frame.columns and frame["agent"].null_count() == frame.height:
         frame = frame.drop([c for c in ("agent", "name", "team") if c in frame.columns])
-    head = [c for c in first if c in frame.columns]
+    head = [c for c in dict.fromkeys(first) if c in frame.columns]
     tail = [c for c in ID_COLUMNS if c in frame.columns and c not in head]
     return frame.select(*head, *[c for c in frame.columns if c not in head and c not in tail], *tail)
 

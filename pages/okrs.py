@@ -15,7 +15,7 @@ from replyboard.appstate import AppStateError
 
 @st.cache_data(ttl=common.CACHE_TTL, show_spinner=False)
 def _evaluate(
-    version: str, files_stamp: tuple, as_of: date | None, revision: int
+    version: str, files_stamp: tuple, as_of: date | None, store: tuple[str, int, int]
 ) -> tuple[list[dict], list[str], list[str]]:
     """Evaluate every valid period; problems come back as text so one bad file never hides the rest. The store's
     revision is part of the key: a check-in or an annotation from any session is counted on the next rerun."""
@@ -101,7 +101,11 @@ def checkin_form(period: dict, kr: dict) -> None:
         confidence.slider("Confidence (%)", 0, 100, value=70, step=5, key=f"{key}-confidence")
         st.text_input("Comment", key=f"{key}-note", placeholder="what changed since the last check-in")
         st.form_submit_button(
-            "Save check-in", type="primary", on_click=_save_checkin, args=(period["period"], kr["id"], kr["unit"], key)
+            "Save check-in",
+            type="primary",
+            key=f"{key}-save",
+            on_click=_save_checkin,
+            args=(period["period"], kr["id"], kr["unit"], key),
         )
 
 
@@ -152,7 +156,7 @@ if common.require_data():
     annotating.feedback()
     if message := st.session_state.pop(CHECKIN_ERROR, None):
         st.error(f"Check-in not saved: {message}")
-    results, errors, warnings = _evaluate(common.data_version(), _files_stamp(), None, common.store_revision())
+    results, errors, warnings = _evaluate(common.data_version(), _files_stamp(), None, common.store_key())
     for problem in errors:
         st.error(f"Definition problem: {problem}")
     for problem in warnings:

@@ -148,13 +148,12 @@ if common.require_data():
         controls = st.columns([2, 2, 2, 2])
         has_value = bool(METRICS[metric].value_column)
         order = controls[0].segmented_control(
-            "Sort",
+            "Sort by",
             ["time", "value"] if has_value else ["time"],
             default="value" if has_value else "time",
             key="order",
             bind="query-params",
             required=True,
-            format_func=lambda o: "by time" if o == "time" else "by value",
         )
         desc = controls[1].toggle("Largest / newest first", value=True, key="desc", bind="query-params")
         size = controls[2].selectbox("Rows per page", PAGE_SIZES, index=1, key="size", bind="query-params")
