@@ -34,12 +34,13 @@ def block_summary(b: TranscriptBlock, zone: ZoneInfo) -> tuple[str, str]:
     if b.is_follow_up:
         badges.append("follow-up")
     verdict = {True: ("green", "same day: met"), False: ("red", "same day: missed"), None: ("gray", "not yet due")}
-    badges.append(_badge(*verdict[b.same_day_met]))
-    if b.gap_over_2h:
-        both = " (business hours too)" if b.gap_over_2h_business else " (calendar only)"
-        badges.append(_badge("orange", "waited over 2 h after the first reply" + both))
-    if b.no_reply_needed:
-        badges.append(_badge("violet", "marked: no reply needed"))
+    if b.no_reply_needed:  # out of every rate, as the figures count it
+        badges.append(_badge("violet", "marked: no reply needed, left out of the rates"))
+    else:
+        badges.append(_badge(*verdict[b.same_day_met]))
+        if b.gap_over_2h:
+            both = " (business hours too)" if b.gap_over_2h_business else " (calendar only)"
+            badges.append(_badge("orange", "waited over 2 h after the first reply" + both))
     if b.replied_at is not None:
         detail = (
             f"Reply time **{common.fmt_duration(b.calendar_seconds)}** calendar · "
@@ -73,7 +74,7 @@ def messages_html(messages: list[TranscriptMessage], zone: ZoneInfo, region: str
             f'<td style="white-space:nowrap;padding:4px 8px">{m.local_time:%a %d %b %H:%M}{closed}</td>'
             f'<td style="white-space:nowrap;padding:4px 8px;background:{DIRECTION_TINT.get(m.direction, shade)}">'
             f"{arrow}</td>"
-            f'<td style="white-space:nowrap;padding:4px 8px"><b>{html.escape(m.author)}</b></td>'
+            f'<td style="padding:4px 8px;overflow-wrap:anywhere"><b>{html.escape(m.author)}</b></td>'
             f'<td style="white-space:nowrap;padding:4px 8px">{html.escape(m.kind_label)}</td>'
             f'<td style="white-space:nowrap;padding:4px 8px;color:#57606a">{status}</td>'
             f'<td style="padding:4px 8px">{body}{flags}</td></tr>'
@@ -82,9 +83,10 @@ def messages_html(messages: list[TranscriptMessage], zone: ZoneInfo, region: str
         f'<th style="text-align:left;padding:4px 8px;color:#57606a;font-weight:500">{h}</th>'
         for h in ("time", "", "author", "kind", "status", "message")
     )
-    return (
-        '<table style="width:100%;border-collapse:collapse;font-size:0.9em">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    widths = "".join(f'<col style="width:{w}">' for w in ("150px", "64px", "140px", "130px", "90px", "auto"))
+    return (  # fixed widths: every block's table lines up with the others
+        '<table style="width:100%;border-collapse:collapse;font-size:0.9em;table-layout:fixed">'
+        f"<colgroup>{widths}</colgroup><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -193,12 +195,16 @@ def show(t: Transcript) -> None:
         f"{_hm(t.ended_at, zone, '%a %d %b %Y %H:%M')}; times in {t.timezone}. Shaded rows: sent or received while "
         f"the team was closed (business hours in settings.yaml). Conversation `{t.conversation_id}`."
     )
-    answered = [b for b in t.blocks if b.replied_at is not None]
+    judged = [b for b in t.blocks if not b.no_reply_needed]  # what the rates count
     cols = st.columns(5)
-    cols[0].metric("Inquiry blocks", len(t.blocks))
-    cols[1].metric("Unanswered", len(t.blocks) - len(answered))
-    cols[2].metric("Same-day missed", sum(1 for b in t.blocks if b.same_day_met is False))
-    cols[3].metric("Waited over 2 h", sum(1 for b in t.blocks if b.gap_over_2h))
+    cols[0].metric(
+        "Inquiry blocks",
+        len(t.blocks),
+        help=f"{len(t.blocks) - len(judged)} marked 'no reply needed'" if len(judged) < len(t.blocks) else None,
+    )
+    cols[1].metric("Unanswered", sum(1 for b in judged if b.replied_at is None))
+    cols[2].metric("Same-day missed", sum(1 for b in judged if b.same_day_met is False))
+    cols[3].metric("Waited over 2 h", sum(1 for b in judged if b.gap_over_2h))
     first = t.blocks[0] if t.blocks else None
     cols[4].metric(
         "First response",

@@ -140,7 +140,8 @@ def listing(frame: pl.DataFrame, q: Queue) -> pl.DataFrame:
         )
         if c in out.columns
     ]
-    shown = common.named(common.masked(out.drop(drop), texts=q.texts))
+    empty = [c for c in ("replied_at", "score") if c in out.columns and out[c].null_count() == out.height]
+    shown = common.named(common.masked(out.drop(drop + empty), texts=q.texts))
     return common.readable(shown, first=("time", "waiting", "reply time", "survey", "score", "sensitive", "handled"))
 
 
@@ -150,12 +151,13 @@ def show(q: Queue) -> None:
     f = _filters(q)
     order = "time"
     found = common.rows(q.metric, f=f, order=order, descending=q.descending, limit=LIMIT, extra=q.extra)
-    head = st.columns([2, 2, 4])
-    common.kpi(head[0], q.title, common.fmt_number(found.total), q.metric, found.total, extra=_rows_extra(q))
-    if q.slug == "compliance":
-        open_now = common.metrics(["sensitive_data_open"], f=f).row(0, named=True)["sensitive_data_open"]
-        common.kpi(head[1], "Not handled yet", common.fmt_number(open_now), "sensitive_data_open", open_now)
-    head[2].caption(common.describe(q.metric))
+    head = st.columns([2, 5])
+    with head[0]:
+        common.rows_link(q.metric, found.total, **_rows_extra(q))
+        if q.slug == "compliance":
+            open_now = common.metrics(["sensitive_data_open"], f=f).row(0, named=True)["sensitive_data_open"]
+            st.markdown(f"**{open_now:,}** not handled yet")
+    head[1].caption(f"`{q.metric}`: {common.describe(q.metric)}")
     if found.frame.is_empty():
         common.empty("Nothing in this queue for these filters.")
     else:
@@ -168,6 +170,7 @@ def show(q: Queue) -> None:
             f"queue_{q.slug}",
             key=f"queue-{q.slug}",
             ids=found.frame["conversation_id"].to_list(),
+            height=388,  # ten rows, so the queue's annotations stay in view below
             column_config={
                 **common.time_columns(time="time", replied_at="replied", deadline_at="same-day deadline"),
                 "contact_number": "contact",

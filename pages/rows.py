@@ -10,6 +10,7 @@ import streamlit as st
 
 from metrics.compiler import CompileError
 from metrics.explain import definition
+from metrics.query import WEEKDAY_NAMES
 from metrics.registry import CATALOG, METRICS
 from metrics.rows import MAX_PAGE, parse_where
 from pages import common
@@ -45,6 +46,8 @@ def group_text(where: dict[str, object]) -> str:
             shown = names.get(str(value), value)
         elif dim == "line" and value is not None:
             shown = labels.get(str(value), value)
+        elif dim == "weekday" and isinstance(value, int):
+            shown = WEEKDAY_NAMES[value - 1]
         parts.append(f"{dim} = **{shown}**")
     return " · ".join(parts)
 

@@ -33,6 +33,9 @@ KEY_TEXT = {
     "compliance": "Compliance",
     "explore": "Quick chart",
     "data-health": "Data health",
+    "queues": "Waiting now",
+    "rows": "Choose a metric",
+    "conversation": "Open a conversation",
 }
 
 pytestmark = pytest.mark.browser
@@ -44,14 +47,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(sample_warehouse: Path):
+def _need_chromium() -> None:
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
         pytest.skip("no chromium on this machine (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def server(sample_warehouse: Path):
+    _need_chromium()
+    yield from _serve(sample_warehouse)
+
+
+def _serve(db: Path, **env_extra: str):
+    """`streamlit run app.py` on db until the generator is closed; yields its URL."""
     port = _free_port()
-    env = {**os.environ, "REPLYBOARD_DB": str(sample_warehouse)}
+    env = {**os.environ, "REPLYBOARD_DB": str(db), **env_extra}
+    env.pop("REPLYBOARD_STATE", None)  # the store beside the warehouse, as in production
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -68,8 +81,8 @@ def server(sample_warehouse: Path):
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,  # never read: a pipe left full would stall the server
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -82,9 +95,11 @@ def server(sample_warehouse: Path):
     else:
         proc.kill()
         pytest.fail("streamlit did not answer /_stcore/health within 60 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def _wait_until_idle(page) -> None:
@@ -101,24 +116,28 @@ def _wait_until_idle(page) -> None:
     raise AssertionError("the page kept running for 60 s")
 
 
+def _launch(pw):
+    return pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    )
+
+
 def test_every_page_renders_in_chromium(server: str):
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     visited = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
+        browser = _launch(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for spec in PAGES:
             page.goto(f"{server}/{spec.url_path}", wait_until="networkidle")
