@@ -207,3 +207,31 @@ def test_from_a_kpi_to_a_conversation_annotated_and_kept_across_a_reload(app: st
         f"browser drill-down: KPI -> {before:,} rows -> conversation -> annotated; kept across a reload; "
         "two sessions annotating at once: both kept\n"
     )
+
+
+def test_a_chart_click_opens_the_rows_of_its_bar_or_cell(app: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        page = browser.new_page(viewport=VIEWPORT)
+        # a bar of "texts per day": that day's inbound texts
+        _open(page, f"{app}/overview")
+        bar = page.locator("[data-testid='stPlotlyChart'] .barlayer .point path").first
+        bar.scroll_into_view_if_needed()
+        bar.click(force=True)
+        page.wait_for_url(re.compile(r"/rows\?.*metric=inbound_messages.*where=day"), timeout=30_000)
+        _wait_until_idle(page)
+        body = page.inner_text("[data-testid='stMain']")
+        day = re.search(r"Group: day = (\d{4}-\d{2}-\d{2})", body)
+        assert day, body[:1500]
+        # a heatmap cell (weekday x hour) of the busiest times
+        _open(page, f"{app}/busiest-times")
+        cell = page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").nth(24 + 10)  # Tuesday 10:00
+        cell.scroll_into_view_if_needed()
+        cell.click(force=True)
+        page.wait_for_url(re.compile(r"/rows\?.*metric=inbound_messages"), timeout=30_000)
+        _wait_until_idle(page)
+        body = page.inner_text("[data-testid='stMain']")
+        assert "Group: weekday = Tuesday · hour = 10" in body, body[:1500]
+        browser.close()
