@@ -18,8 +18,8 @@ from urllib.parse import parse_qs
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
-from replyboard.figures import DRILL_META, Drill, drill_query, point_ref
 
+from charts.figures import DRILL_META, Drill, drill_query, point_ref
 from metrics import conversation, health, reads
 from metrics import rows as drill
 from metrics.annotations import NO_OVERLAY, Overlay, check_target, overlay_from

@@ -8,9 +8,9 @@ from datetime import date
 import polars as pl
 import pytest
 
+from charts import figures
+from charts.figures import DRILL_META, Drill, drill_query, point_ref
 from metrics.rows import parse_where
-from replyboard import figures
-from replyboard.figures import DRILL_META, Drill, drill_query, point_ref
 
 
 def refs(trace) -> list[dict]:
