@@ -384,6 +384,7 @@ def _response_metrics(
     eligible = blocks["follow_up"] & (replied | (age >= FOLLOW_UP_SECONDS))
     ok = eligible & replied & (secs <= FOLLOW_UP_SECONDS)
     out[f"follow_up_within_2h_rate{suffix}"] = _ratio(int(ok.sum()), int(eligible.sum()))
+    out[f"follow_up_gaps{suffix}"] = int((eligible & ~ok).sum())  # waited over 2 h: answered later, or not yet
     return out
 
 
@@ -450,6 +451,7 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
     eligible = replied | (blocks["deadline_at"] <= as_of)
     met = replied & (blocks["replied_at"] <= blocks["deadline_at"])
     out["same_business_day_response_rate"] = _ratio(int((eligible & met).sum()), int(eligible.sum()))
+    out["same_day_misses"] = int((eligible & ~met).sum())
 
     # Satisfaction
     responses = survey_responses(m, file_surveys, settings)
@@ -461,6 +463,7 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
     out["csat_responses"] = len(csat)
     out["nps"] = (100.0 * (int((nps >= 9).sum()) - int((nps <= 6).sum())) / len(nps)) if len(nps) else None
     out["nps_responses"] = len(nps)
+    out["low_satisfaction_replies"] = int((csat < settings.csat.satisfied_at_least).sum() + (nps <= 6).sum())
     out["survey_replies"] = len(responses)
     for status in ("valid", "out_of_range", "ambiguous", "not_a_number", "opt_out", "empty"):
         out[f"survey_replies_{status}"] = int((responses["parse_status"] == status).sum())

@@ -305,7 +305,21 @@ def rows(
     )
 
 
-def rows_csv(
+def download_rows(label: str, name: str, *, key: str, help: str | None = None, **query: Any) -> None:
+    """A button that downloads every row behind a number (up to drill.MAX_PAGE) as CSV, built on click."""
+    build = rows_frame(name, **query)
+    st.download_button(
+        label,
+        data=lambda: to_safe_csv_bytes(build()),
+        file_name=f"rows_{name}.csv",
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        help=help,
+    )
+
+
+def rows_frame(
     name: str,
     *,
     where: Mapping[str, object] | None,
@@ -316,13 +330,14 @@ def rows_csv(
     value_range: tuple[float | None, float | None],
     extra: tuple[str, ...],
     shape: Callable[[pl.DataFrame], pl.DataFrame],
-) -> Callable[[], bytes]:
-    """Every row behind a number (up to drill.MAX_PAGE) as CSV, built when the download is clicked: the callable
-    runs off the script thread, so it gets its own cursor and the names it needs now."""
+    first: Sequence[str] = (),
+) -> Callable[[], pl.DataFrame]:
+    """Every row behind a number (up to drill.MAX_PAGE), built when a download is clicked: the callable runs off
+    the script thread, so it gets its own cursor and the names it needs now."""
     con = cursor()
-    labels, directory = line_labels(), _directory(data_version())
+    labels, directory, zone = line_labels(), _directory(data_version()), settings().timezone
 
-    def build() -> bytes:
+    def build() -> pl.DataFrame:
         found = drill.rows(
             con,
             name,
@@ -335,7 +350,7 @@ def rows_csv(
             extra_columns=extra,
             value_range=value_range,
         )
-        return to_safe_csv_bytes(named_with(shape(found.frame), labels, directory))
+        return readable(named_with(shape(found.frame), labels, directory), first, zone=zone)
 
     return build
 
@@ -656,10 +671,10 @@ def conversation_table(frame: pl.DataFrame, name: str, *, key: str, ids: Sequenc
 ID_COLUMNS = ("block_id", "message_id", "response_id", "conversation_id", "agent")
 
 
-def readable(frame: pl.DataFrame, first: Sequence[str] = ()) -> pl.DataFrame:
+def readable(frame: pl.DataFrame, first: Sequence[str] = (), *, zone: str | None = None) -> pl.DataFrame:
     """Rows as a lead reads them: times in the team timezone, ``first`` columns first, ids last, and the agent
     columns dropped when no row has one (unanswered blocks)."""
-    zone = settings().timezone
+    zone = zone or settings().timezone
     frame = frame.with_columns(
         pl.col(c).dt.convert_time_zone(zone).dt.replace_time_zone(None)
         for c, dtype in frame.schema.items()

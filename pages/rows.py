@@ -225,22 +225,18 @@ if common.require_data():
                 },
             )
             capped = found.total > MAX_PAGE
-            st.download_button(
+            common.download_rows(
                 f"Download every row (CSV{', the first ' + f'{MAX_PAGE:,}' if capped else ''} of {found.total:,})",
-                data=common.rows_csv(
-                    metric,
-                    where=where,
-                    order=order or "time",
-                    descending=bool(desc),
-                    f=f,
-                    p=p,
-                    value_range=value_range,
-                    extra=(),
-                    shape=lambda frame: shaped(frame, found.value_column),
-                ),
-                file_name=f"rows_{metric}.csv",
-                mime="text/csv",
+                metric,
                 key="dl-all-rows",
-                icon=":material/download:",
                 help=f"At most {MAX_PAGE:,} rows in one file: narrow the dates or pick a group for the rest.",
+                where=where,
+                order=order or "time",
+                descending=bool(desc),
+                f=f,
+                p=p,
+                value_range=value_range,
+                extra=(),
+                shape=lambda frame: shaped(frame, found.value_column),
+                first=lead_columns(found),
             )
