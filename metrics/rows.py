@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 import polars as pl
@@ -19,7 +19,7 @@ from metrics.compiler import NULL_GROUP, CompileError, Filters, RowOrder, compil
 from metrics.params import Params
 from metrics.query import WEEKDAY_NAMES, as_of, derived_settings, run_compiled
 from metrics.registry import DIMENSIONS, REGISTRY
-from replyboard.business_time import calendar_frame
+from replyboard.business_time import business_seconds_until
 from replyboard.phones import mask_number
 
 MAX_PAGE = 10_000
@@ -131,31 +131,13 @@ def rows(
 
 
 def business_waits(con: duckdb.DuckDBPyConnection, started: pl.Series) -> pl.Series:
-    """Open business seconds from each start to the end of the data: F(end) - F(start) on the derived calendar.
+    """Open business seconds from each start to the end of the data, on the calendar the warehouse was
+    derived with (replyboard.business_time, the one implementation).
 
     Ordering by calendar wait orders by business wait too (F never decreases), so a page sorted in SQL stays
     sorted once its waits are converted."""
     end = as_of(con)
-    known = started.drop_nulls()
-    if end is None or known.is_empty():
+    if end is None:
         return pl.Series(started.name, [None] * len(started), dtype=pl.Float64)
-    settings = derived_settings(con)
-    zone = settings.zone
-    first = min(known.min(), end)  # type: ignore[type-var]
-    calendar = calendar_frame(
-        settings, first.astimezone(zone).date() - timedelta(days=1), end.astimezone(zone).date() + timedelta(days=1)
-    )
-    times = pl.DataFrame({"t": started.dt.convert_time_zone("UTC")}).with_row_index("i")
-    f_end = _open_seconds_before(calendar, pl.DataFrame({"t": [end]}, schema={"t": pl.Datetime("us", "UTC")}))
-    f_start = _open_seconds_before(calendar, times).sort("i")
-    return (f_end["f"][0] - f_start["f"]).clip(lower_bound=0).alias(started.name)
-
-
-def _open_seconds_before(calendar: pl.DataFrame, times: pl.DataFrame) -> pl.DataFrame:
-    """F(t) for each row's ``t``: open seconds of the calendar before t (0 before its first window)."""
-    if times["t"].dtype != pl.Datetime("us", "UTC"):
-        times = times.with_columns(pl.col("t").cast(pl.Datetime("us", "UTC")))
-    joined = times.sort("t").join_asof(calendar, left_on="t", right_on="window_start", strategy="backward")
-    length = (pl.col("window_end") - pl.col("window_start")).dt.total_microseconds() / 1e6
-    into = ((pl.col("t") - pl.col("window_start")).dt.total_microseconds() / 1e6).clip(lower_bound=0)
-    return joined.with_columns((pl.col("cum_open_before") + pl.min_horizontal(into, length)).fill_null(0.0).alias("f"))
+    waits = business_seconds_until(derived_settings(con), started.to_list(), end)
+    return pl.Series(started.name, waits, dtype=pl.Float64)

@@ -61,7 +61,8 @@ the latest, so deadlines over long weekends and holiday runs are found.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import accumulate
@@ -218,6 +219,34 @@ def business_seconds(settings: Settings, start: datetime, end: datetime) -> floa
         if hi > lo:
             total += hi - lo
     return total.total_seconds()
+
+
+def business_seconds_until(settings: Settings, starts: Sequence[datetime | None], end: datetime) -> list[float | None]:
+    """``business_seconds(settings, start, end)`` for many starts and one end (the waits of unanswered blocks
+    at the end of the data): the windows are built once and each start is placed by bisection."""
+    _require_aware(end, "end")
+    known = [s for s in starts if s is not None]
+    if not known:
+        return [None] * len(starts)
+    zone = settings.zone
+    first = min(min(known), end).astimezone(zone).date() - _ONE_DAY
+    windows = open_intervals(settings, first, end.astimezone(zone).date() + _ONE_DAY)
+    ends = [min(w_end, end) for _, w_end, _ in windows]
+    lengths = [max((e - w_start).total_seconds(), 0.0) for (w_start, _, _), e in zip(windows, ends, strict=True)]
+    after = [*list(accumulate(reversed(lengths)))[::-1], 0.0]  # open seconds from window i to the end
+    starts_utc = [w_start for w_start, _, _ in windows]
+    out: list[float | None] = []
+    for start in starts:
+        if start is None:
+            out.append(None)
+            continue
+        _require_aware(start, "start")
+        i = bisect_right(starts_utc, start)  # windows [i:] start after `start`; window i-1 may contain it
+        total = after[i]
+        if i > 0 and start < ends[i - 1]:
+            total += (ends[i - 1] - max(start, starts_utc[i - 1])).total_seconds()
+        out.append(max(total, 0.0) if start < end else 0.0)
+    return out
 
 
 def _day_closes(intervals: Iterable[tuple[datetime, datetime, date]]) -> dict[date, datetime]:

@@ -29,6 +29,7 @@ from replyboard.business_time import (
     register_calendar_around,
 )
 from replyboard.settings import WEEKDAYS, Settings
+from tests.helpers import team_settings
 
 NY = ZoneInfo("America/New_York")
 WEEKDAYS_5 = WEEKDAYS[:5]
@@ -543,3 +544,21 @@ def test_derived_blocks_match_the_python_reference(tmp_path):
             assert seconds == pytest.approx(business_seconds(RICH, started, replied_at), abs=1e-6), started
     assert 0 < replied < len(blocks)
     assert {in_hours for _, _, _, in_hours, _ in blocks} == {True, False}
+
+
+@given(
+    st.lists(st.integers(min_value=-3 * 86400, max_value=60 * 86400), min_size=1, max_size=40),
+    st.integers(min_value=0, max_value=6 * 24),
+)
+@hyp_settings(max_examples=40, deadline=None)
+def test_waits_until_one_end_equal_the_reference_one_by_one(ages: list[int], end_hour: int) -> None:
+    """business_seconds_until (one calendar, bisection) equals business_seconds for each start."""
+    from replyboard.business_time import business_seconds_until
+
+    team = team_settings()
+    end = datetime(2026, 3, 2, tzinfo=UTC) + timedelta(hours=end_hour)  # spans the US spring-forward change
+    starts = [end - timedelta(seconds=a) for a in ages]
+    got = business_seconds_until(team, [*starts, None], end)
+    assert got[-1] is None
+    for start, wait in zip(starts, got, strict=False):
+        assert wait == pytest.approx(business_seconds(team, start, end), abs=1e-6)
