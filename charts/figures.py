@@ -507,3 +507,50 @@ def quick_chart(frame: pl.DataFrame, *, x: str, y: str, kind: str = "bar") -> go
     fig = go.Figure(trace)
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, **{**_LAYOUT, "hovermode": "closest"})
     return fig
+
+
+def kr_trend(
+    weeks: list, values: list[float | None], *, target: float | None, status: str, percent: bool = False
+) -> go.Figure:
+    """A key result's weekly trend, small enough for an email (the digest's per-KR chart): the line in its
+    status colour, the target dashed, the week ends along the bottom. ``weeks`` and ``values`` are the KR's
+    history points."""
+    from charts.theme import STATUS_COLOURS
+
+    colour = STATUS_COLOURS.get(status, "#8c959f")
+    fig = go.Figure(
+        go.Scatter(
+            x=weeks,
+            y=values,
+            mode="lines+markers",
+            line=dict(color=colour, width=2.5),
+            marker=dict(size=6, color=colour),
+            connectgaps=False,
+        )
+    )
+    known = [v for v in values if v is not None]
+    if target is not None:
+        fig.add_hline(y=target, line_dash="dash", line_color="#57606a", line_width=1)
+        known.append(target)
+    if known:  # a flat line still gets a visible band around it
+        low, high = min(known), max(known)
+        pad = (high - low) * 0.15 or (abs(high) * 0.05 or 0.05)
+        fig.update_yaxes(range=[low - pad, high + pad])
+    fig.update_layout(
+        width=260,
+        height=90,
+        margin=dict(l=14, r=14, t=6, b=20),
+        showlegend=False,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+    )
+    fig.update_xaxes(
+        showgrid=False,
+        zeroline=False,
+        showline=False,
+        tickvals=weeks,
+        tickformat="%-d %b",
+        tickfont=dict(size=9, color="#57606a"),
+    )
+    fig.update_yaxes(visible=False, tickformat=".0%" if percent else None)
+    return fig

@@ -8,7 +8,8 @@
 - Twilio: ``X-Twilio-Signature`` = base64 HMAC-SHA1, keyed by the auth token, of the full URL Twilio called
   followed by each POST parameter's name and value, sorted by name; Twilio may have signed the URL with or
   without the default port, so both are tried (as its own RequestValidator does).
-All comparisons are constant-time.
+All comparisons are constant-time. ``standard_headers`` signs outgoing deliveries the same way (the digests'
+generic webhook, issue 17).
 """
 
 from __future__ import annotations
@@ -51,13 +52,29 @@ def verify_standard(
     now = time.time() if now is None else now
     if abs(now - sent) > TOLERANCE_SECONDS:
         raise SignatureError("webhook-timestamp is more than 5 minutes away from now (replayed or clock skew)")
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    expected = base64.b64encode(hmac.new(standard_key(secret), signed, hashlib.sha256).digest())
+    expected = standard_signature(secret, msg_id, timestamp, body).encode()
     for entry in signature.split():
         version, _, value = entry.partition(",")
         if version == "v1" and hmac.compare_digest(value.encode(), expected):
             return
     raise SignatureError("webhook-signature does not match")
+
+
+def standard_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The base64 HMAC-SHA256 of ``{id}.{timestamp}.{body}`` (what follows ``v1,``): the one implementation the
+    receiver checks with and the digests' webhook signs with."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return base64.b64encode(hmac.new(standard_key(secret), signed, hashlib.sha256).digest()).decode()
+
+
+def standard_headers(secret: str, msg_id: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """The Standard Webhooks headers of an outgoing delivery (webhook-id, webhook-timestamp, webhook-signature)."""
+    timestamp = str(int(time.time() if now is None else now))
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": f"v1,{standard_signature(secret, msg_id, timestamp, body)}",
+    }
 
 
 def verify_legacy(key: str, header: str | None, body: bytes, now: float | None = None) -> None:

@@ -90,7 +90,49 @@ _MIGRATIONS: tuple[tuple[int, str], ...] = (
         INSERT INTO revision VALUES (1, 0);
         """,
     ),
+    (
+        2,
+        # Digests and alerts (issue 17). A scheduled digest is sent once per (subscription, period): the partial
+        # unique index lets one row be 'sending', 'sent' or 'skipped' at a time, so two runs at once cannot both
+        # send; a failed send leaves a 'failed' row (the history) and can be claimed again. An alert episode is
+        # open while its condition holds: at most one open per (rule, scope), and each of its two notices
+        # (firing, resolved) is tracked until it is delivered.
+        """
+        CREATE TABLE digest_sends (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            subscription  TEXT NOT NULL,
+            period        TEXT NOT NULL,
+            scheduled     INTEGER NOT NULL CHECK (scheduled IN (0, 1)),
+            channel       TEXT NOT NULL,
+            recipients    TEXT NOT NULL DEFAULT '[]',
+            started_at    TEXT NOT NULL,
+            finished_at   TEXT,
+            status        TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'skipped')),
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            error         TEXT,
+            summary       TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE UNIQUE INDEX digest_sends_once ON digest_sends (subscription, period)
+            WHERE scheduled = 1 AND status IN ('sending', 'sent', 'skipped');
+        CREATE TABLE alert_episodes (
+            id               INTEGER PRIMARY KEY AUTOINCREMENT,
+            rule             TEXT NOT NULL,
+            scope            TEXT NOT NULL DEFAULT '',
+            opened_at        TEXT NOT NULL,
+            opened_detail    TEXT NOT NULL DEFAULT '{}',
+            closed_at        TEXT,
+            closed_detail    TEXT,
+            fired            TEXT NOT NULL DEFAULT 'pending' CHECK (fired IN ('pending', 'sent', 'failed')),
+            fired_attempts   INTEGER NOT NULL DEFAULT 0,
+            resolved         TEXT CHECK (resolved IN ('pending', 'sent', 'failed')),
+            resolved_attempts INTEGER NOT NULL DEFAULT 0,
+            error            TEXT
+        );
+        CREATE UNIQUE INDEX alert_episodes_open ON alert_episodes (rule, scope) WHERE closed_at IS NULL;
+        """,
+    ),
 )
+SEND_CLAIM_STALE_SECONDS = 15 * 60  # a 'sending' claim older than this was left by a run that died: retry it
 
 
 def state_path(warehouse: str | Path) -> Path:
@@ -141,6 +183,68 @@ class CheckinRecord:
     created_at: str
 
 
+@dataclass(frozen=True)
+class SendRecord:
+    """One attempt to deliver a digest: who, when, what, result."""
+
+    id: int
+    subscription: str
+    period: str  # the day the digest covers up to (ISO date)
+    scheduled: bool  # False: a one-off (--to), outside the once-per-period rule
+    channel: str
+    recipients: list[str]
+    started_at: str
+    finished_at: str | None
+    status: str  # sending | sent | failed | skipped
+    attempts: int
+    error: str | None
+    summary: dict
+
+
+@dataclass(frozen=True)
+class Episode:
+    """An alert's condition holding from opened_at to closed_at, and the delivery of its two notices."""
+
+    id: int
+    rule: str
+    scope: str  # what inside the rule it is about (a key result's id), '' for the rule as a whole
+    opened_at: str
+    opened_detail: dict
+    closed_at: str | None
+    closed_detail: dict | None
+    fired: str  # pending | sent | failed
+    fired_attempts: int
+    resolved: str | None  # None while open; then pending | sent | failed
+    resolved_attempts: int
+    error: str | None
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+
+def _send(row: tuple) -> SendRecord:
+    return SendRecord(
+        row[0],
+        row[1],
+        row[2],
+        bool(row[3]),
+        row[4],
+        json.loads(row[5]),
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        json.loads(row[11]),
+    )
+
+
+def _episode(row: tuple) -> Episode:
+    closed = json.loads(row[6]) if row[6] is not None else None
+    return Episode(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], closed, *row[7:])
+
+
 class AppState:
     """One store file. Open it with ``AppState(path)``; each method is one short transaction."""
 
@@ -167,13 +271,17 @@ class AppState:
             con.close()
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: taken at once (BEGIN IMMEDIATE) so two writers queue, never deadlock."""
+    def _write(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction: taken at once (BEGIN IMMEDIATE) so two writers queue, never deadlock.
+
+        ``bump``: move the revision (the read layer's cache key). Sends and alert episodes do not change what the
+        read layer derives, so they leave it alone and the dashboard's caches stay warm."""
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
                 yield con
-                con.execute("UPDATE revision SET value = value + 1 WHERE id = 1")
+                if bump:
+                    con.execute("UPDATE revision SET value = value + 1 WHERE id = 1")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -335,4 +443,132 @@ class AppState:
             con.execute(
                 "INSERT INTO audit (at, who, action, detail) VALUES (?, ?, ?, ?)",
                 [_now(), who, action, json.dumps(detail, default=str)],
+            )
+
+    # ---- digest sends ----------------------------------------------------------------------------------
+
+    def claim_send(
+        self,
+        subscription: str,
+        period: str,
+        *,
+        channel: str,
+        recipients: list[str],
+        scheduled: bool = True,
+        now: datetime | None = None,
+    ) -> int | None:
+        """Start a send: its id, or None when this period of the subscription was already sent (or skipped as
+        empty), or another run is sending it right now. A claim left 'sending' for SEND_CLAIM_STALE_SECONDS by
+        a run that died is marked failed and claimed again."""
+        at = (now or datetime.now(UTC)).astimezone(UTC)
+        with self._write(bump=False) as con:
+            if scheduled:
+                found = con.execute(
+                    "SELECT id, status, started_at FROM digest_sends WHERE subscription = ? AND period = ? "
+                    "AND scheduled = 1 AND status IN ('sending', 'sent', 'skipped')",
+                    [subscription, period],
+                ).fetchone()
+                if found is not None:
+                    send_id, status, started = found
+                    age = (at - datetime.fromisoformat(started)).total_seconds()
+                    if status != "sending" or age < SEND_CLAIM_STALE_SECONDS:
+                        return None
+                    con.execute(
+                        "UPDATE digest_sends SET status = 'failed', finished_at = ?, "
+                        "error = 'the run that was sending it stopped before it finished' WHERE id = ?",
+                        [at.isoformat(timespec="seconds"), send_id],
+                    )
+            cur = con.execute(
+                "INSERT INTO digest_sends (subscription, period, scheduled, channel, recipients, started_at, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'sending')",
+                [
+                    subscription,
+                    period,
+                    int(scheduled),
+                    channel,
+                    json.dumps(recipients),
+                    at.isoformat(timespec="seconds"),
+                ],
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish_send(
+        self, send_id: int, status: str, *, attempts: int, error: str | None = None, summary: dict | None = None
+    ) -> None:
+        if status not in ("sent", "failed", "skipped"):
+            raise AppStateError(f"a send ends sent, failed or skipped, not {status!r}")
+        with self._write(bump=False) as con:
+            con.execute(
+                "UPDATE digest_sends SET status = ?, finished_at = ?, attempts = ?, error = ?, summary = ? WHERE id = ?",
+                [status, _now(), attempts, error, json.dumps(summary or {}, default=str), send_id],
+            )
+
+    def sends(self, subscription: str | None = None, limit: int = 1000) -> list[SendRecord]:
+        """Digest sends, newest first."""
+        sql = "SELECT * FROM digest_sends" + (" WHERE subscription = ?" if subscription else "")
+        args: list[object] = [subscription] if subscription else []
+        with self._connect() as con:
+            rows = con.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [_send(r) for r in rows]
+
+    def delivered(self, subscription: str, period: str) -> SendRecord | None:
+        """The scheduled send of that period that went out (or was skipped as empty), if any."""
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT * FROM digest_sends WHERE subscription = ? AND period = ? AND scheduled = 1 "
+                "AND status IN ('sent', 'skipped')",
+                [subscription, period],
+            ).fetchone()
+        return _send(row) if row else None
+
+    # ---- alert episodes --------------------------------------------------------------------------------
+
+    def episodes(self, rule: str | None = None, *, only_open: bool = False, limit: int = 1000) -> list[Episode]:
+        """Episodes, newest first."""
+        where, args = [], []
+        if rule is not None:
+            where.append("rule = ?")
+            args.append(rule)
+        if only_open:
+            where.append("closed_at IS NULL")
+        sql = "SELECT * FROM alert_episodes" + (f" WHERE {' AND '.join(where)}" if where else "")
+        with self._connect() as con:
+            rows = con.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [_episode(r) for r in rows]
+
+    def open_episode(self, rule: str, scope: str, detail: dict, *, now: datetime | None = None) -> int | None:
+        """Open an episode; None when one is open for that rule and scope already (it fires once)."""
+        at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+        with self._write(bump=False) as con:
+            if con.execute(
+                "SELECT 1 FROM alert_episodes WHERE rule = ? AND scope = ? AND closed_at IS NULL", [rule, scope]
+            ).fetchone():
+                return None
+            cur = con.execute(
+                "INSERT INTO alert_episodes (rule, scope, opened_at, opened_detail) VALUES (?, ?, ?, ?)",
+                [rule, scope, at, json.dumps(detail, default=str)],
+            )
+            return int(cur.lastrowid or 0)
+
+    def close_episode(self, episode_id: int, detail: dict, *, now: datetime | None = None) -> bool:
+        """Close an open episode (its "resolved" notice is then pending); False when it was closed already."""
+        at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+        with self._write(bump=False) as con:
+            cur = con.execute(
+                "UPDATE alert_episodes SET closed_at = ?, closed_detail = ?, resolved = 'pending' "
+                "WHERE id = ? AND closed_at IS NULL",
+                [at, json.dumps(detail, default=str), episode_id],
+            )
+            return bool(cur.rowcount)
+
+    def record_notice(self, episode_id: int, notice: str, *, delivered: bool, attempts: int, error: str | None) -> None:
+        """The outcome of delivering an episode's firing or resolved notice (attempts add up over runs)."""
+        if notice not in ("fired", "resolved"):
+            raise AppStateError(f"an episode's notices are fired and resolved, not {notice!r}")
+        status = "sent" if delivered else "failed"
+        with self._write(bump=False) as con:
+            con.execute(
+                f"UPDATE alert_episodes SET {notice} = ?, {notice}_attempts = {notice}_attempts + ?, error = ? "
+                "WHERE id = ?",
+                [status, attempts, error, episode_id],
             )

@@ -8,12 +8,15 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import date, time
+from email.utils import getaddresses
 from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, ValidationError, field_validator, model_validator
 
 from replyboard.files import NotARegularFile, read_text
 
@@ -102,7 +105,8 @@ class LineSetting(Strict):
     source_id: str | None = None  # e.g. OpenPhone phoneNumberId (PN...)
 
 
-SCHEDULE_TASKS = ("sync quo", "sync twilio", "load spool")  # etl.serve.TASKS runs them; digests come later
+# etl.serve.TASKS runs them; "digests" and "alerts" are registered by the digests package (issue 17)
+SCHEDULE_TASKS = ("sync quo", "sync twilio", "load spool", "digests", "alerts")
 
 
 class ScheduleJob(Strict):
@@ -122,11 +126,15 @@ class ScheduleJob(Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, cron: str) -> str:
-        from croniter import croniter  # only when a schedule is configured
+        return check_cron(cron)
 
-        if not croniter.is_valid(cron):
-            raise ValueError(f"{cron!r} is not a cron expression like '*/15 * * * *' (minute hour day month weekday)")
-        return cron
+
+def check_cron(cron: str) -> str:
+    from croniter import croniter  # only when a schedule is configured
+
+    if not croniter.is_valid(cron):
+        raise ValueError(f"{cron!r} is not a cron expression like '*/15 * * * *' (minute hour day month weekday)")
+    return cron
 
 
 class SyncSettings(Strict):
@@ -143,6 +151,152 @@ class SyncSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8788, ge=1, le=65535)
     public_url: str | None = None  # the URL Twilio calls when the receiver sits behind a proxy
+
+
+# ---- digests and alerts (issue 17): who gets which report, how, and when ------------------------------------
+
+_SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Channel = Literal["email", "slack", "webhook"]
+DEFAULT_URL_ENV = {"slack": "SLACK_WEBHOOK_URL", "webhook": "DIGEST_WEBHOOK_URL"}
+DEFAULT_SECRET_ENV = "DIGEST_WEBHOOK_SECRET"
+
+
+def check_address(text: str) -> str:
+    """One mail address ("lead@example.com" or "Dana Lee <lead@example.com>")."""
+    found = getaddresses([text])
+    if len(found) != 1 or "@" not in found[0][1] or found[0][1].startswith("@") or found[0][1].endswith("@"):
+        raise ValueError(f"{text!r} is not one mail address like lead@example.com")
+    return text
+
+
+class Delivery(Strict):
+    """Where a digest or an alert goes. Addresses are in settings; webhook URLs and signing secrets are not
+    (they are credentials): each names the environment variable (or secrets_file line) that holds it."""
+
+    channel: Channel = "email"
+    recipients: list[str] = Field(default_factory=list)  # email: mail addresses
+    url_env: str | None = Field(None, pattern=_ENV_NAME)  # slack/webhook (default SLACK_WEBHOOK_URL/DIGEST_WEBHOOK_URL)
+    secret_env: str | None = Field(None, pattern=_ENV_NAME)  # webhook: the whsec_ signing secret
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, recipients: list[str]) -> list[str]:
+        return [check_address(r) for r in recipients]
+
+    @model_validator(mode="after")
+    def _fits_channel(self) -> Delivery:
+        if self.channel == "email" and not self.recipients:
+            raise ValueError("an email delivery needs recipients (mail addresses)")
+        if self.channel != "email" and self.recipients:
+            raise ValueError(f"recipients are for email; a {self.channel} post goes to the URL in url_env")
+        if self.channel == "email" and (self.url_env or self.secret_env):
+            raise ValueError("url_env and secret_env are for slack and webhook deliveries")
+        if self.channel == "slack" and self.secret_env:
+            raise ValueError("secret_env is for webhook deliveries (a Slack URL is its own secret)")
+        return self
+
+    @property
+    def url_variable(self) -> str:
+        return self.url_env or DEFAULT_URL_ENV.get(self.channel, "")
+
+    @property
+    def secret_variable(self) -> str:
+        return self.secret_env or DEFAULT_SECRET_ENV
+
+
+class ReportFilters(Strict):
+    """The slice of the team a report covers (values as in the dashboard's sidebar: line numbers, team names,
+    agent ids); empty lists mean everyone."""
+
+    lines: list[str] = Field(default_factory=list)
+    teams: list[str] = Field(default_factory=list)
+    agents: list[str] = Field(default_factory=list)
+
+
+class DigestSubscription(Delivery):
+    """One scheduled report: `okr` (the weekly OKR digest), `yesterday` (the daily summary) or `team` (a team
+    lead's week: the team's agents and figures). A digest covers the complete days before its cadence fires."""
+
+    name: str = Field(pattern=_SLUG)
+    report: Literal["okr", "yesterday", "team"] = "okr"
+    cadence: str = "0 8 * * 1"  # cron in the team timezone; default Monday 08:00
+    filters: ReportFilters = Field(default_factory=ReportFilters)
+    hours: Literal["calendar", "business"] = "calendar"  # response times in the headline, as the sidebar's
+    skip_if_empty: bool = True  # nothing happened in the window (no texts): nothing is sent
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, cron: str) -> str:
+        return check_cron(cron)
+
+
+class SmtpSettings(Strict):
+    """The mail server digests and alerts are sent through; SMTP_USER / SMTP_PASSWORD come from the environment
+    (or sync.secrets_file), never from here."""
+
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    sender: str = "Replyboard <replyboard@localhost>"
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    timeout_seconds: float = Field(30, gt=0, le=600)
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, sender: str) -> str:
+        return check_address(sender)
+
+
+class _AlertBase(Delivery):
+    name: str = Field(pattern=_SLUG)
+
+
+class KeyResultStatusAlert(_AlertBase):
+    """A key result of the running OKR period goes to at risk or off track (one episode per key result)."""
+
+    rule: Literal["kr_status"]
+    statuses: list[Literal["at risk", "off track"]] = Field(default_factory=lambda: ["at risk", "off track"])
+
+
+class CustomerWaitingAlert(_AlertBase):
+    """A customer has waited more than `minutes` (business minutes by default) for a first human reply."""
+
+    rule: Literal["customer_waiting"]
+    minutes: float = Field(gt=0, le=MINUTES_IN_A_YEAR)
+    hours: Literal["calendar", "business"] = "business"
+    lookback_days: int = Field(7, ge=1, le=366)  # blocks that started this many days back at most
+    lines: list[str] = Field(default_factory=list)  # agent and team filters do not apply: nobody replied yet
+
+
+class SameDayRateAlert(_AlertBase):
+    """The same-business-day response rate of the day so far drops below `below` (0-1), once `min_n`
+    inquiries of the day can be judged."""
+
+    rule: Literal["same_day_rate"]
+    below: float = Field(gt=0, le=1)
+    min_n: int = Field(5, ge=1)
+    lines: list[str] = Field(default_factory=list)
+    teams: list[str] = Field(default_factory=list)
+
+
+class StaleDataAlert(_AlertBase):
+    """No message has arrived for `max_age_hours` (a sync or webhook that stopped)."""
+
+    rule: Literal["stale_data"]
+    max_age_hours: float = Field(gt=0, le=HOURS_IN_A_YEAR)
+    hours: Literal["calendar", "business"] = "calendar"  # business: only opening hours count
+
+
+AlertRule = Annotated[
+    KeyResultStatusAlert | CustomerWaitingAlert | SameDayRateAlert | StaleDataAlert, Discriminator("rule")
+]
+
+
+def _dashboard_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url!r} is not an http(s) address like https://replyboard.example.com")
+    return url.rstrip("/")
 
 
 class Settings(Strict):
@@ -167,6 +321,24 @@ class Settings(Strict):
     access_file: str | None = None  # access.yaml: who sees what (metrics.scope); relative to the settings file
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedule: list[ScheduleJob] = Field(default_factory=list)
+    dashboard_url: str = "http://127.0.0.1:8501"  # links in digests and alerts open the dashboard here
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    digests: list[DigestSubscription] = Field(default_factory=list)
+    alerts: list[AlertRule] = Field(default_factory=list)
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard(cls, url: str) -> str:
+        return _dashboard_url(url)
+
+    @field_validator("digests", "alerts")
+    @classmethod
+    def _unique_names(cls, items: list) -> list:
+        names = [item.name for item in items]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"names must be unique; given more than once: {', '.join(twice)}")
+        return items
 
     @field_validator("timezone")
     @classmethod
