@@ -144,6 +144,9 @@ def _announce(config, host: str, port: int) -> None:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    # The CLI edge into the presentation layer: importing digests.tasks registers the "digests" and "alerts"
+    # tasks with etl.serve (the core itself never imports digests).
+    import digests.tasks  # noqa: F401
     from etl.receive import ReceiverConfig
     from etl.serve import Context, serve
 

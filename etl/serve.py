@@ -7,8 +7,9 @@ remembered in <db>.serve-state.json, so a job whose run came and went while the 
 on start (and a job that never ran runs on start too). A job that fails is logged and retried at its next
 time; it never stops the receiver.
 
-Extension point: register_task(name, fn) adds a task (issue 17's digests); settings.SCHEDULE_TASKS must
-name it too, so `schedule:` validates.
+Extension point: register_task(name, fn) adds a task; settings.SCHEDULE_TASKS must name it too, so `schedule:`
+validates. The digests package registers "digests" and "alerts" (issue 17) when etl serve's command line imports
+it (etl.live); the core never imports it.
 """
 
 from __future__ import annotations
@@ -80,9 +81,10 @@ def _key(job: ScheduleJob) -> str:
 
 def _brief(summary: dict[str, Any]) -> str:
     keys = ("rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate")
+    keys += ("sent", "skipped", "fired", "resolved", "failed")  # the digests and alerts tasks
     parts = [f"{k}={summary[k]}" for k in keys if k in summary]
     errors = summary.get("errors") or []
-    return ", ".join(parts) + (f"; {len(errors)} file error(s)" if errors else "")
+    return ", ".join(parts) + (f"; {len(errors)} error(s)" if errors else "")
 
 
 @dataclass
@@ -124,7 +126,7 @@ class Scheduler:
         task = TASKS[job.run]
         try:
             summary = task(self.ctx)
-            status = "ok" if not summary.get("errors") else "file errors"
+            status = "ok" if not summary.get("errors") else "errors"
             self.log(f"serve: {job.run}: {status} in {time.perf_counter() - t0:.1f} s: {_brief(summary)}")
         except Exception as exc:  # a failed job is logged; the receiver and other jobs go on
             status, summary = "failed", {"error": str(exc)}

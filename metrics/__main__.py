@@ -1,4 +1,5 @@
-"""python -m metrics report | rows | explain | list | okr | sql — the read layer from the shell."""
+"""python -m metrics report | rows | explain | list | okr | sql | digest | alerts — the read layer from the shell
+(digest and alerts: the digests package, issue 17)."""
 
 from __future__ import annotations
 
@@ -320,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_okr_parser(sub, _add_common)
     add_sql_parser(sub, _add_common)
+    # The CLI edge, the one place the core reaches the presentation layer: digest and alerts (issue 17). Its
+    # parsers import nothing heavy; charts, kaleido and SMTP are imported when a digest runs.
+    from digests.cli import add_parsers as add_digest_parsers
+
+    add_digest_parsers(sub, _add_common)
     return parser
 
 

@@ -45,9 +45,31 @@ def test_imported_modules_sees_every_form(tmp_path: Path) -> None:
     assert imported_modules(probe) == {"os.path", "a.b", "duckdb"}
 
 
+# The two command lines that add the digests package's commands and tasks (issue 17): the CLI edge, the one place
+# the core reaches the presentation layer. Nothing else in the core may import it.
+DIGESTS_EDGES = {"metrics/__main__.py", "etl/live.py"}
+
+
 @pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_core_never_imports_streamlit_or_plots(path: Path) -> None:
-    assert not _top(imported_modules(path)) & {"streamlit", "plotly", "kaleido", "charts", "pages"}
+    forbidden = {"streamlit", "plotly", "kaleido", "charts", "pages", "css_inline", "aiosmtpd"}
+    if str(path.relative_to(ROOT)) not in DIGESTS_EDGES:
+        forbidden.add("digests")
+    assert not _top(imported_modules(path)) & forbidden
+
+
+def test_the_digests_edges_import_it_only_inside_a_function() -> None:
+    """Importing metrics or etl never loads the presentation layer: the edges import it when a command runs."""
+    for name in sorted(DIGESTS_EDGES):
+        tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
+        top_level = {
+            alias.name if isinstance(node, ast.Import) else node.module
+            for node in tree.body
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        }
+        assert not {m for m in top_level if m and m.split(".")[0] == "digests"}, name
+        assert "digests" in _top(imported_modules(ROOT / name)), f"{name} no longer adds the digests commands"
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -1,0 +1,294 @@
+"""Running digests: which subscriptions, which day, written to a folder or sent, and every send recorded.
+
+- ``--out DIR``: digest.html (its images beside it), digest.txt, the charts as PNG and the tables as CSV; a
+  folder per subscription when several are written.
+- ``--send``: each subscription through its channel. A scheduled send is recorded in the app-state store
+  (digest_sends: who, when, what, result) and goes out once per (subscription, period): a second run for the
+  same period says it was sent and sends nothing. A send that fails is retried (deliver.RetryPolicy), recorded as
+  failed and reported; the next run tries it again.
+- ``--dry-run``: what would be written or sent, to whom; nothing is written, sent or recorded.
+
+Without ``--as-of`` a subscription covers the day before its latest cadence time (digests.schedule); a scheduled
+sweep (``etl serve``, cron) sends only the subscriptions whose latest cadence time is due and not sent yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from digests import images, render, schedule
+from digests.build import build
+from digests.deliver import DeliveryError, Outcome, RetryPolicy, Sender, with_retries
+from digests.model import Digest
+from etl.sync.run import secrets_path
+from etl.sync.secrets import Credentials
+from metrics import okr
+from replyboard.appstate import AppState, state_path
+from replyboard.settings import DigestSubscription, Settings, SmtpSettings
+from replyboard.warehouse import connect_readonly
+
+# The digest `digest --out` / `--send --to` writes when the settings hold no subscription: the weekly OKR digest.
+DEFAULT_SUBSCRIPTION = DigestSubscription.model_construct(
+    name="okr-digest",
+    report="okr",
+    cadence="0 8 * * 1",
+    channel="email",
+    recipients=[],
+    url_env=None,
+    secret_env=None,
+    filters=DigestSubscription.model_fields["filters"].default_factory(),  # type: ignore[misc]
+    hours="calendar",
+    skip_if_empty=True,
+)
+
+
+class DigestError(Exception):
+    """A digest run that cannot go on as asked (an unknown subscription, no recipients...)."""
+
+
+@dataclass
+class Request:
+    db: Path
+    settings: Settings
+    settings_dir: Path | None = None
+    names: Sequence[str] = ()
+    as_of: date | None = None
+    out: Path | None = None
+    send: bool = False
+    dry_run: bool = False
+    to: Sequence[str] = ()  # a one-off email to these addresses instead of the subscription's channel
+    smtp: SmtpSettings | None = None  # --smtp-host / --smtp-port applied
+    definitions: Path = okr.DEFINITIONS_DIR
+    scheduled: bool = False  # a sweep: only subscriptions due now (etl serve, cron)
+    now: datetime | None = None
+    env: dict[str, str] | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass
+class Result:
+    written: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # one clear message each
+
+    def as_json(self) -> dict:
+        return {
+            "sent": len(self.sent),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "errors": self.failed,
+        }
+
+
+def subscriptions(settings: Settings, names: Sequence[str]) -> list[DigestSubscription]:
+    configured = list(settings.digests) or [DEFAULT_SUBSCRIPTION]
+    if not names:
+        return configured
+    by_name = {s.name: s for s in configured}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        valid = ", ".join(by_name)
+        raise DigestError(f"no subscription {', '.join(unknown)} in the settings (digests:); subscriptions: {valid}")
+    return [by_name[n] for n in dict.fromkeys(names)]
+
+
+def run(request: Request, say: Callable[[str], None], warn: Callable[[str], None]) -> Result:
+    settings = request.settings
+    now = (request.now or datetime.now(settings.zone)).astimezone(settings.zone)
+    if request.scheduled and not settings.digests:
+        return Result()  # a sweep with nothing subscribed: nothing to do
+    chosen = subscriptions(settings, request.names)
+    if request.send and not request.to and any(s is DEFAULT_SUBSCRIPTION for s in chosen):
+        raise DigestError("no subscriptions in the settings (digests:): add one, or send a one-off with --to ADDR")
+    result = Result()
+    work: list[tuple[DigestSubscription, date]] = []
+    for sub in chosen:
+        if request.as_of is not None:
+            work.append((sub, request.as_of))
+            continue
+        due = schedule.due(sub.cadence, now) if request.scheduled else None
+        if request.scheduled and due is None:
+            continue  # its latest cadence time is more than a day old: the next one will send
+        work.append((sub, due or schedule.as_of_for(schedule.latest_occurrence(sub.cadence, now))))
+    if not work:
+        return result
+    store = AppState(state_path(request.db)) if request.send and not request.dry_run else None
+    sender = Sender(settings, Credentials(request.env, secrets_path(settings, request.settings_dir)), request.smtp)
+    con = connect_readonly(request.db)
+    try:
+        for sub, as_of in work:
+            if request.out is not None:
+                folder = request.out if len(work) == 1 else request.out / sub.name
+                _write(con, request, sub, as_of, folder, result, say, warn)
+            else:
+                _send(con, request, sub, as_of, store, sender, result, say, warn)
+    finally:
+        con.close()
+    return result
+
+
+def _build(con, request: Request, sub: DigestSubscription, as_of: date) -> Digest:  # type: ignore[no-untyped-def]
+    previous = schedule.previous_as_of(sub.cadence, as_of, request.settings.zone)
+    return build(
+        con, request.db, request.settings, sub, as_of, previous_as_of=previous, definitions=request.definitions
+    )
+
+
+def _pngs(digest: Digest, warn: Callable[[str], None]) -> dict[str, bytes]:
+    try:
+        return images.render_png(digest.charts)
+    except images.ChartError as exc:  # a digest without its charts beats no digest
+        warn(f"warning: {digest.subscription}: {exc}; the digest goes without its charts")
+        return {}
+
+
+def _footer(request: Request, sub: DigestSubscription, recipients: Sequence[str], channel: str) -> str:
+    return render.footer_text(sub.name, sub.cadence, request.settings.timezone, recipients, channel)
+
+
+def _write(
+    con,  # type: ignore[no-untyped-def]
+    request: Request,
+    sub: DigestSubscription,
+    as_of: date,
+    folder: Path,
+    result: Result,
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    digest = _build(con, request, sub, as_of)
+    csvs = render.csv_files(digest)
+    files = ["digest.html", "digest.txt", *(f"{c.id}.png" for c in digest.charts), *csvs]
+    if request.dry_run:
+        say(f"would write {folder}: {', '.join(files)}" + (" (empty window)" if digest.empty else ""))
+        return
+    pngs = _pngs(digest, warn)
+    folder.mkdir(parents=True, exist_ok=True)
+    footer = _footer(request, sub, sub.recipients, sub.channel)
+    (folder / "digest.html").write_text(
+        render.html(digest, footer, lambda chart: f"{chart}.png" if chart in pngs else ""), encoding="utf-8"
+    )
+    (folder / "digest.txt").write_text(render.text(digest, footer), encoding="utf-8")
+    for chart, png in pngs.items():
+        (folder / f"{chart}.png").write_bytes(png)
+    for name, data in csvs.items():
+        (folder / name).write_bytes(data)
+    result.written.append(str(folder))
+    say(
+        f"wrote {folder}: {digest.title}; digest.html, digest.txt, {len(pngs)} PNG, {len(csvs)} CSV"
+        + (" (nothing happened in the window)" if digest.empty else "")
+    )
+
+
+def _send(
+    con,  # type: ignore[no-untyped-def]
+    request: Request,
+    sub: DigestSubscription,
+    as_of: date,
+    store: AppState | None,
+    sender: Sender,
+    result: Result,
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    one_off = bool(request.to)
+    channel = "email" if one_off else sub.channel
+    recipients = list(request.to) if one_off else list(sub.recipients)
+    whom = _whom(channel, recipients, sub)
+    label = f"{sub.name} (as of {as_of.isoformat()})"
+    period = as_of.isoformat()
+    if not one_off:
+        done = store.delivered(sub.name, period) if store else _delivered_read_only(request.db, sub.name, period)
+        if done is not None:
+            state = "sent" if done.status == "sent" else "skipped (empty)"
+            say(f"{label}: already {state} {done.finished_at} to {', '.join(done.recipients) or whom}; not sent again")
+            return
+    digest = _build(con, request, sub, as_of)
+    empty = digest.empty and sub.skip_if_empty and not one_off
+    if request.dry_run:
+        what = f"{len(digest.charts)} charts, {len(digest.tables)} CSV" if channel == "email" else "the figures"
+        say(
+            f"{label}: would skip: nothing happened in {digest.window[0]} to {digest.window[1]} (skip_if_empty)"
+            if empty
+            else f'{label}: would send "{digest.title}" by {channel} to {whom} ({what})'
+        )
+        return
+    assert store is not None
+    claim = store.claim_send(sub.name, period, channel=channel, recipients=recipients, scheduled=not one_off)
+    if claim is None:
+        say(f"{label}: another run is sending it (or just sent it); not sent again")
+        return
+    if empty:
+        store.finish_send(claim, "skipped", attempts=0, summary=digest.summary())
+        result.skipped.append(label)
+        say(f"{label}: skipped: nothing happened in {digest.window[0]} to {digest.window[1]} (skip_if_empty)")
+        return
+    try:
+        send = _sender_for(digest, request, sub, channel, recipients, sender, warn)
+    except DeliveryError as exc:  # a setting or credential missing: retrying cannot help
+        outcome = Outcome(False, 0, str(exc))
+    else:
+        outcome = with_retries(send, request.retry, lambda text: warn(f"{label}: {sender.mask(text)}"))
+    summary = {**digest.summary(), "subject": digest.title}
+    if outcome.delivered:
+        store.finish_send(claim, "sent", attempts=outcome.attempts, summary=summary)
+        result.sent.append(label)
+        say(f'{label}: sent "{digest.title}" by {channel} to {whom}')
+        return
+    error = sender.mask(outcome.error or "unknown error")
+    store.finish_send(claim, "failed", attempts=outcome.attempts, error=error, summary=summary)
+    tries = f" after {outcome.attempts} attempt{'s' if outcome.attempts != 1 else ''}" if outcome.attempts else ""
+    message = f"{label} by {channel} to {whom}: not sent{tries}: {error}" + (
+        "" if one_off else "; recorded as failed, the next run tries again"
+    )
+    result.failed.append(message)
+    warn(f"error: {message}")
+
+
+def _whom(channel: str, recipients: Sequence[str], sub: DigestSubscription) -> str:
+    if channel == "email":
+        return ", ".join(recipients) if recipients else "nobody"
+    return f"the {channel} URL in {sub.url_variable}"
+
+
+def _delivered_read_only(db: Path, subscription: str, period: str):  # type: ignore[no-untyped-def]
+    """A dry run reads the store without creating it."""
+    path = state_path(db)
+    return AppState(path).delivered(subscription, period) if path.exists() else None
+
+
+def _sender_for(
+    digest: Digest,
+    request: Request,
+    sub: DigestSubscription,
+    channel: str,
+    recipients: Sequence[str],
+    sender: Sender,
+    warn: Callable[[str], None],
+) -> Callable[[], None]:
+    """The one call that delivers the digest (built once; each retry repeats only the network part)."""
+    if channel == "email":
+        if not recipients:
+            raise DeliveryError("no recipients: give the subscription recipients, or pass --to ADDR", permanent=True)
+        pngs = _pngs(digest, warn)
+        footer = _footer(request, sub, recipients, channel)
+        message = render.email_message(
+            subject=digest.title,
+            sender=sender.smtp.sender,
+            recipients=recipients,
+            text_body=render.text(digest, footer),
+            html_body=render.html(digest, footer, lambda c: f"cid:{render.content_id(c)}" if c in pngs else ""),
+            images=pngs,
+            attachments=render.csv_files(digest),
+        )
+        return lambda: sender.email(message)
+    if channel == "slack":
+        payload = render.slack_blocks(digest)
+        return lambda: sender.slack(sub, payload)
+    payload = digest.as_json()
+    message_id = f"msg_digest_{sub.name}_{digest.as_of.isoformat()}"  # the same on every retry: receivers dedupe
+    return lambda: sender.webhook(sub, payload, message_id)
