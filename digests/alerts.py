@@ -34,8 +34,9 @@ from etl.sync.secrets import Credentials
 from metrics import health, okr
 from metrics.annotations import checkins_for, overlay_for
 from metrics.compiler import Filters
+from metrics.derived import derived_settings
 from metrics.params import Params
-from metrics.query import business_cutoff, compute, derived_settings
+from metrics.query import business_cutoff, compute
 from metrics.rows import MAX_PAGE, rows
 from replyboard.appstate import AppState, Episode, state_path
 from replyboard.business_time import business_seconds

@@ -122,6 +122,9 @@ def run_digest(args: argparse.Namespace, settings: Settings) -> int:
     if (args.smtp_host or args.smtp_port or args.to) and not args.send:
         _warn("error: --smtp-host, --smtp-port and --to are for --send")
         return EXIT_USAGE
+    if args.send and not args.to and not settings.digests:
+        _warn("error: no subscriptions in the settings (digests:): add one, or send a one-off with --to ADDR")
+        return EXIT_USAGE
     smtp = settings.smtp.model_copy(
         update={k: v for k, v in (("host", args.smtp_host), ("port", args.smtp_port)) if v is not None}
     )
@@ -137,6 +140,8 @@ def run_digest(args: argparse.Namespace, settings: Settings) -> int:
         to=args.to,
         smtp=smtp,
         definitions=args.definitions,
+        # `digest --send` on its own is what cron runs: the subscriptions whose cadence came round, once each
+        scheduled=args.send and args.as_of is None and not args.subscription and not args.to,
     )
     try:
         result = run(request, _say, _warn)

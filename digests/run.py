@@ -8,8 +8,9 @@
   failed and reported; the next run tries it again.
 - ``--dry-run``: what would be written or sent, to whom; nothing is written, sent or recorded.
 
-Without ``--as-of`` a subscription covers the day before its latest cadence time (digests.schedule); a scheduled
-sweep (``etl serve``, cron) sends only the subscriptions whose latest cadence time is due and not sent yet.
+Without ``--as-of`` a subscription covers the day before its latest cadence time (digests.schedule). A scheduled
+sweep (``etl serve``'s task, or ``digest --send`` with neither ``--as-of`` nor ``--subscription``, as cron runs it)
+sends only the subscriptions whose latest cadence time is due and not sent yet, and prints nothing else.
 """
 
 from __future__ import annotations
@@ -99,11 +100,11 @@ def subscriptions(settings: Settings, names: Sequence[str]) -> list[DigestSubscr
 def run(request: Request, say: Callable[[str], None], warn: Callable[[str], None]) -> Result:
     settings = request.settings
     now = (request.now or datetime.now(settings.zone)).astimezone(settings.zone)
-    if request.scheduled and not settings.digests:
-        return Result()  # a sweep with nothing subscribed: nothing to do
-    chosen = subscriptions(settings, request.names)
-    if request.send and not request.to and any(s is DEFAULT_SUBSCRIPTION for s in chosen):
+    if request.send and not request.to and not settings.digests:
+        if request.scheduled:
+            return Result()  # etl serve's sweep with nothing subscribed: nothing to do
         raise DigestError("no subscriptions in the settings (digests:): add one, or send a one-off with --to ADDR")
+    chosen = subscriptions(settings, request.names)
     result = Result()
     work: list[tuple[DigestSubscription, date]] = []
     for sub in chosen:
@@ -167,16 +168,19 @@ def _write(
         say(f"would write {folder}: {', '.join(files)}" + (" (empty window)" if digest.empty else ""))
         return
     pngs = _pngs(digest, warn)
-    folder.mkdir(parents=True, exist_ok=True)
     footer = _footer(request, sub, sub.recipients, sub.channel)
-    (folder / "digest.html").write_text(
-        render.html(digest, footer, lambda chart: f"{chart}.png" if chart in pngs else ""), encoding="utf-8"
-    )
-    (folder / "digest.txt").write_text(render.text(digest, footer), encoding="utf-8")
-    for chart, png in pngs.items():
-        (folder / f"{chart}.png").write_bytes(png)
-    for name, data in csvs.items():
-        (folder / name).write_bytes(data)
+    contents: dict[str, bytes] = {
+        "digest.html": render.html(digest, footer, lambda chart: f"{chart}.png" if chart in pngs else "").encode(),
+        "digest.txt": render.text(digest, footer).encode(),
+        **{f"{chart}.png": png for chart, png in pngs.items()},
+        **csvs,
+    }
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in contents.items():
+            (folder / name).write_bytes(data)
+    except OSError as exc:  # a file where the folder should be, no permission, a full disk
+        raise DigestError(f"{folder}: cannot write the digest there ({exc.strerror or exc})") from None
     result.written.append(str(folder))
     say(
         f"wrote {folder}: {digest.title}; digest.html, digest.txt, {len(pngs)} PNG, {len(csvs)} CSV"
@@ -204,8 +208,11 @@ def _send(
     if not one_off:
         done = store.delivered(sub.name, period) if store else _delivered_read_only(request.db, sub.name, period)
         if done is not None:
-            state = "sent" if done.status == "sent" else "skipped (empty)"
-            say(f"{label}: already {state} {done.finished_at} to {', '.join(done.recipients) or whom}; not sent again")
+            if not request.scheduled:  # a sweep every 15 minutes stays quiet (cron mails what a job prints)
+                state = "sent" if done.status == "sent" else "skipped (empty)"
+                say(
+                    f"{label}: already {state} {done.finished_at} to {', '.join(done.recipients) or whom}; not sent again"
+                )
             return
     digest = _build(con, request, sub, as_of)
     empty = digest.empty and sub.skip_if_empty and not one_off
@@ -231,6 +238,9 @@ def _send(
         send = _sender_for(digest, request, sub, channel, recipients, sender, warn)
     except DeliveryError as exc:  # a setting or credential missing: retrying cannot help
         outcome = Outcome(False, 0, str(exc))
+    except BaseException as exc:  # a bug or an interrupt: the claim must not stay 'sending'
+        store.finish_send(claim, "failed", attempts=0, error=f"{type(exc).__name__} while preparing the send")
+        raise
     else:
         outcome = with_retries(send, request.retry, lambda text: warn(f"{label}: {sender.mask(text)}"))
     summary = {**digest.summary(), "subject": digest.title}

@@ -342,3 +342,40 @@ def test_serve_runs_the_alerts_and_digests_tasks(tmp_path: Path, httpserver) -> 
     }
     state = json.loads((t.db.with_name(t.db.name + ".serve-state.json")).read_text())
     assert state["alerts @ */5 * * * *"]["status"] == "ok"
+
+
+def test_etl_serve_sends_the_digest_and_the_alert_on_its_schedule(
+    sample_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real process: `python -m etl serve` runs the digests and alerts tasks (never run yet: on start) and
+    both arrive at the local SMTP server."""
+    from tests.digest_servers import write_settings
+    from tests.test_serve import Served
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(CERT))
+    monkeypatch.setenv("SMTP_USER", SMTP_USER)
+    monkeypatch.setenv("SMTP_PASSWORD", SMTP_PASSWORD)
+    monkeypatch.delenv("REPLYBOARD_STATE", raising=False)
+    box = Mailbox()
+    with SmtpServer(box) as server:
+        settings = write_settings(
+            tmp_path,
+            smtp={"host": "localhost", "port": server.port, "sender": "Replyboard <digests@example.com>"},
+            digests=[{"name": "daily", "report": "yesterday", "cadence": "0 7 * * *", "skip_if_empty": False,
+                      "recipients": ["manager@example.com"]}],
+            alerts=[{"name": "stale-sync", "rule": "stale_data", "max_age_hours": 6,
+                     "recipients": ["ops@example.com"]}],
+            schedule=[{"run": "digests", "cron": "0 3 1 1 *"}, {"run": "alerts", "cron": "0 3 1 1 *"}],
+            sync={"spool": str(tmp_path / "spool")},
+        )  # fmt: skip
+        served = Served(tmp_path, settings, sample_copy)
+        try:
+            served.wait_for(lambda: len(box.messages) == 2, "the digest and the alert to arrive", timeout=180)
+            served.wait_for(lambda: "serve: alerts: ok" in served.output(), "the alerts run to be logged")
+            log = served.output()
+        finally:
+            assert served.stop() == 0
+    assert "serve: digests: ok" in log and "sent=1" in log and "fired=1" in log
+    subjects = sorted(m["Subject"].strip() for m in box.messages)
+    assert subjects[0].startswith("Yesterday: ") and subjects[1].startswith("[Replyboard] No new messages for ")
+    assert SMTP_PASSWORD not in log

@@ -484,3 +484,72 @@ def test_the_digest_renders_in_chromium_with_its_charts(db: Path, tmp_path: Path
             browser.close()
     assert loaded == [True] * 5  # the five key results' trend charts
     assert card <= 700 and heading == "OKR digest: 14–20 Sep 2026"
+
+
+def test_digest_send_alone_is_the_quiet_sweep_cron_runs(
+    db: Path, tmp_path: Path, smtp_env: None, capsys: pytest.CaptureFixture
+) -> None:
+    """`digest --send` without --as-of or --subscription sends what is due now, once, and prints nothing more."""
+    box = Mailbox()
+    with SmtpServer(box) as server:
+        settings = email_settings(tmp_path, server.port, cadence="0 8 * * *", skip_if_empty=False)  # daily
+        for _ in range(2):
+            assert digest("--db", str(db), "--settings", str(settings), "--send") == 0
+    assert len(box.messages) == 1  # yesterday's (an empty window on the demo data: sent, skip_if_empty is off)
+    out = capsys.readouterr().out
+    assert out.count("sent") == 1 and "already" not in out
+
+
+def test_an_out_folder_that_cannot_be_written_is_one_error(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
+    assert digest("--db", str(db), "--as-of", AS_OF, "--out", str(taken)) == 2
+    assert f"error: {taken}: cannot write the digest there" in capsys.readouterr().err
+    assert taken.read_text() == "not a folder"
+
+
+def test_text_from_definitions_is_escaped_in_html_and_neutralised_in_csv(db: Path, tmp_path: Path) -> None:
+    import yaml
+
+    definitions = tmp_path / "okrs"
+    definitions.mkdir()
+    hostile = '=HYPERLINK("http://evil.example","x") <script>alert(1)</script>'
+    (definitions / "2026-09.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "period": "2026-09",
+                "start": "2026-09-01",
+                "end": "2026-09-30",
+                "objectives": [
+                    {
+                        "id": "o",
+                        "title": "<b>bold</b> & co",
+                        "key_results": [
+                            {"id": "k", "title": hostile, "metric": "csat_mean", "comparator": "gte", "target": 7}
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    out = tmp_path / "out"
+    assert digest("--db", str(db), "--as-of", AS_OF, "--out", str(out), "--definitions", str(definitions)) == 0
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: set[str] = set()
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.tags.add(tag)
+
+    html = (out / "digest.html").read_text()
+    parser = Tags()
+    parser.feed(html)
+    assert not parser.tags & {"script", "b"}  # the titles are text (in an alt attribute, "<" is only a character)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;bold&lt;/b&gt; &amp; co" in html
+    csv_text = (out / "key-results.csv").read_text()
+    assert "'=HYPERLINK" in csv_text and ',"=HYPERLINK' not in csv_text

@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import ROOT
 
-PACKAGES = ("etl", "metrics", "replyboard", "sample_data", "charts")
+PACKAGES = ("etl", "metrics", "replyboard", "sample_data", "charts", "digests")
 
 
 def _module_name(path: Path) -> str:
