@@ -112,8 +112,11 @@ def run(request: Request, say: Callable[[str], None], warn: Callable[[str], None
             work.append((sub, request.as_of))
             continue
         due = schedule.due(sub.cadence, now) if request.scheduled else None
-        if request.scheduled and due is None:
-            continue  # its latest cadence time is more than a day old: the next one will send
+        if request.scheduled and due is None:  # its latest cadence time is more than a day old: the next one sends
+            if request.dry_run:
+                upcoming = schedule.next_occurrence(sub.cadence, now)
+                say(f"{sub.name}: nothing due now; it goes out next {upcoming:%Y-%m-%d %H:%M} ({settings.timezone})")
+            continue
         work.append((sub, due or schedule.as_of_for(schedule.latest_occurrence(sub.cadence, now))))
     if not work:
         return result
@@ -208,7 +211,7 @@ def _send(
     if not one_off:
         done = store.delivered(sub.name, period) if store else _delivered_read_only(request.db, sub.name, period)
         if done is not None:
-            if not request.scheduled:  # a sweep every 15 minutes stays quiet (cron mails what a job prints)
+            if not request.scheduled or request.dry_run:  # a sweep stays quiet: cron mails what a job prints
                 state = "sent" if done.status == "sent" else "skipped (empty)"
                 say(
                     f"{label}: already {state} {done.finished_at} to {', '.join(done.recipients) or whom}; not sent again"

@@ -25,6 +25,10 @@ def latest_occurrence(cadence: str, at: datetime) -> datetime:
     return croniter(cadence, at + timedelta(seconds=1)).get_prev(datetime)
 
 
+def next_occurrence(cadence: str, at: datetime) -> datetime:
+    return croniter(cadence, at).get_next(datetime)
+
+
 def as_of_for(occurrence: datetime) -> date:
     return occurrence.date() - timedelta(days=1)
 

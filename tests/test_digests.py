@@ -498,6 +498,9 @@ def test_digest_send_alone_is_the_quiet_sweep_cron_runs(
     assert len(box.messages) == 1  # yesterday's (an empty window on the demo data: sent, skip_if_empty is off)
     out = capsys.readouterr().out
     assert out.count("sent") == 1 and "already" not in out
+    leap_day = email_settings(tmp_path, 1, cadence="0 8 29 2 *")  # 29 February: due one day in four years
+    assert digest("--db", str(db), "--settings", str(leap_day), "--send", "--dry-run") == 0
+    assert "monday-okrs: nothing due now; it goes out next 20" in capsys.readouterr().out
 
 
 def test_an_out_folder_that_cannot_be_written_is_one_error(
