@@ -472,3 +472,19 @@ def test_a_server_that_repeats_its_page_token_is_stopped_not_followed_forever(tm
     finally:
         server.stop()
     assert len(fake.log) < 10
+
+
+def test_secrets_mask_every_form_and_adding_again_changes_nothing() -> None:
+    import base64
+
+    from etl.sync.http import Secrets
+
+    secrets = Secrets()
+    secrets.add("AC123456", "tok-abcdef", None, "xy")
+    before = list(secrets.values)
+    for _ in range(50):  # every retry adds the same secrets again
+        secrets.add("AC123456", "tok-abcdef")
+    assert secrets.values == before and len(before) == 4  # two raw, two basic-auth encodings
+    header = base64.b64encode(b"AC123456:tok-abcdef").decode()
+    masked = secrets.mask(f"Basic {header} for AC123456, token tok-abcdef")
+    assert "AC123456" not in masked and header not in masked and "tok-abcdef" not in masked

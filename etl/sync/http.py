@@ -40,17 +40,16 @@ class CredentialError(SyncError):
 class Secrets:
     """Every secret value in play, and the forms it can take on the wire (basic auth is base64)."""
 
-    values: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # the secrets as given
+    values: list[str] = field(default_factory=list)  # and every form to mask: raw, basic-auth pairs encoded
 
     def add(self, *values: str | None) -> None:
+        """Idempotent: adding the same secrets again changes nothing (pairs are built from raw secrets only)."""
         for v in values:
-            if v and len(v) >= 4 and v not in self.values:
-                self.values.append(v)
-        pairs = [f"{a}:{b}" for a in self.values for b in self.values if a != b]
-        for pair in pairs:
-            encoded = base64.b64encode(pair.encode()).decode()
-            if encoded not in self.values:
-                self.values.append(encoded)
+            if v and len(v) >= 4 and v not in self.raw:
+                self.raw.append(v)
+        encoded = [base64.b64encode(f"{a}:{b}".encode()).decode() for a in self.raw for b in self.raw if a != b]
+        self.values = list(dict.fromkeys([*self.raw, *encoded]))
 
     def mask(self, text: str) -> str:
         for v in sorted(self.values, key=len, reverse=True):
