@@ -467,7 +467,7 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
     out["survey_replies"] = len(responses)
     for status in ("valid", "out_of_range", "ambiguous", "not_a_number", "opt_out", "empty"):
         out[f"survey_replies_{status}"] = int((responses["parse_status"] == status).sum())
-    out["survey_replies_not_parsed"] = int((~valid).sum())
+    out["survey_replies_not_parsed"] = int((~responses["parse_status"].isin(["valid", "opt_out"])).sum())
     high = ((responses["survey"] == "csat") & (responses["score"] >= settings.csat.satisfied_at_least)) | (
         (responses["survey"] == "nps") & (responses["score"] >= 9)
     )

@@ -533,7 +533,12 @@ MEASURES: dict[str, Measure] = {
         ),
         Measure(name="csat_score_mean", fact="surveys", agg="mean", column="score", where=seg("valid_csat")),
         _count("nps_valid", "surveys", seg("valid_nps")),
-        _count("survey_replies_unparsed", "surveys", negate(eq("parse_status", ParseStatus.VALID))),
+        # opt-outs are their own status (survey_replies_opt_out), not replies that failed to parse
+        _count(
+            "survey_replies_unparsed",
+            "surveys",
+            negate(one_of("parse_status", ParseStatus.VALID, ParseStatus.OPT_OUT)),
+        ),
         _count("testimonials", "surveys", seg("testimonial")),
         _count("low_satisfaction", "surveys", seg("low_satisfaction")),
         *(_count(f"survey_replies_{s.value}", "surveys", seg(f"status_{s.value}")) for s in ParseStatus),
@@ -840,8 +845,9 @@ METRICS: dict[str, Metric] = {
             "survey_replies_unparsed",
             "count",
             None,
-            "Survey replies that did not parse as one score on the scale (every status but valid): not "
-            "counted in CSAT or NPS.",
+            "Survey replies that did not parse as one score on the scale (out of range, ambiguous, not a "
+            "number, empty): not counted in CSAT or NPS. Opt-outs (STOP answering a survey) are not here: they are "
+            "their own status, counted by survey_replies_opt_out.",
         ),
         _simple(
             "testimonial_replies",

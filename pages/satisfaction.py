@@ -156,12 +156,13 @@ if common.require_data():
     if unparsed.is_empty():
         common.empty("Every survey reply in this selection parsed as a score.")
     else:
-        statuses = ["out_of_range", "ambiguous", "not_a_number", "opt_out", "empty"]
-        counts = common.metrics([f"survey_replies_{s}" for s in statuses]).row(0, named=True)
+        statuses = ["out_of_range", "ambiguous", "not_a_number", "empty"]
+        counts = common.metrics([f"survey_replies_{s}" for s in [*statuses, "opt_out"]]).row(0, named=True)
         st.caption(
             f"Not counted in CSAT or NPS (newest first, {unparsed.height:,} of {found.total:,} shown): "
             + ", ".join(f"{s.replace('_', ' ')} {counts[f'survey_replies_{s}']:,}" for s in statuses)
-            + ". Out-of-range scores show the number as parsed; opt-outs are never scores."
+            + ". Out-of-range scores show the number as parsed. Opt-outs (STOP answering a survey, "
+            f"{counts['survey_replies_opt_out']:,}) are their own status, never scores and not listed here."
         )
         common.conversation_table(
             common.named(common.masked(unparsed, texts=("reply_text",))).select(

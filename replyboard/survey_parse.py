@@ -21,9 +21,13 @@ How candidates are found (the reply is NFKC-normalised and lower-cased first):
    ("2nd", "3pm", "b4"), to a colon (a time, "3:30"), to a currency sign ("$5"), followed by "%", or part
    of a date ("9/10/2024") is not a rating. A minus sign directly before a number that does not follow a
    digit makes it negative ("-1" -> out_of_range), while "7-8" is a range (two candidates).
-3. Numbers of 3+ digits are identifiers (order numbers, phone numbers, years), never ratings. If the reply
-   contains one, only a denominator form or a number that starts the reply counts ("8 - order 12345 was
-   late" -> 8), anything else is not_a_number ("my order 12345" and "order 12345, I'd give 8").
+3. Numbers of 3+ digits are identifiers (order numbers, phone numbers, years), never ratings, except when
+   the number is the whole reply (whitespace, punctuation and emoji around it aside): "100", "100!!",
+   "(100)" are that number, beyond the scale, so out_of_range like "10!!" on 1-9 ("100%" and "$100" are
+   not: rule 2; a number of 19 digits or more, too long for the score column, is out_of_range with no
+   score). Otherwise, if the reply contains one, only a denominator form or a number that starts the reply
+   counts ("8 - order 12345 was late" -> 8), anything else is not_a_number ("my order 12345" and "order
+   12345, I'd give 8").
 4. Only when steps 1-3 give no candidate: number words zero..twenty ("ten!", "a solid eight"). "one"
    after a determiner ("no one", "the one", "any one", "this one"...) is a pronoun, not a rating.
 5. Repeats of the same value count once ("8, 8!" -> 8).
@@ -59,6 +63,9 @@ _DENOM_RE = re.compile(rf"(?<![\w./-])(?P<n>{_NUM})(?:\s*/\s*|\s+out\s+of\s+|\s+
 _DIGITS_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _WORD_RE = re.compile(rf"\b(?:{_WORD_ALT})\b")
 _CURRENCY = frozenset("$£€¥₹#")
+# A whole reply that is one integer once what surrounds it is trimmed ("100", "-100", "100!!").
+_LONE_INTEGER_RE = re.compile(r"-?[0-9]+")
+_MAX_SCORE_DIGITS = 18  # the score column is a 64-bit integer
 _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d", "-"))
 
 
@@ -80,6 +87,29 @@ def _strip_punct(text: str) -> str:
     while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]).startswith("P")):
         end -= 1
     return text[start:end]
+
+
+def _trim_around(text: str) -> str:
+    """Trim whitespace, punctuation and symbols (emoji) at both ends, but keep a leading minus sign and a
+    trailing "%" or a currency sign ("100%", "$100", "#100" are never ratings, rule 2)."""
+    start, end = 0, len(text)
+
+    def edge(ch: str) -> bool:
+        return ch != "%" and ch not in _CURRENCY and (ch.isspace() or unicodedata.category(ch)[0] in "PS")
+
+    while start < end and edge(text[start]) and not (text[start] == "-" and text[start + 1 : start + 2].isdigit()):
+        start += 1
+    while end > start and edge(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _lone_integer(norm: str) -> tuple[int | None] | None:
+    """(value,) when the whole reply is one integer of 3+ digits ((None,) when too long to store), else None."""
+    core = _trim_around(norm)
+    if _LONE_INTEGER_RE.fullmatch(core) is None or len(core.lstrip("-")) < 3:
+        return None
+    return (int(core),) if len(core.lstrip("-")) <= _MAX_SCORE_DIGITS else (None,)
 
 
 def _is_blank(text: str) -> bool:
@@ -201,6 +231,10 @@ def parse_score(
         return None, "opt_out"
 
     norm = _normalize(text)
+    lone = _lone_integer(norm)
+    if lone is not None:  # "100": a number beyond the scale, not an identifier
+        (value,) = lone
+        return value, ("valid" if value is not None and scale_min <= value <= scale_max else "out_of_range")
     lead = _leading_offset(norm)
     consumed: list[tuple[int, int]] = []
     denominators: list[tuple[int, Fraction]] = []

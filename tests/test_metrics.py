@@ -313,7 +313,8 @@ GOLDEN: dict[str, list[Case]] = {
     "survey_replies_not_a_number": [Case("volume", 1)],  # h06 "great service!"
     "survey_replies_opt_out": [Case("volume", 1)],  # f04 "STOP"
     "survey_replies_empty": [Case("volume", 1)],  # k04, no text
-    "survey_replies_not_parsed": [Case("volume", 5, n=5)],  # h04 e04 h06 f04 k04: every status but valid
+    # h04 e04 h06 k04: every status but valid and opt_out (f04 "STOP" is survey_replies_opt_out's)
+    "survey_replies_not_parsed": [Case("volume", 4, n=4)],
     # the valid high scores (d07 "8", d11 "ten!", s2 "9") hold no words beyond the number; tests/test_read_layer.py
     # has the cases with words
     "testimonial_replies": [Case("volume", 0, n=0)],

@@ -64,6 +64,16 @@ GOLDEN: dict[str | None, tuple[tuple[int | None, str], tuple[int | None, str]]] 
     "came at 3:30, took 2nd try": ((None, "not_a_number"), (None, "not_a_number")),
     "-1": ((-1, "out_of_range"), (-1, "out_of_range")),
     "95 out of 100": ((95, "out_of_range"), (95, "out_of_range")),
+    # a number alone is that number, however long: beyond the scale like "10!!" (issue 13)
+    "100": ((100, "out_of_range"), (100, "out_of_range")),
+    "100!!": ((100, "out_of_range"), (100, "out_of_range")),
+    "(100) 💯": ((100, "out_of_range"), (100, "out_of_range")),
+    "-100": ((-100, "out_of_range"), (-100, "out_of_range")),
+    "12345": ((12345, "out_of_range"), (12345, "out_of_range")),
+    "1" + "0" * 20: ((None, "out_of_range"), (None, "out_of_range")),  # no 64-bit score holds it
+    "100%": ((None, "not_a_number"), (None, "not_a_number")),  # a percentage, as "9%" is
+    "$100": ((None, "not_a_number"), (None, "not_a_number")),
+    "I'd give it 100": ((None, "not_a_number"), (None, "not_a_number")),  # inside a sentence: an identifier
 }
 
 
