@@ -16,11 +16,14 @@ from replyboard.appstate import AppStateError
 @st.cache_data(ttl=common.CACHE_TTL, show_spinner=False)
 def _evaluate(
     version: str, files_stamp: tuple, as_of: date | None, store: tuple[str, int, int]
-) -> tuple[list[dict], list[str], list[str]]:
+) -> tuple[list[dict], list[str], list[str], int]:
     """Evaluate every valid period; problems come back as text so one bad file never hides the rest. The store's
-    revision is part of the key: a check-in or an annotation from any session is counted on the next rerun."""
+    revision is part of the key: a check-in or an annotation from any session is counted on the next rerun. The
+    last value is the index of the period to show first: the one holding the data's last day."""
     con = common.cursor()
     periods, problems = okr.load_definitions(okr.DEFINITIONS_DIR, known=con)
+    first = okr.default_period(periods, okr.data_days(con)[1], common.settings())
+    default = periods.index(first) if first is not None else max(len(periods) - 1, 0)
     errors = [str(p) for p in problems if p.severity == "error"]
     warnings = [str(p) for p in problems if p.severity != "error"]
     overlay = common.overlay()
@@ -38,7 +41,10 @@ def _evaluate(
                 "objectives": [o.as_dict() for o in objectives],
             }
         )
-    return results, errors, warnings
+    return results, errors, warnings, default
+
+
+_COMPARATOR_SIGNS = {"gte": "≥ ", "gt": "> ", "lte": "≤ ", "lt": "< "}
 
 
 def _files_stamp() -> tuple:
@@ -47,6 +53,16 @@ def _files_stamp() -> tuple:
 
 def _badge(status: str) -> str:
     return f":{'green' if status in ('on track', 'done') else 'orange' if status == 'at risk' else 'red' if status == 'off track' else 'gray'}-badge[{status}]"
+
+
+def _as_of_note(objective: dict) -> str:
+    """Why the as-of day is what it is: the data's last day caps it; a period the data misses says so."""
+    if objective["status"] == okr.NO_DATA_IN_PERIOD:
+        through = objective.get("data_through")
+        return f" · no data in this period (data {'through ' + str(through) if through else 'none loaded'})"
+    if objective.get("data_through") and str(objective["as_of"]) == str(objective["data_through"]):
+        return " · the data's last day"
+    return ""
 
 
 def _value(kr: dict, key: str) -> str:
@@ -156,7 +172,7 @@ if common.require_data():
     annotating.feedback()
     if message := st.session_state.pop(CHECKIN_ERROR, None):
         st.error(f"Check-in not saved: {message}")
-    results, errors, warnings = _evaluate(common.data_version(), _files_stamp(), None, common.store_key())
+    results, errors, warnings, default = _evaluate(common.data_version(), _files_stamp(), None, common.store_key())
     for problem in errors:
         st.error(f"Definition problem: {problem}")
     for problem in warnings:
@@ -168,11 +184,11 @@ if common.require_data():
         choice = st.selectbox(
             "Period",
             list(by_id),
-            index=len(results) - 1,
+            index=default,  # the period holding the data's last day
             key="okr_period",
             bind="query-params",  # the period is part of the URL: a link opens the same period
         )
-        period = by_id[choice or results[-1]["period"]]
+        period = by_id[choice or results[default]["period"]]
         st.caption(f"{period['start']} to {period['end']}")
         entered = common.checkins(period["period"])
         for objective in period["objectives"]:
@@ -181,8 +197,8 @@ if common.require_data():
                 head.subheader(objective["title"])
                 badge.markdown(_badge(objective["status"]))
                 st.caption(
-                    f"Owner {objective.get('owner') or period['owner']} · as of {objective['as_of']} · "
-                    f"grade {objective['grade'] if objective['grade'] is not None else '–'}"
+                    f"Owner {objective.get('owner') or period['owner']} · as of {objective['as_of']}"
+                    f"{_as_of_note(objective)} · grade {objective['grade'] if objective['grade'] is not None else '–'}"
                 )
                 common.show_figure(
                     figures.okr_progress(objective["progress"], objective["expected_progress"], objective["status"]),
@@ -196,8 +212,7 @@ if common.require_data():
                             "key result": kr["title"],
                             "status": kr["status"],
                             "current": _value(kr, "current"),
-                            "target": ("≥ " if kr.get("comparator") == "gte" else "≤ " if kr.get("comparator") else "")
-                            + _value(kr, "target")
+                            "target": _COMPARATOR_SIGNS.get(kr.get("comparator") or "", "") + _value(kr, "target")
                             if kr.get("type") != "manual"
                             else "done",
                             "baseline": _value(kr, "baseline"),

@@ -14,12 +14,15 @@ from metrics.__main__ import main
 from metrics.okr import (
     AT_RISK_MARGIN,
     DEFINITIONS_DIR,
+    NO_DATA_IN_PERIOD,
     ON_TRACK_MARGIN,
     SCHEMA_PATH,
     CheckIn,
     HistoryPoint,
     Period,
     checkin_progress,
+    covers,
+    default_period,
     effective_as_of,
     evaluate,
     expected_progress,
@@ -68,6 +71,15 @@ GUIDE_OBJECTIVES = [
         (0.951, 0.953, 0.95, "gte", (1.0, "pass_fail")),
         (350, 200, 300, "lte", (0.0, "pass_fail")),  # baseline already below an lte target
         (290, 200, 300, "lte", (1.0, "pass_fail")),
+        # gt / lt: the same line from baseline to target; only "met" is strict ("above a 7")
+        (6.9, 6.8, 7.0, "gt", (0.5, "linear")),
+        (7.0, 6.8, 7.0, "gt", (1.0, "linear")),  # progress reaches 1 at the target, met only above it
+        (7.0, None, 7.0, "gt", (0.0, "pass_fail")),  # exactly 7 is not above 7
+        (7.01, None, 7.0, "gt", (1.0, "pass_fail")),
+        (7.3, 7.2, 7.0, "gt", (1.0, "pass_fail")),  # baseline already above: keep it there
+        (450, 600, 300, "lt", (0.5, "linear")),
+        (300, None, 300, "lt", (0.0, "pass_fail")),
+        (299, None, 300, "lt", (1.0, "pass_fail")),
     ],
 )
 def test_key_result_progress(current, baseline, target, comparator, expected) -> None:
@@ -75,9 +87,11 @@ def test_key_result_progress(current, baseline, target, comparator, expected) ->
     assert (pytest.approx(progress), scoring) == expected
 
 
-def test_meets_target_is_inclusive() -> None:
+def test_meets_target_is_inclusive_for_gte_lte_and_strict_for_gt_lt() -> None:
     assert meets_target(7.0, "gte", 7.0) and not meets_target(6.99, "gte", 7.0)
     assert meets_target(300, "lte", 300) and not meets_target(301, "lte", 300)
+    assert not meets_target(7.0, "gt", 7.0) and meets_target(7.000001, "gt", 7.0)
+    assert not meets_target(300, "lt", 300) and meets_target(299.9, "lt", 300)
 
 
 def test_expected_progress_counts_days_inclusive() -> None:
@@ -242,21 +256,60 @@ def test_lte_in_progress_with_a_computed_baseline(con) -> None:
     )
 
 
-def test_period_over_caps_as_of_and_grades(con) -> None:
-    obj = _one(con, [_frt_kr()], date(2026, 6, 1))
-    (kr,) = obj.key_results
-    assert obj.as_of == date(2026, 3, 15)
-    assert (kr.current, kr.n, kr.progress, kr.expected_progress, kr.met, kr.status, kr.grade) == (
-        300,
-        2,
-        1.0,
-        1.0,
-        True,
-        "on track",
-        1.0,
-    )  # median of 450 and 150
-    # weekly, cumulative from the start; the last point is the current value
-    assert kr.history == [HistoryPoint(date(2026, 3, 8), 450, 1), HistoryPoint(date(2026, 3, 15), 300, 2)]
+def test_as_of_never_passes_the_end_of_the_data(con) -> None:
+    # the data ends on Tue Mar 10 (the last reply, 15:02:30 UTC): the period runs to Mar 15, asked about on
+    # Jun 1 or by default (today), it is judged as of Mar 10, with Mar 10's expected progress 9/14
+    for as_of in (date(2026, 6, 1), None):
+        obj = _one(con, [_frt_kr()], as_of)
+        (kr,) = obj.key_results
+        assert (obj.as_of, obj.data_through) == (date(2026, 3, 10), date(2026, 3, 10))
+        assert (kr.current, kr.n, kr.progress, kr.met, kr.status, kr.grade) == (300, 2, 1.0, True, "on track", 1.0)
+        assert kr.expected_progress == pytest.approx(9 / 14)  # not 1.0: five days of the period have no data
+        assert kr.window_end == date(2026, 3, 10)
+        # weekly, cumulative from the start; the last point is the current value (median of 450 and 150)
+        assert kr.history == [HistoryPoint(date(2026, 3, 8), 450, 1), HistoryPoint(date(2026, 3, 10), 300, 2)]
+
+
+def test_a_period_over_before_the_data_ends_is_judged_at_its_end(con) -> None:
+    # Feb 16 - Mar 1 with data through Mar 10: as of Jun 1 it is judged at its own end, Mar 1
+    obj = _one(con, [_frt_kr(target=900)], date(2026, 6, 1), start="2026-02-16", end="2026-03-01")
+    assert (obj.as_of, obj.expected_progress, obj.key_results[0].current) == (date(2026, 3, 1), 1.0, 600)
+
+
+MANUAL_KR = {"id": "guide", "type": "manual", "title": "Guide", "checkins": [{"date": "2026-05-04", "value": 0.4}]}
+
+
+@pytest.mark.parametrize(("start", "end"), [("2026-05-01", "2026-05-31"), ("2026-01-01", "2026-01-31")])
+def test_a_period_the_data_does_not_reach_has_no_data_in_it(con, start: str, end: str) -> None:
+    # the data runs Feb 17 - Mar 10: May (after it) and January (before it) hold none of it
+    day = date.fromisoformat(end)
+    obj = _one(con, [_frt_kr(), MANUAL_KR], day, start=start, end=end)
+    frt, guide = obj.key_results
+    assert (frt.status, frt.current, frt.n, frt.progress, frt.history, frt.window_end) == (
+        NO_DATA_IN_PERIOD,
+        None,
+        0,
+        None,
+        [],
+        None,
+    )
+    # the manual key result still shows its check-in (in January none is dated yet)
+    assert guide.current == (0.4 if start.startswith("2026-05") else None)
+    # and the objective is not judged on the check-ins alone
+    assert (obj.status, obj.progress, obj.grade, obj.measured, obj.as_of) == (NO_DATA_IN_PERIOD, None, None, 0, day)
+    only_manual = _one(con, [MANUAL_KR], date(2026, 5, 20), start="2026-05-01", end="2026-05-31")
+    assert (only_manual.progress, only_manual.status) == (0.4, "at risk")  # expected 20/31 = 0.65, 0.4 >= 0.35
+
+
+def test_coverage_and_the_default_period() -> None:
+    sep = _period([_frt_kr()], start="2026-09-01", end="2026-09-30")
+    october = _period([_frt_kr()], start="2026-10-01", end="2026-10-31")
+    assert covers(october, date(2026, 8, 1), date(2026, 10, 19))
+    assert covers(october, date(2026, 10, 31), date(2026, 12, 1))
+    assert not covers(october, date(2026, 8, 1), date(2026, 9, 30)) and not covers(october, None, None)
+    settings = Settings()
+    assert default_period([sep, october], date(2026, 10, 19), settings) is october  # holds the data's end
+    assert default_period([sep, october], date(2026, 9, 3), settings) is sep
 
 
 def test_period_not_started(con) -> None:
@@ -298,8 +351,9 @@ def test_gte_with_a_given_baseline_on_a_count(con) -> None:
     }
     (mid,) = _one(con, [kr], date(2026, 3, 4)).key_results
     assert (mid.current, mid.baseline_source, mid.progress) == (1, "given", pytest.approx(0.25))
+    # asked on Mar 15, judged on Mar 10 (the data's end): expected 9/14 = 0.64, 0.5 is within 0.3 of it
     (end,) = _one(con, [kr], date(2026, 3, 15)).key_results
-    assert (end.current, end.progress, end.status) == (2, pytest.approx(0.5), "off track")
+    assert (end.current, end.progress, end.status) == (2, pytest.approx(0.5), "at risk")
 
 
 def test_a_count_of_zero_is_a_value_not_missing_data(con) -> None:
@@ -320,9 +374,10 @@ def test_filters_and_rolling_window(con) -> None:
     obj = _one(con, [_frt_kr(), other, rolling], date(2026, 3, 15))
     _, other_r, rolling_r = obj.key_results
     assert (other_r.current, other_r.status, other_r.filters) == (None, "no data", {"lines": [OTHER_LINE]})
-    # rolling: Mar 9-15 holds only the 150 s reply; baseline: the 7 days before the start (Feb 23 - Mar 1)
+    # rolling, as of Mar 10 (the data's end): Mar 4-10 holds only the 150 s reply; baseline: the 7 days before
+    # the start (Feb 23 - Mar 1)
     assert (rolling_r.window_start, rolling_r.current, rolling_r.baseline, rolling_r.window) == (
-        date(2026, 3, 9),
+        date(2026, 3, 4),
         150,
         600,
         "rolling 7 days",
@@ -356,7 +411,8 @@ def test_manual_key_results_and_weighted_objective(con) -> None:
     assert obj.progress == pytest.approx((3 * 0.5 + 0.1 + 0.0) / 5)
     later = _one(con, [_frt_kr(weight=3), fraction, done], date(2026, 3, 15))
     _, guide, page = later.key_results
-    assert (guide.progress, page.progress, page.status) == (0.8, 1.0, "on track")
+    # judged as of Mar 10, the data's last day: the Mar 12 check-in counts once the data reaches it
+    assert (later.as_of, guide.progress, page.progress, page.status) == (date(2026, 3, 10), 0.1, 1.0, "on track")
     assert [
         h.value
         for h in weekly_history(
@@ -367,7 +423,7 @@ def test_manual_key_results_and_weighted_objective(con) -> None:
 
 def test_status_from_objective_progress_vs_expected(con) -> None:
     behind = {"id": "guide", "type": "manual", "title": "Guide", "checkins": [{"date": "2026-03-03", "value": 0.2}]}
-    obj = _one(con, [behind], date(2026, 3, 12))  # expected 11/14 = 0.79; 0.2 is off track
+    obj = _one(con, [behind], date(2026, 3, 9))  # expected 8/14 = 0.57; 0.2 is off track
     assert (obj.status, obj.key_results[0].status) == ("off track", "off track")
 
 
@@ -519,6 +575,8 @@ def test_duplicate_ids(tmp_path: Path) -> None:
         ("lte", 300, 200, "not below the baseline 200"),
         ("gte", 300, 400, "not above the baseline 400"),
         ("gte", 300, 300, "not above the baseline 300"),
+        ("gt", 300, 400, "not above the baseline 400: with comparator gt the target must be higher"),
+        ("lt", 300, 200, "not below the baseline 200: with comparator lt the target must be lower"),
     ],
 )
 def test_target_on_the_wrong_side_of_the_baseline(tmp_path: Path, comparator, target, baseline, words) -> None:
@@ -655,6 +713,7 @@ def test_committed_schema_is_up_to_date() -> None:
     )
     schema = json.loads(schema_text())
     assert schema["additionalProperties"] is False
+    assert schema["$defs"]["MetricKeyResult"]["properties"]["comparator"]["enum"] == ["gte", "gt", "lte", "lt"]
     assert "same_business_day_response_rate" in schema["$defs"]["MetricKeyResult"]["properties"]["metric"]["enum"]
 
 
@@ -748,6 +807,14 @@ def test_cli_check_and_schema(tmp_path: Path, tiny_db: Path, capsys) -> None:
 
 # ------------------------------------------------------------------------------------------------------------
 # The shipped OKRs on the sample data
+
+
+def test_the_shipped_csat_key_result_is_above_a_7() -> None:
+    # the guide: "customers rate their SMS customer service experience above a 7 on a 1-9 scale"
+    periods, problems = load_definitions(DEFINITIONS_DIR)
+    assert [p for p in problems if p.severity == "error"] == []
+    (csat,) = [kr for p in periods for o in p.objectives for kr in o.key_results if kr.id == "csat-above-7"]
+    assert (csat.metric, csat.comparator, csat.target) == ("csat_mean", "gt", 7.0)
 
 
 def _check_shipped(db: Path, settings: Settings, capsys) -> None:

@@ -258,3 +258,30 @@ def test_url_round_trip(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     fresh.switch_page("pages/response_times.py").run()
     _assert_clean(fresh)
     assert any("business hours" in c.value for c in fresh.caption)
+
+
+def test_okr_page_opens_on_the_period_of_the_data_end(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three periods (Sep, Oct, Dec 2026) on the sample data (through Oct 19): the page opens on October, the
+    period holding the data's last day, judged as of that day; December says it has no data."""
+    shipped = (ROOT / "okr_definitions" / "2026-09.yaml").read_text(encoding="utf-8")
+    _, last = _bounds(warehouse)
+    for month, days in (("09", 30), ("10", 31), ("12", 31)):
+        text = (
+            shipped.replace("period: 2026-09 ", f"period: 2026-{month} ")
+            .replace("start: 2026-09-01", f"start: 2026-{month}-01")
+            .replace("end: 2026-09-30", f"end: 2026-{month}-{days}")
+        )
+        (tmp_path / f"2026-{month}.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setattr("metrics.okr.DEFINITIONS_DIR", tmp_path)
+    at = _open(_app(monkeypatch, warehouse), "pages/okrs.py")
+    _assert_clean(at)
+    period = at.selectbox(key="okr_period")
+    assert period.value == 1 and last.month == 10  # 2026-10 of 09, 10, 12
+    captions = " ".join(c.value for c in at.caption)
+    assert f"as of {last} · the data's last day" in captions
+    at = period.select(2).run()
+    _assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert f"no data in this period (data through {last})" in captions

@@ -24,6 +24,7 @@ from pathlib import Path
 from metrics.annotations import checkins_for, overlay_for
 from metrics.okr.evaluate import KeyResultResult, ObjectiveResult, evaluate, with_checkins
 from metrics.okr.loader import DefinitionProblem, load_definitions
+from metrics.okr.progress import SYMBOLS
 from metrics.okr.spec import DEFINITIONS_DIR, SCHEMA_PATH, Period, schema_text, write_schema
 from metrics.registry import METRICS
 from replyboard import data_range
@@ -219,7 +220,7 @@ def format_period(period: Period, objectives: list[ObjectiveResult]) -> str:
         ]
         rows = [["key result", "current", "baseline", "target", "progress", "status", "n", "weekly"]]
         for kr in obj.key_results:
-            op = ">=" if kr.comparator == "gte" else "<="
+            op = SYMBOLS.get(kr.comparator, kr.comparator)
             baseline = format_value(kr.baseline, kr) if kr.type == "metric" else ""
             if kr.type == "metric" and kr.baseline_source:
                 baseline += f" ({kr.baseline_source}{', met: pass/fail' if kr.scoring == 'pass_fail' else ''})"

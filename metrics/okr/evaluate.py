@@ -3,8 +3,14 @@ history, and each objective's weighted progress (the maths is :mod:`metrics.okr.
 
 Attainment (:func:`evaluate`)
 -----------------------------
-* ``as_of`` defaults to today in the team timezone and is capped at the period end. Before the start the
-  period is "not started" (current None; the baseline is still shown).
+* ``as_of`` defaults to today in the team timezone and is capped at the period end and at the data's last
+  day (the newest message's local day): a period is never judged past the data it is measured on, so an
+  October file whose data ends on the 19th is judged as of the 19th, with the expected progress of that day.
+  Before the start the period is "not started" (current None; the baseline is still shown).
+* A period the data does not reach at all (no message between its start and end: the data ends before it
+  starts, begins after it ends, or there is none) is "no data in this period" for its metric key results
+  (no current, no history, the baseline still shown) and for an objective holding any; its manual key
+  results still show their check-ins, as of today (capped at the period end).
 * Current value: the metric (``metrics.query.compute``) over the window with the KR's filters and hours:
   the period to date ``[start, as_of]``, or the ``rolling_days`` days ending at ``as_of``. Values are the
   warehouse's view of that window: a reply that arrived after ``as_of`` to a message inside it counts.
@@ -37,14 +43,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import duckdb
 
 from metrics.annotations import NO_OVERLAY, Overlay
-from metrics.health import message_count
+from metrics.health import data_bounds, has_warehouse, message_count
 from metrics.okr.progress import (
+    NO_DATA_IN_PERIOD,
     baseline_usable,
     checkin_progress,
     expected_progress,
@@ -52,20 +59,31 @@ from metrics.okr.progress import (
     last_checkin,
     meets_target,
     pacing_status,
+    pick_period,
     weighted_progress,
 )
 from metrics.okr.spec import CheckIn, KeyResultFilters, ManualKeyResult, MetricKeyResult, Period, RollingWindow
 from metrics.params import Params
 from metrics.query import Filters, compute, zero_when_empty
-from metrics.query import as_of as data_end
 from metrics.registry import METRICS
 from replyboard.settings import Settings
 
 
-def effective_as_of(period: Period, as_of: date | None, settings: Settings) -> date:
-    """as_of, default today in the team timezone, capped at the period end."""
+def effective_as_of(period: Period, as_of: date | None, settings: Settings, data_last_day: date | None = None) -> date:
+    """as_of, default today in the team timezone, capped at the period end and at the data's last day (when
+    given: the period holds data, see covers)."""
     day = as_of or datetime.now(settings.zone).date()
-    return min(day, period.end)
+    return min(day, period.end, data_last_day or period.end)
+
+
+def covers(period: Period, first_day: date | None, last_day: date | None) -> bool:
+    """Whether the data (messages from first_day to last_day, local days) reaches into the period."""
+    return first_day is not None and last_day is not None and first_day <= period.end and last_day >= period.start
+
+
+def data_days(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+    """The first and last local day with messages (None, None for an empty warehouse)."""
+    return data_bounds(con) if has_warehouse(con) else (None, None)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -84,7 +102,7 @@ class KeyResultResult:
     title: str
     type: str  # metric | manual
     metric: str | None  # None for manual
-    comparator: str  # gte | lte (manual: gte)
+    comparator: str  # gte | gt | lte | lt (manual: gte)
     target: float  # manual: 1.0
     baseline: float | None  # manual: 0.0
     baseline_source: str | None  # given | computed | None (pass/fail: no baseline could be had)
@@ -252,10 +270,14 @@ def evaluate_key_result(
     *,
     with_history: bool = False,
     overlay: Overlay = NO_OVERLAY,
+    covered: bool = True,
 ) -> KeyResultResult:
-    """One KR at as_of (already capped at the period end by the caller)."""
+    """One KR at as_of (already capped by the caller: effective_as_of). covered: whether the data reaches into
+    the period at all; a metric KR of a period it does not reach is "no data in this period"."""
     expected = expected_progress(period.start, period.end, as_of)
     started = as_of >= period.start
+    if not covered and isinstance(kr, MetricKeyResult):
+        with_history = False  # nothing to measure week by week
     history = weekly_history(con, period, kr, settings, as_of, overlay) if with_history and started else []
     if isinstance(kr, ManualKeyResult):
         checkin = last_checkin(kr.checkins, as_of) if started else None
@@ -297,7 +319,7 @@ def evaluate_key_result(
     window = "period" if kr.window == "period" else f"rolling {kr.window.rolling_days} days"
     current, n = None, 0
     w_from, w_to = current_window(period, kr, as_of)
-    if started:
+    if started and covered:
         current, n = measure(con, kr, settings, w_from, w_to, overlay)
     progress: float | None = None
     scoring = "linear" if baseline_usable(baseline, kr.comparator, kr.target) else "pass_fail"
@@ -319,7 +341,7 @@ def evaluate_key_result(
         n=n,
         progress=progress,
         expected_progress=expected,
-        status=pacing_status(progress, expected, met) if started else "not started",
+        status=(pacing_status(progress, expected, met) if covered else NO_DATA_IN_PERIOD) if started else "not started",
         grade=None if progress is None else round(progress, 2),
         met=met,
         weight=kr.weight,
@@ -327,8 +349,8 @@ def evaluate_key_result(
         owner=kr.owner,
         hours=kr.hours,
         window=window,
-        window_start=w_from if started else None,
-        window_end=w_to if started else None,
+        window_start=w_from if started and covered else None,
+        window_end=w_to if started and covered else None,
         filters=_filters_dict(kr),
         history=history,
     )
@@ -368,21 +390,30 @@ def evaluate(
     with_history: bool = False,
     overlay: Overlay = NO_OVERLAY,
 ) -> list[ObjectiveResult]:
-    """Every objective of the period at as_of (default today in the team timezone, capped at the end)."""
-    day = effective_as_of(period, as_of, settings)
-    end = data_end(con)
-    if end is not None and end.tzinfo is None:
-        end = end.replace(tzinfo=UTC)
-    data_through = end.astimezone(settings.zone).date() if end is not None else None
+    """Every objective of the period at as_of (default today in the team timezone, capped at the period end
+    and at the data's last day; see the module docstring)."""
+    first_day, last_day = data_days(con)
+    covered = covers(period, first_day, last_day)
+    day = effective_as_of(period, as_of, settings, last_day if covered else None)
     expected = expected_progress(period.start, period.end, day)
     started = day >= period.start
     results = []
     for obj in period.objectives:
         krs = [
-            evaluate_key_result(con, period, kr, settings, day, with_history=with_history, overlay=overlay)
+            evaluate_key_result(
+                con, period, kr, settings, day, with_history=with_history, overlay=overlay, covered=covered
+            )
             for kr in obj.key_results
         ]
-        progress = weighted_progress((kr.progress, kr.weight) for kr in krs) if started else None
+        # an objective measured partly on data the warehouse does not hold for the period is not judged
+        judged = covered or not any(isinstance(kr, MetricKeyResult) for kr in obj.key_results)
+        progress = weighted_progress((kr.progress, kr.weight) for kr in krs) if started and judged else None
+        if not started:
+            status = "not started"
+        elif not judged:
+            status = NO_DATA_IN_PERIOD
+        else:
+            status = pacing_status(progress, expected, progress is not None and progress >= 1)
         results.append(
             ObjectiveResult(
                 id=obj.id,
@@ -392,15 +423,19 @@ def evaluate(
                 period_start=period.start,
                 period_end=period.end,
                 as_of=day,
-                data_through=data_through,
+                data_through=last_day,
                 progress=progress,
                 expected_progress=expected,
-                status=pacing_status(progress, expected, progress is not None and progress >= 1)
-                if started
-                else "not started",
+                status=status,
                 grade=None if progress is None else round(progress, 2),
-                measured=sum(1 for kr in krs if kr.progress is not None),
+                measured=sum(1 for kr in krs if kr.progress is not None) if judged else 0,
                 key_results=krs,
             )
         )
     return results
+
+
+def default_period(periods: list[Period], data_last_day: date | None, settings: Settings) -> Period | None:
+    """The period to show first: the one that contains the data's last day (pick_period's rule on that day),
+    or, with no data, the one running today."""
+    return pick_period(periods, data_last_day or datetime.now(settings.zone).date())

@@ -7,8 +7,8 @@ keys rejected. Phase 2, on the same parsed data (so a file's shape errors and cr
 reported together): the metric exists (closest names suggested), filter values occur in the warehouse
 (when one is given; a dimension the warehouse has no values for is not checked), the filter dimension
 applies to the metric, objective and key-result ids unique in the file, period ids unique across files,
-start <= end, the target on the right side of a given baseline (gte: target > baseline; lte: target <
-baseline), ratio targets within 0-1, check-in values matching ``progress_kind``.
+start <= end, the target on the right side of a given baseline (gte, gt: target > baseline; lte, lt:
+target < baseline), ratio targets within 0-1, check-in values matching ``progress_kind``.
 Warnings (reported, the file still loads): a comparator against the metric's ``better`` direction (e.g.
 ``automated_share gte 0.3``: the registry says lower is better, but a team may want more automation on
 purpose), and more than three key results on an objective (the guide: one to three).
@@ -31,6 +31,7 @@ import duckdb
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from metrics.okr.progress import COMPARATORS, aims_up
 from metrics.okr.spec import (
     CheckIn,
     KeyResultFilters,
@@ -291,18 +292,21 @@ def _check_metric(kr: Mapping, loc: Loc, known: Known | None, add: Any) -> None:
             f"unknown metric {name!r}; {_closest(name, METRICS)}valid metrics: {', '.join(METRICS)}",
         )
     comparator, target, baseline = kr.get("comparator"), kr.get("target"), kr.get("baseline")
-    if comparator in ("gte", "lte") and _number(target) and _number(baseline):
-        if comparator == "gte" and not target > baseline:
+    known_comparator = comparator in COMPARATORS
+    up = known_comparator and aims_up(comparator)
+    opposite = {"gte": "lte", "gt": "lt", "lte": "gte", "lt": "gt"}.get(comparator, "")
+    if known_comparator and _number(target) and _number(baseline):
+        if up and not target > baseline:
             add(
                 (*loc, "target"),
-                f"target {target} is not above the baseline {baseline}: with comparator gte the target must be "
-                "higher than the baseline (or use comparator lte)",
+                f"target {target} is not above the baseline {baseline}: with comparator {comparator} the target must "
+                f"be higher than the baseline (or use comparator {opposite})",
             )
-        if comparator == "lte" and not target < baseline:
+        if not up and not target < baseline:
             add(
                 (*loc, "target"),
-                f"target {target} is not below the baseline {baseline}: with comparator lte the target must be "
-                "lower than the baseline (or use comparator gte)",
+                f"target {target} is not below the baseline {baseline}: with comparator {comparator} the target must "
+                f"be lower than the baseline (or use comparator {opposite})",
             )
     if metric is not None:
         if metric.unit == "ratio":
@@ -310,16 +314,13 @@ def _check_metric(kr: Mapping, loc: Loc, known: Known | None, add: Any) -> None:
                 value = kr.get(key)
                 if _number(value) and not 0 <= value <= 1:
                     add((*loc, key), f"{name} is a ratio between 0 and 1; write 95% as 0.95, not {value}")
-        if comparator in ("gte", "lte") and metric.better:
-            wrong = (comparator == "gte" and metric.better == "lower") or (
-                comparator == "lte" and metric.better == "higher"
-            )
+        if known_comparator and metric.better:
+            wrong = (up and metric.better == "lower") or (not up and metric.better == "higher")
             if wrong:
                 add(
                     (*loc, "comparator"),
                     f"{name} is better when {metric.better}, but comparator {comparator} asks for it to go "
-                    f"{'up' if comparator == 'gte' else 'down'}; use {'lte' if comparator == 'gte' else 'gte'} "
-                    "unless that is intended",
+                    f"{'up' if up else 'down'}; use {opposite} unless that is intended",
                     "warning",
                 )
     filters = kr.get("filters")

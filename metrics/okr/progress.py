@@ -4,8 +4,11 @@ of the period elapsed, status, the weighted mean of an objective, check-ins, whi
 * Progress = clamp((current - baseline) / (target - baseline), 0, 1). Pass/fail (progress 1 when the
   target is met, else 0) when there is no usable baseline (none, or one already meeting the target).
 * Expected progress = days elapsed at ``as_of`` (inclusive) / days in the period.
+* Comparators: gte (met when current >= target), gt (current > target: "above a 7"), lte (<=), lt (<). gte and
+  gt aim up (the target above the baseline), lte and lt down.
 * Status: "on track" when the target is met or progress >= expected - ON_TRACK_MARGIN; "at risk" when
-  progress >= expected - AT_RISK_MARGIN; else "off track"; "no data" without a progress.
+  progress >= expected - AT_RISK_MARGIN; else "off track"; "no data" without a progress; "no data in this
+  period" for a metric key result whose period the warehouse's data does not reach at all.
 * Objective progress = weighted mean of its KRs' progress, KRs without one left out.
 """
 
@@ -19,22 +22,36 @@ from metrics.okr.spec import CheckIn, Period
 ON_TRACK_MARGIN = 0.1  # on track: progress >= expected - 0.1 (or the target is met)
 AT_RISK_MARGIN = 0.3  # at risk: progress >= expected - 0.3; below that: off track
 _EPS = 1e-9  # so that 0.45 vs 0.55 - 0.1 compares as equal
-STATUSES = ("on track", "at risk", "off track", "no data", "not started")
+NO_DATA_IN_PERIOD = "no data in this period"
+STATUSES = ("on track", "at risk", "off track", "no data", NO_DATA_IN_PERIOD, "not started")
+COMPARATORS = ("gte", "gt", "lte", "lt")
+SYMBOLS = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<"}
+_MET = {
+    "gte": lambda current, target: current >= target,
+    "gt": lambda current, target: current > target,
+    "lte": lambda current, target: current <= target,
+    "lt": lambda current, target: current < target,
+}
 
 
 def clamp01(x: float) -> float:
     return max(0.0, min(1.0, x))
 
 
+def aims_up(comparator: str) -> bool:
+    """gte and gt want the metric to rise to the target; lte and lt want it to fall."""
+    return comparator in ("gte", "gt")
+
+
 def meets_target(current: float, comparator: str, target: float) -> bool:
-    return current >= target if comparator == "gte" else current <= target
+    return _MET[comparator](current, target)
 
 
 def baseline_usable(baseline: float | None, comparator: str, target: float) -> bool:
     """A baseline short of the target, in the comparator's direction (else the KR is pass/fail)."""
     if baseline is None:
         return False
-    return target > baseline if comparator == "gte" else target < baseline
+    return target > baseline if aims_up(comparator) else target < baseline
 
 
 def key_result_progress(current: float, baseline: float | None, target: float, comparator: str) -> tuple[float, str]:

@@ -16,7 +16,7 @@ Definitions (``okr_definitions/*.yaml``, one period per file)
           - id: same-day-replies  # slug, unique in the file (across objectives too)
             title: All incoming texts answered within the same business day
             metric: same_business_day_response_rate   # a name from metrics.registry.METRICS
-            comparator: gte       # gte (current >= target is met) | lte (current <= target)
+            comparator: gte       # gte (current >= target is met) | gt (>) | lte (<=) | lt (<)
             target: 0.95          # in the metric's own unit: ratios 0-1, durations in seconds
             baseline: 0.90        # optional; else computed (see metrics.okr.evaluate)
             unit: share           # optional, a display label only
@@ -98,7 +98,9 @@ class MetricKeyResult(_Strict):
         description="a metric name from `python -m metrics list`",
         json_schema_extra={"enum": list(METRICS)},  # for editors; the loader explains unknown names itself
     )
-    comparator: Literal["gte", "lte"] = Field(description="gte: met when current >= target; lte: current <= target")
+    comparator: Literal["gte", "gt", "lte", "lt"] = Field(
+        description="gte: met when current >= target; gt: current > target; lte: current <= target; lt: current < target"
+    )
     target: float = Field(description="in the metric's unit: ratios 0-1, durations in seconds")
     baseline: float | None = Field(None, description="default: the metric over the same-length window before")
     unit: str | None = Field(None, description="a display label only")
