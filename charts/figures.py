@@ -129,21 +129,30 @@ def _empty(title: str) -> go.Figure:
     return fig
 
 
+def _partial(frame: pl.DataFrame) -> list[bool]:
+    """Per row: the period is only partly covered by the data or the dates (the read layer's ``partial``)."""
+    return [bool(p) for p in frame["partial"].to_list()] if "partial" in frame.columns else [False] * frame.height
+
+
 def volume_over_time(
     frame: pl.DataFrame, *, x: str = "day", title: str = "Texts per day", drill: Drill | None = None
 ) -> go.Figure:
-    """Inbound and outbound counts per period: columns x, inbound_messages, outbound_messages."""
+    """Inbound and outbound counts per period: columns x, inbound_messages, outbound_messages and, when present,
+    ``partial``: a period the data covers only in part is drawn faded and says so on hover."""
     if frame.is_empty():
         return _empty(title)
     fig = go.Figure()
+    partial = _partial(frame)
+    notes = [f" (partial {x}: not every day of it is in the data)" if p else "" for p in partial]
     for col, name in (("inbound_messages", "inbound"), ("outbound_messages", "outbound")):
         if col in frame.columns:
             fig.add_bar(
                 x=frame[x].to_list(),
                 y=frame[col].to_list(),
                 name=name,
-                marker_color=DIRECTION_COLOURS[name],
-                customdata=_custom(drill.refs(frame, col) if drill else None),
+                marker=dict(color=DIRECTION_COLOURS[name], opacity=[0.4 if p else 1.0 for p in partial]),
+                customdata=_custom(notes, drill.refs(frame, col) if drill else None),
+                hovertemplate=f"{name}: %{{y:,}}%{{customdata[0]}}<extra></extra>",
             )
     fig.update_layout(title=title, barmode="group", yaxis_title="texts", **_LAYOUT)
     return _with_refs(fig, drill)
@@ -159,24 +168,39 @@ def lines_over_time(
     percent: bool = False,
     log_y: bool = False,
     drill: Drill | None = None,
+    show_n: bool = False,
 ) -> go.Figure:
     """One line per column in `series` ({column: label}); a `<column>_n` column, when present, is shown as
-    each point's n on hover. `log_y` suits heavy-tailed durations (a median and a p90 hours apart)."""
+    each point's n on hover (and, with ``show_n``, written by each point). A period the data covers only in
+    part (a ``partial`` column) and a value of fewer rows than min_n (``<column>_low_n``) get a hollow marker
+    and say so on hover. `log_y` suits heavy-tailed durations (a median and a p90 hours apart)."""
     if frame.is_empty():
         return _empty(title)
     fig = go.Figure()
+    partial = _partial(frame)
     for i, (col, label) in enumerate(series.items()):
         n = frame[f"{col}_n"].to_list() if f"{col}_n" in frame.columns else None
+        low = frame[f"{col}_low_n"].to_list() if f"{col}_low_n" in frame.columns else [False] * frame.height
+        notes = [
+            "".join((f"; partial {x}" if p else "", "; low n" if lo else ""))
+            for p, lo in zip(partial, low, strict=True)
+        ]
+        hollow = [p or bool(lo) for p, lo in zip(partial, low, strict=True)]
+        value = f"%{{y{':.1%' if percent else ':,.1f'}}}"
         fig.add_scatter(
             x=frame[x].to_list(),
             y=frame[col].to_list(),
             name=label,
-            mode="lines+markers",
+            mode="lines+markers+text" if show_n and n is not None else "lines+markers",
             line=dict(color=PALETTE[i % len(PALETTE)]),
-            customdata=_custom(n, drill.refs(frame, col) if drill else None),
-            hovertemplate=None
-            if n is None
-            else f"{label}: %{{y{':.1%' if percent else ':,.1f'}}} (n = %{{customdata[0]:,}})<extra></extra>",
+            marker=dict(symbol=["circle-open" if h else "circle" for h in hollow], size=9),
+            text=[f"n={v:,}" for v in n] if show_n and n is not None else None,
+            textposition="top center",
+            textfont=dict(size=10),
+            customdata=_custom(n, notes, drill.refs(frame, col) if drill else None),
+            hovertemplate=f"{label}: {value} (n = %{{customdata[0]:,}}%{{customdata[1]}})<extra></extra>"
+            if n is not None
+            else f"{label}: {value}%{{customdata[0]}}<extra></extra>",
         )
     values = [v for col in series for v in frame[col].to_list() if v is not None]
     log_y = log_y and bool(values) and min(values) > 0  # a zero (e.g. 0 business minutes) needs a linear axis

@@ -14,7 +14,7 @@ import duckdb
 import polars as pl
 
 from metrics.params import Params
-from metrics.query import compute
+from metrics.query import compute, data_bounds  # noqa: F401 - data_bounds: pages and OKRs read it from here
 from metrics.scope import EVERYTHING, Scope
 from replyboard.phones import mask_number, mask_phone_numbers
 from replyboard.warehouse import frame, one
@@ -45,12 +45,6 @@ def message_count(con: duckdb.DuckDBPyConnection, date_from: date | None = None,
         con, "SELECT count(*) FROM messages WHERE created_local >= $lo AND created_local < $hi", {"lo": lo, "hi": hi}
     )
     return int(row[0]) if row else 0
-
-
-def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
-    """First and last local day with messages."""
-    row = one(con, "SELECT CAST(min(created_local) AS DATE), CAST(max(created_local) AS DATE) FROM messages")
-    return (row[0], row[1]) if row else (None, None)
 
 
 @dataclass(frozen=True)

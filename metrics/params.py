@@ -2,8 +2,8 @@
 
 Derivation settings (business hours, survey prompts, scales...) shape the facts at load time and are never
 read at query time except through the warehouse's record of them (metrics.derived.derived_settings); reporting
-settings (targets, thresholds, the typing allowance) only change how facts are aggregated, so changing them
-needs no reload.
+settings (targets, thresholds, the typing allowance, min_n) only change how facts are aggregated or flagged, so
+changing them needs no reload.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Params:
     target_minutes: float = 120.0
     satisfied_at_least: int = 8
     typing_allowance_seconds: int = 120
+    min_n: int = 5  # a rate or score of fewer rows than this is flagged (<metric>_low_n)
     overlay: Overlay = field(default=NO_OVERLAY)  # leads' annotations (metrics.annotations)
     scope: Scope = field(default=EVERYTHING)  # who is asking: rows outside it never leave (metrics.scope)
 
@@ -45,6 +46,8 @@ class Params:
             raise ParamsError(f"the response target must be above 0 and at most a year, not {self.target_minutes:g}")
         if self.typing_allowance_seconds < 0:
             raise ParamsError("typing_allowance_seconds cannot be negative")
+        if self.min_n < 1:
+            raise ParamsError(f"min_n must be at least 1, not {self.min_n}")
 
     @property
     def target_seconds(self) -> float:
@@ -66,6 +69,7 @@ class Params:
             target_minutes=target_minutes if target_minutes is not None else settings.response_target_minutes,
             satisfied_at_least=settings.csat.satisfied_at_least,
             typing_allowance_seconds=settings.typing_allowance_seconds,
+            min_n=settings.min_n,
             overlay=overlay,
             scope=scope,
         )

@@ -1,15 +1,19 @@
 """Running compiled metric queries: the same filters, dimensions and n for every metric, on any caller.
 
 ``compute(con, names, by=(...), filters=..., params=...)`` returns one row per group with every dimension's
-value, each metric and its ``_n``. The run-time parameters a query needs (the end of the data, the age cutoffs
-of the rates, the reporting settings) are bound here.
+value, each metric and its ``_n``; a rate or score (units ratio, score, nps) also gets ``_low_n``: true when its
+n is below ``params.min_n`` (the settings' min_n), so every page and export can flag a figure a handful of rows
+make. Split by a calendar period (day, week, month) each row also carries ``partial``: true when the period
+reaches outside the days the query covers (the date filters, and the data's first to last day with
+messages, whole days), as a trend's first and last week usually do. The run-time parameters a query needs
+(the end of the data, the age cutoffs of the rates, the reporting settings) are bound here.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -18,7 +22,7 @@ from metrics.compiler import CompiledQuery, CompileError, Filters, compile_metri
 from metrics.derived import derived_settings, settings_from_key
 from metrics.params import Params
 from metrics.registry import BEYOND_SCORE_RE, FOLLOW_UP_SECONDS, METRICS, REGISTRY
-from metrics.spec import SimpleMetric
+from metrics.spec import RATE_OR_SCORE_UNITS, SimpleMetric
 from replyboard import business_time
 from replyboard.contract import MessageKind, ParseStatus
 from replyboard.settings import Settings
@@ -45,6 +49,51 @@ def as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """The end of the data: the newest message (so historical data isn't judged against today)."""
     row = one(con, "SELECT max(created_at) FROM messages")
     return row[0] if row else None
+
+
+def data_bounds(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+    """First and last local day with messages."""
+    row = one(con, "SELECT CAST(min(created_local) AS DATE), CAST(max(created_local) AS DATE) FROM messages")
+    return (row[0], row[1]) if row else (None, None)
+
+
+def flags_low_n(name: str) -> bool:
+    """A rate or score: its value gets a ``_low_n`` flag."""
+    return METRICS[name].unit in RATE_OR_SCORE_UNITS
+
+
+def period_last_day(first: date, period: str) -> date:
+    """The last day of the day / week (Monday first) / month that starts on ``first``."""
+    if period == "day":
+        return first
+    if period == "week":
+        return first + timedelta(days=6)
+    next_month = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return next_month - timedelta(days=1)
+
+
+def _partial_periods(
+    con: duckdb.DuckDBPyConnection, result: pl.DataFrame, dims: Sequence[str], filters: Filters
+) -> pl.DataFrame:
+    """Add ``partial``: whether a row's period reaches outside the covered days (filters ∩ the data's days)."""
+    periods = [(d, p) for d in dims if (p := REGISTRY.dimensions[d].period)]
+    if not periods:
+        return result
+    first, last = data_bounds(con)
+    lo = max((d for d in (filters.date_from, first) if d is not None), default=None)
+    hi = min((d for d in (filters.date_to, last) if d is not None), default=None)
+
+    def partial(row: dict) -> bool | None:
+        starts = [(row[d], p) for d, p in periods]
+        if any(start is None for start, _ in starts):
+            return None
+        return any(
+            (lo is not None and start < lo) or (hi is not None and period_last_day(start, p) > hi)
+            for start, p in starts
+        )
+
+    flags = [partial(row) for row in result.select([d for d, _ in periods]).iter_rows(named=True)]
+    return result.with_columns(pl.Series("partial", flags, dtype=pl.Boolean))
 
 
 def business_cutoff(settings: Settings, end: datetime, seconds: float) -> datetime:
@@ -147,13 +196,18 @@ def compute(
         if zero_when_empty(name):
             result = result.with_columns(pl.col(name).fill_null(0))
         result = result.with_columns(pl.col(f"{name}_n").fill_null(0).cast(pl.Int64))
+        if flags_low_n(name):
+            result = result.with_columns((pl.col(f"{name}_n") < params.min_n).alias(f"{name}_low_n"))
     if dims:
-        result = result.sort(list(dims), nulls_last=True)
+        result = _partial_periods(con, result.sort(list(dims), nulls_last=True), dims, filters)
         if "weekday" in dims:
             result = result.with_columns(
                 pl.col("weekday").map_elements(lambda d: WEEKDAY_NAMES[d - 1], return_dtype=pl.String)
             )
-    return result.select([*dims, *(c for n in names for c in (n, f"{n}_n"))])
+    # the flags come last, so the columns a CSV reader knew keep their positions
+    columns = [*dims, *(c for n in names for c in (n, f"{n}_n"))]
+    columns += [f"{n}_low_n" for n in names if flags_low_n(n)]
+    return result.select([*columns, *(["partial"] if "partial" in result.columns else [])])
 
 
 def compare(

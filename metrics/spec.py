@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Unit = Literal["count", "seconds", "ratio", "score", "nps"]
+RATE_OR_SCORE_UNITS = ("ratio", "score", "nps")  # figures a handful of rows can swing: flagged below min_n
 Better = Literal["higher", "lower"] | None
 Scalar = bool | int | float | str
 
@@ -214,13 +215,17 @@ class Fact(Frozen):
 
 
 class Dimension(Frozen):
-    """A way to split a metric: a SQL expression over fact columns (``reads``), e.g. CAST(t AS DATE)."""
+    """A way to split a metric: a SQL expression over fact columns (``reads``), e.g. CAST(t AS DATE).
+
+    ``period``: for a split into calendar periods (day, week, month), the period's length; its value is the
+    period's first day, so the read layer can tell a period the data covers only in part."""
 
     name: str
     sql: str
     reads: tuple[str, ...]
     label: str
     time: bool = False
+    period: Literal["day", "week", "month"] | None = None
 
 
 # ---- measures and metrics ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ if common.require_data():
         common.empty()
     else:
         shares = common.share_of_team("human_replies").select("agent", "share_of_team")
-        agents = common.named(agents).join(shares, on="agent", how="left")
+        agents = common.named(common.with_low_n(agents, {"csat_mean": "CSAT"})).join(shares, on="agent", how="left")
         table = agents.with_columns(
             (pl.col("active_texting_seconds") / 3600).round(2).alias("active_texting_hours"),
             (pl.col("first_response_time_median") / 60).round(1),
@@ -53,6 +53,7 @@ if common.require_data():
             "reply_time_median_n",
             "csat_mean",
             "csat_responses",
+            "low n",
             "agent",
         )
         number = st.column_config.NumberColumn
@@ -81,6 +82,9 @@ if common.require_data():
                 "reply_time_median_n": "replies timed (n)",
                 "csat_mean": number("CSAT mean", format="%.2f"),
                 "csat_responses": "CSAT (n)",
+                "low n": st.column_config.TextColumn(
+                    "low n", help=f"figures of this agent made from fewer than {common.min_n()} replies"
+                ),
                 "agent": "id",
             },
         )

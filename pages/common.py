@@ -25,7 +25,7 @@ from metrics import rows as drill
 from metrics.annotations import NO_OVERLAY, Overlay, check_target, overlay_from
 from metrics.compiler import Filters
 from metrics.params import Params
-from metrics.query import compare, compute
+from metrics.query import compare, compute, flags_low_n
 from metrics.registry import CATALOG, METRICS
 from replyboard import warehouse
 from replyboard.appstate import Action, Annotation, AppState, AppStateError, CheckinRecord, Target, state_path
@@ -446,6 +446,33 @@ def hours_label() -> str:
     return "business hours" if params().hours == "business" else "calendar hours"
 
 
+def min_n() -> int:
+    """Below this many rows a rate or score is flagged "low n" (settings min_n)."""
+    return params().min_n
+
+
+def low_n(value: str, n: int | None) -> str:
+    """A tile's value, marked when fewer than min_n rows make it ("100% (low n)")."""
+    return f"{value} (low n)" if n is not None and 0 < n < min_n() else value
+
+
+def low_n_help(n: int | None) -> str:
+    """What a tile's help says about its n when it is below min_n (else nothing)."""
+    return (
+        f" Fewer than {min_n()} (settings min_n): too few to read much into." if n is not None and n < min_n() else ""
+    )
+
+
+def with_low_n(frame: pl.DataFrame, labels: Mapping[str, str]) -> pl.DataFrame:
+    """Add a "low n" column naming the figures of each row made from fewer than min_n rows ({metric: label};
+    the read layer's <metric>_low_n flags), so the table and its CSV say which figures to read with care."""
+    flags = [(f"{m}_low_n", label) for m, label in labels.items() if f"{m}_low_n" in frame.columns]
+    if not flags:
+        return frame
+    marks = [pl.when(pl.col(flag)).then(pl.lit(label)) for flag, label in flags]
+    return frame.with_columns(pl.concat_str(marks, separator=", ", ignore_nulls=True).alias("low n"))
+
+
 def params(target_minutes: float | None = None) -> Params:
     """The reporting parameters: the settings' targets with the sidebar's hours switch and the leads'
     annotations (the warehouse's app-state store), so every figure on every page counts them."""
@@ -597,9 +624,12 @@ def kpi(
     extra: Mapping[str, object] | None = None,
     **metric_args: Any,
 ) -> None:
-    """A KPI card (st.metric) with the link to the rows behind it underneath."""
+    """A KPI card (st.metric) with the link to the rows behind it underneath; a rate or score made from fewer
+    than min_n rows says "(low n)"."""
+    flagged = metric in METRICS and flags_low_n(metric)
+    text = (help or f"n = {n or 0:,}. Metric: `{metric}`.") + (low_n_help(n) if flagged else "")
     with container:
-        st.metric(label, value, help=help or f"n = {n or 0:,}. Metric: `{metric}`.", **metric_args)
+        st.metric(label, low_n(value, n) if flagged else value, help=text, **metric_args)
         rows_link(metric, n, where, **(extra or {}))
 
 

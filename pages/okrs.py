@@ -211,7 +211,7 @@ if common.require_data():
                         {
                             "key result": kr["title"],
                             "status": kr["status"],
-                            "current": _value(kr, "current"),
+                            "current": _value(kr, "current") + (" (low n)" if kr.get("low_n") else ""),
                             "target": _COMPARATOR_SIGNS.get(kr.get("comparator") or "", "") + _value(kr, "target")
                             if kr.get("type") != "manual"
                             else "done",

@@ -39,4 +39,6 @@ if common.require_data():
             volume, x=by, title=f"Texts per {by} (click a bar for its texts)", drill=Drill.of(groups={by: by})
         )
     )
+    if volume.height and volume["partial"].any():
+        st.caption(f"Faded bars: a {by} the data (or the dates) covers only in part, so its count is not comparable.")
     common.download_csv(volume, "volume")

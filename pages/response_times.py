@@ -151,14 +151,16 @@ if common.require_data():
         "same_business_day_response_rate": st.column_config.NumberColumn("same business day", format="percent"),
         "reply_time_median_n": st.column_config.NumberColumn("answered (n)"),
         "unanswered_inquiries": st.column_config.NumberColumn("unanswered"),
+        "low n": st.column_config.TextColumn("low n", help="rates made from fewer blocks than min_n (settings)"),
     }
     for by, title in (("line", "By line"), ("channel", "By channel")):
         frame = common.metrics(per, by=by)
         if frame.is_empty():
             common.empty("No inquiries for these filters.")
             break
+        rates = {"response_within_target_rate": "within target", "same_business_day_response_rate": "same day"}
         frame = (
-            common.named(frame)
+            common.named(common.with_low_n(frame, rates))
             .with_columns((pl.col(c) / 60).round(1) for c in per[:3])
             .with_columns((pl.col("reply_time_p90") / 60).round(1))
         )  # p90 in hours
@@ -168,7 +170,7 @@ if common.require_data():
             f"response_times_by_{by}",
             key=f"rt-by-{by}",
             groups={by: by},
-            metrics={c: "reply_time_median" if c == "reply_time_median_n" else c for c in config},
+            metrics={c: "reply_time_median" if c == "reply_time_median_n" else c for c in config if c != "low n"},
             default="reply_time_median",
             column_config=config,
         )

@@ -84,6 +84,10 @@ if common.require_data():
 
     st.subheader("Trends")
     trend = common.metrics(["csat_mean", "csat_satisfied_rate", "nps"], by="week")
+    st.caption(
+        "Each point is one week (from Monday) with its n. Hollow points: a partial week (the data or the dates "
+        f"start or end inside it) or fewer than {common.min_n()} replies (settings min_n): read them with care."
+    )
     left, right = st.columns(2)
     with left:
         common.show_figure(
@@ -95,6 +99,7 @@ if common.require_data():
                 y_title="share",
                 title=f"CSAT satisfied share per week (n = {trend['csat_satisfied_rate_n'].sum():,})",
                 drill=Drill.of(groups={"week": "week"}),
+                show_n=True,
             )
         )
     with right:
@@ -106,6 +111,7 @@ if common.require_data():
                 y_title="NPS (−100..100)",
                 title=f"NPS per week (n = {trend['nps_n'].sum():,})",
                 drill=Drill.of(groups={"week": "week"}),
+                show_n=True,
             )
         )
     common.download_csv(trend, "satisfaction_trend")
@@ -118,10 +124,19 @@ if common.require_data():
         common.empty("No survey replies attributed to an agent for these filters.")
     else:
         number = st.column_config.NumberColumn
+        flagged = common.with_low_n(per_agent, {"csat_mean": "CSAT", "csat_satisfied_rate": "satisfied", "nps": "NPS"})
         common.drill_table(
-            common.named(per_agent)
+            common.named(flagged)
             .select(
-                "name", "team", "csat_mean", "csat_satisfied_rate", "csat_responses", "nps", "nps_responses", "agent"
+                "name",
+                "team",
+                "csat_mean",
+                "csat_satisfied_rate",
+                "csat_responses",
+                "nps",
+                "nps_responses",
+                "low n",
+                "agent",
             )
             .sort("csat_responses", descending=True),
             "satisfaction_by_agent",
@@ -136,6 +151,9 @@ if common.require_data():
                 "csat_responses": "CSAT (n)",
                 "nps": number("NPS", format="%.0f"),
                 "nps_responses": "NPS (n)",
+                "low n": st.column_config.TextColumn(
+                    "low n", help=f"figures of this agent made from fewer than {common.min_n()} replies"
+                ),
                 "agent": "id",
             },
         )

@@ -1,5 +1,6 @@
 """Figures carry, in each point's customdata, the query of the rows behind that point (the dashboard opens it
-on a click); hover texts keep working with the drill data next to them."""
+on a click); hover texts keep working with the drill data next to them. Trends show each point's n, partial
+periods and figures below min_n."""
 
 from __future__ import annotations
 
@@ -118,3 +119,52 @@ def test_bars_take_each_row_s_own_metric_and_extra() -> None:
         {"metric": "response_within_target_rate", "order": "value", "target": "15"},
         {"metric": "same_business_day_response_rate", "order": "value"},
     ]
+
+
+# ---- partial periods, low n and each point's n (issue 13) ----------------------------------------------
+
+
+WEEKS = pl.DataFrame(
+    {
+        "week": [date(2026, 7, 27), date(2026, 8, 3), date(2026, 8, 10)],
+        "partial": [True, False, False],
+        "csat_satisfied_rate": [1.0, 0.61, 0.55],
+        "csat_satisfied_rate_n": [3, 71, 65],
+        "csat_satisfied_rate_low_n": [True, False, False],
+        "nps": [50.0, 35.3, 20.0],
+        "nps_n": [16, 17, 2],
+        "nps_low_n": [False, False, True],
+    }
+)
+
+
+def test_a_trend_marks_partial_periods_and_low_n_points_and_writes_each_n() -> None:
+    fig = figures.lines_over_time(
+        WEEKS, x="week", series={"csat_satisfied_rate": "satisfied", "nps": "NPS"}, title="t", show_n=True
+    )
+    satisfied, nps = fig.data
+    assert list(satisfied.marker.symbol) == ["circle-open", "circle", "circle"]  # the partial first week
+    assert list(nps.marker.symbol) == ["circle-open", "circle", "circle-open"]  # partial, and n = 2 < min_n
+    assert list(satisfied.text) == ["n=3", "n=71", "n=65"]
+    assert [tuple(c) for c in nps.customdata] == [(16, "; partial week"), (17, ""), (2, "; low n")]
+    assert "n = %{customdata[0]:,}%{customdata[1]}" in nps.hovertemplate
+
+
+def test_without_flags_a_trend_is_drawn_as_before() -> None:
+    plain = WEEKS.select("week", "nps", "nps_n")
+    (line,) = figures.lines_over_time(plain, x="week", series={"nps": "NPS"}, title="t").data
+    assert list(line.marker.symbol) == ["circle"] * 3 and line.text is None and line.mode == "lines+markers"
+
+
+def test_volume_fades_partial_periods() -> None:
+    volume = pl.DataFrame(
+        {
+            "week": [date(2026, 7, 27), date(2026, 8, 3)],
+            "inbound_messages": [90, 1518],
+            "outbound_messages": [80, 1400],
+            "partial": [True, False],
+        }
+    )
+    inbound, outbound = figures.volume_over_time(volume, x="week").data
+    assert list(inbound.marker.opacity) == [0.4, 1.0] == list(outbound.marker.opacity)
+    assert "partial week" in inbound.customdata[0][0] and inbound.customdata[1] == [""]

@@ -553,6 +553,52 @@ def test_grouping_by_time(dbs):
     }
 
 
+def test_partial_periods_are_flagged(dbs):
+    weeks = dbs["weeks"]
+    # the data's days: Mon Oct 12 (w1) to Wed Oct 21 (w7). The week of Oct 12 (Oct 12-18) lies inside them;
+    # the week of Oct 19 runs to Sun Oct 25, past the last day: partial. October (1-31) is partial too.
+    by_week = run(weeks, ["inbound_messages"], by="week")
+    assert dict(zip(by_week["week"], by_week["partial"], strict=True)) == {
+        date(2026, 10, 12): False,
+        date(2026, 10, 19): True,
+    }
+    assert run(weeks, ["inbound_messages"], by="month")["partial"].to_list() == [True]
+    # a day with data is a whole day (the data's first and last days count whole)
+    assert not any(run(weeks, ["inbound_messages"], by="day")["partial"])
+    # the date filters cut too: up to Sat Oct 17 the week of Oct 12 ends after the window
+    cut = run(weeks, ["inbound_messages"], by="week", filters=Filters(date_to=date(2026, 10, 17)))
+    assert (cut["week"].to_list(), cut["partial"].to_list()) == ([date(2026, 10, 12)], [True])
+    # splits that are not calendar periods carry no flag
+    assert "partial" not in run(weeks, ["inbound_messages"], by="hour").columns
+
+
+def test_rates_and_scores_below_min_n_are_flagged(dbs):
+    vol = dbs["volume"]
+    # valid CSAT: d07 8 and s1 5 (n = 2); valid NPS: d11 s2 s3 (n = 3); 16 inbound texts (a count: no flag)
+    got = run(vol, ["csat_mean", "csat_satisfied_rate", "nps", "inbound_messages"]).row(0, named=True)
+    assert (got["csat_mean_low_n"], got["csat_satisfied_rate_low_n"], got["nps_low_n"]) == (True, True, True)
+    assert "inbound_messages_low_n" not in got
+    two = run(vol, ["csat_mean", "nps"], min_n=3).row(0, named=True)
+    assert (two["csat_mean_low_n"], two["nps_low_n"]) == (True, False)  # 2 < 3, 3 is enough
+    # per agent: ag_01 has one valid CSAT (d07), ag_02 one (s1); the flag is per group
+    per_agent = run(vol, ["csat_mean"], by="agent", min_n=1)
+    assert not any(per_agent.filter(per_agent["csat_mean_n"] > 0)["csat_mean_low_n"])
+    assert all(per_agent.filter(per_agent["csat_mean_n"] == 0)["csat_mean_low_n"])  # n = 0 is below any min_n
+
+
+def test_cli_json_and_csv_carry_the_flags(dbs, capsys):
+    args = ["report", "--db", str(dbs["weeks"]), "--metric", "automated_share", "--by", "week", "--format", "json"]
+    assert main(args) == 0
+    rows_ = json.loads(capsys.readouterr().out)
+    # automation over (automated + human replies): no automated texts; w4 and w6 are human replies
+    assert [(r["week"], r["partial"], r["automated_share"], r["automated_share_low_n"]) for r in rows_] == [
+        ("2026-10-12", False, 0.0, True),
+        ("2026-10-19", True, 0.0, True),
+    ]
+    assert main(["report", "--db", str(dbs["volume"]), "--metric", "nps", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["nps,nps_low_n", "33.333333333333336,true"]
+
+
 def test_date_filters_are_inclusive_in_the_team_timezone(dbs):
     vol = dbs["volume"]
     oct19 = Filters(date_from=date(2026, 10, 19), date_to=date(2026, 10, 19))
@@ -701,7 +747,13 @@ def test_cli_target_hours_dates_and_n(dbs, capsys):
         "--with-n",
     )
     assert code == 0
-    assert json.loads(out) == [{"response_within_target_rate": round(5 / 9, 6), "response_within_target_rate_n": 9}]
+    assert json.loads(out) == [
+        {
+            "response_within_target_rate": round(5 / 9, 6),
+            "response_within_target_rate_n": 9,
+            "response_within_target_rate_low_n": False,  # 9 blocks: not below min_n 5
+        }
+    ]
     code, out, _ = cli(
         capsys,
         "--db",
@@ -735,11 +787,12 @@ def test_cli_csv_and_table(dbs, capsys):
     assert code == 0
     # inbound by local day: Oct 16 a01; Oct 19 a04 a05 a06 a09 a11 a13 a14; Oct 20 a17 a19 a21 a22.
     # Unanswered blocks by the day they started: Oct 19 B5; Oct 20 B9 B10.
+    # a day with data is a whole day: no day is partial; the flag comes after the columns it extends
     assert list(csv.reader(io.StringIO(out))) == [
-        ["day", "inbound_messages", "unanswered_inquiries"],
-        ["2026-10-16", "1", "0"],
-        ["2026-10-19", "7", "1"],
-        ["2026-10-20", "4", "2"],
+        ["day", "inbound_messages", "unanswered_inquiries", "partial"],
+        ["2026-10-16", "1", "0", "false"],
+        ["2026-10-19", "7", "1", "false"],
+        ["2026-10-20", "4", "2", "false"],
     ]
     code, out, _ = cli(
         capsys,

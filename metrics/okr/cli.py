@@ -230,7 +230,7 @@ def format_period(period: Period, objectives: list[ObjectiveResult]) -> str:
             rows.append(
                 [
                     kr.id,
-                    format_value(kr.current, kr),
+                    format_value(kr.current, kr) + (" (low n)" if kr.low_n else ""),
                     baseline,
                     target,
                     _pct(kr.progress),

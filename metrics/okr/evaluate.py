@@ -26,6 +26,7 @@ Attainment (:func:`evaluate`)
   progress >= expected - AT_RISK_MARGIN; else "off track". "no data" when the window has no data (n == 0;
   for count and sum metrics, whose value is 0 when nothing happened: no message at all in the window).
   Grade = progress rounded to 2 decimals (0.7 is the usual "good" final grade).
+* ``low_n``: a rate or score key result whose current value comes from fewer rows than ``settings.min_n``.
 * Manual KR: progress = value of the last check-in dated on or before ``as_of`` (done: 1 or 0); no
   check-in yet -> "no data". Pacing as above.
 * Objective progress = weighted mean of its KRs' progress, KRs with no data left out (they are listed
@@ -64,7 +65,7 @@ from metrics.okr.progress import (
 )
 from metrics.okr.spec import CheckIn, KeyResultFilters, ManualKeyResult, MetricKeyResult, Period, RollingWindow
 from metrics.params import Params
-from metrics.query import Filters, compute, zero_when_empty
+from metrics.query import Filters, compute, flags_low_n, zero_when_empty
 from metrics.registry import METRICS
 from replyboard.settings import Settings
 
@@ -126,6 +127,7 @@ class KeyResultResult:
     confidence: float | None = None  # manual: of the last check-in
     note: str | None = None  # manual: of the last check-in
     history: list[HistoryPoint] = field(default_factory=list)
+    low_n: bool = False  # a rate or score measured on fewer rows than settings.min_n
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -353,6 +355,7 @@ def evaluate_key_result(
         window_end=w_to if started and covered else None,
         filters=_filters_dict(kr),
         history=history,
+        low_n=current is not None and flags_low_n(kr.metric) and n < settings.min_n,
     )
 
 
