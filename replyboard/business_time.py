@@ -13,6 +13,9 @@ Definitions (shared/reference/metrics.md):
 
 Timezone rules (deterministic for every zone):
 
+* Each local day takes its windows from the business-hours schedule in force on it and its holidays from
+  the holiday country in force on it (settings may date their changes: replyboard.schedules), so a
+  schedule change applies from its date on and leaves the days before it as they were.
 * Window boundaries are local wall-clock times in ``settings.zone``.  Each boundary is turned into an
   aware datetime with ``fold=0`` and normalised through a UTC round trip (``.astimezone(UTC)``).  For a
   time inside a DST *gap* (e.g. 02:30 on the US spring-forward day) ``fold=0`` applies the offset in force
@@ -71,6 +74,7 @@ from typing import TYPE_CHECKING
 import holidays as holidays_lib
 import polars as pl
 
+from replyboard.schedules import country_spans
 from replyboard.settings import Settings
 
 if TYPE_CHECKING:
@@ -157,11 +161,12 @@ def _country_holidays(code: str, years: tuple[int, ...]) -> frozenset[date]:
 
 
 def closed_dates(settings: Settings, start: date, end: date) -> set[date]:
-    """Holidays between local dates start..end inclusive: settings.holidays plus holiday_country's."""
+    """Holidays between local dates start..end inclusive: settings.holidays plus the public holidays of the
+    holiday_country in force on each day (a dated holiday_country changes country from its dates on)."""
     closed = {d for d in settings.holidays if start <= d <= end}
-    if settings.holiday_country and start <= end:
-        years = tuple(range(start.year, end.year + 1))
-        closed |= {d for d in _country_holidays(settings.holiday_country, years) if start <= d <= end}
+    for country, lo, hi in country_spans(settings.holiday_country, start, end):
+        years = tuple(range(lo.year, hi.year + 1))
+        closed |= {d for d in _country_holidays(country, years) if lo <= d <= hi}
     return closed
 
 
@@ -182,13 +187,12 @@ def open_intervals(settings: Settings, start: date, end: date) -> list[tuple[dat
         return []
     zone = settings.zone
     closed = closed_dates(settings, start, end)
-    week = [settings.windows_for(wd) for wd in range(7)]
     out: list[tuple[datetime, datetime, date]] = []
     last_end: datetime | None = None
     day = start
     while day <= end:
         if day not in closed:
-            for w_start, w_end in week[day.weekday()]:
+            for w_start, w_end in settings.week_for(day)[day.weekday()]:  # the schedule in force that day
                 s, e = _to_utc(day, w_start, zone), _to_utc(day, w_end, zone)
                 if last_end is not None and s < last_end:
                     s = last_end
@@ -264,7 +268,7 @@ def business_deadline(settings: Settings, t: datetime) -> datetime | None:
     None when the settings have no opening hours at all (or none within ~3.8 years of t).
     """
     _require_aware(t, "t")
-    if not any(settings.windows_for(wd) for wd in range(7)):
+    if not settings.has_opening_hours:
         return None
     day = t.astimezone(settings.zone).date() - _ONE_DAY
     for _ in range(_DEADLINE_MAX_CHUNKS):

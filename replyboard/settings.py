@@ -5,7 +5,6 @@ Validated with Pydantic; unknown keys are rejected so a typo never silently fall
 
 from __future__ import annotations
 
-import itertools
 import re
 from datetime import date, time
 from email.utils import getaddresses
@@ -19,12 +18,20 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, ValidationError, field_validator, model_validator
 
 from replyboard.files import NotARegularFile, read_text
+from replyboard.schedules import (  # noqa: F401 - WEEKDAYS, parse_window: read from here too
+    WEEKDAYS,
+    BusinessHours,
+    HolidayCountry,
+    any_opening_hours,
+    normalise_business_hours,
+    normalise_holiday_country,
+    parse_window,
+    week_for,
+)
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_SETTINGS_PATH = Path(__file__).resolve().parent.parent / "settings.yaml"
 HOURS_IN_A_YEAR = 8760  # bounds for durations in hours (an infinite gap cannot be written into SQL)
 MINUTES_IN_A_YEAR = HOURS_IN_A_YEAR * 60  # the longest response target (--target and the setting)
-_WINDOW_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
 class SettingsError(Exception):
@@ -34,22 +41,6 @@ class SettingsError(Exception):
 class Strict(BaseModel):
     # allow_inf_nan=False: .inf and .nan are YAML floats, but no duration or target can be infinite or NaN
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def parse_window(text: str) -> tuple[time, time]:
-    """'09:00-17:00' -> (09:00, 17:00); '24:00' is allowed as an end."""
-    m = _WINDOW_RE.match(text)
-    if not m:
-        raise ValueError(f"{text!r} is not a window like '09:00-17:00'")
-    h1, m1, h2, m2 = (int(g) for g in m.groups())
-    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
-        raise ValueError(f"{text!r} has an impossible time")
-    start = time(h1, m1)
-    end_minutes = h2 * 60 + m2
-    if end_minutes <= h1 * 60 + m1:
-        raise ValueError(f"{text!r} ends before it starts (windows cannot cross midnight; split them)")
-    end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
-    return start, end
 
 
 def check_patterns(patterns: list[str]) -> list[str]:
@@ -301,9 +292,10 @@ def _dashboard_url(url: str) -> str:
 
 class Settings(Strict):
     timezone: str = "America/New_York"
-    business_hours: dict[str, list[str]] = Field(default_factory=lambda: {d: ["09:00-17:00"] for d in WEEKDAYS[:5]})
+    # a weekday -> windows map, or dated schedules (replyboard.schedules)
+    business_hours: BusinessHours = Field(default_factory=lambda: {d: ["09:00-17:00"] for d in WEEKDAYS[:5]})
     holidays: list[date] = Field(default_factory=list)
-    holiday_country: str | None = None
+    holiday_country: HolidayCountry = None  # a code, or dated codes (replyboard.schedules)
     session_gap_hours: float = Field(24, gt=0, le=HOURS_IN_A_YEAR)
     typing_allowance_seconds: int = Field(120, ge=0)
     csat: CsatScale = Field(default_factory=CsatScale)
@@ -350,38 +342,33 @@ class Settings(Strict):
             raise ValueError(f"{tz!r} is not an IANA timezone such as 'America/New_York'") from exc
         return tz
 
-    @field_validator("holiday_country")
+    @field_validator("holiday_country", mode="before")
     @classmethod
-    def _known_country(cls, code: str | None) -> str | None:
-        if code is not None:
-            import holidays  # only when a country is configured: the package is large
-
-            try:
-                holidays.country_holidays(code)
-            except NotImplementedError:
-                raise ValueError(f"{code!r} is not a country code the holidays package knows (e.g. US, GB)") from None
-        return code
+    def _known_country(cls, value: object) -> object:
+        return normalise_holiday_country(value)
 
     @field_validator("auto_reply_templates")
     @classmethod
     def _templates_compile(cls, patterns: list[str]) -> list[str]:
         return check_patterns(patterns)
 
-    @field_validator("business_hours")
+    @field_validator("business_hours", mode="before")
     @classmethod
-    def _windows(cls, hours: dict[str, list[str]]) -> dict[str, list[str]]:
-        for day, windows in hours.items():
-            if day.lower() not in WEEKDAYS:
-                raise ValueError(f"{day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
-            parsed = sorted(parse_window(w) for w in windows)
-            for (_, end), (start, _) in itertools.pairwise(parsed):
-                if start < end:
-                    raise ValueError(f"windows on {day} overlap: {windows}")
-        return {d.lower(): w for d, w in hours.items()}
+    def _windows(cls, value: object) -> object:
+        return normalise_business_hours(value)
 
-    def windows_for(self, weekday: int) -> list[tuple[time, time]]:
-        """Opening windows for weekday 0=Monday, sorted."""
-        return sorted(parse_window(w) for w in self.business_hours.get(WEEKDAYS[weekday], []))
+    def windows_for(self, weekday: int, day: date | None = None) -> list[tuple[time, time]]:
+        """Opening windows for weekday 0=Monday, sorted, in the schedule in force on local date `day` (None:
+        the first schedule; the plain form has only one)."""
+        return list(week_for(self.business_hours, day)[weekday])
+
+    def week_for(self, day: date) -> list[list[tuple[time, time]]]:
+        """The opening windows of every weekday (Monday first) in the schedule in force on local date `day`."""
+        return [list(w) for w in week_for(self.business_hours, day)]
+
+    @property
+    def has_opening_hours(self) -> bool:
+        return any_opening_hours(self.business_hours)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -562,3 +562,95 @@ def test_waits_until_one_end_equal_the_reference_one_by_one(ages: list[int], end
     assert got[-1] is None
     for start, wait in zip(starts, got, strict=False):
         assert wait == pytest.approx(business_seconds(team, start, end), abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# Schedules with effective dates (business_hours / holiday_country with from:)
+# ------------------------------------------------------------------------------------------------
+
+# 09:00-17:00 on weekdays until Sunday 2026-11-01; from Monday 2026-11-02 winter hours 10:00-16:00 and
+# Saturdays 10:00-14:00. US public holidays until the end of 2026, then none.
+WINTER = Settings(
+    timezone="America/New_York",
+    business_hours=[
+        {d: ["09:00-17:00"] for d in WEEKDAYS_5},
+        {"from": "2026-11-02", **{d: ["10:00-16:00"] for d in WEEKDAYS_5}, "saturday": ["10:00-14:00"]},
+    ],
+    holiday_country=[{"country": "US"}, {"from": "2027-01-01", "country": None}],
+)
+
+
+def test_a_new_schedule_applies_from_its_date_and_history_keeps_its_hours():
+    # before the change: exactly the plain 9-5 figures with US holidays (Columbus Day, Oct 12, closed)
+    us_nine_to_five = NINE_TO_FIVE.model_copy(update={"holiday_country": "US"})
+    for a, b in [(ny(2026, 10, 9, 16, 30), ny(2026, 10, 13, 9, 15)), (ny(2026, 10, 26, 8), ny(2026, 10, 30, 18))]:
+        assert business_seconds(WINTER, a, b) == business_seconds(us_nine_to_five, a, b)
+    assert open_intervals(WINTER, date(2026, 10, 1), date(2026, 11, 1)) == open_intervals(
+        us_nine_to_five, date(2026, 10, 1), date(2026, 11, 1)
+    )
+    # across it: Fri Oct 30 16:00 -> 17:00 (old hours, 3,600 s); the weekend closed (Saturdays open only from
+    # Nov 2 on); Mon Nov 2 10:00 -> 11:00 (new hours, 3,600 s) = 7,200 s
+    assert business_seconds(WINTER, ny(2026, 10, 30, 16), ny(2026, 11, 2, 11)) == 7200.0
+    # after it: Sat Nov 7 10:00-14:00 is open; Mon Nov 9 09:30 is before the 10:00 opening
+    assert business_seconds(WINTER, ny(2026, 11, 7, 9), ny(2026, 11, 9, 9, 30)) == 4 * 3600.0
+    # same-business-day deadline: a text at 17:30 on Fri Oct 30 (after the close) waits for the next business
+    # day's close: Sat Oct 31 is closed in the old schedule, Mon Nov 2 closes at 16:00 in the new one
+    assert business_deadline(WINTER, ny(2026, 10, 30, 17, 30)) == ny(2026, 11, 2, 16)
+    assert business_deadline(WINTER, ny(2026, 11, 6, 17, 30)) == ny(2026, 11, 7, 14)  # a new Saturday
+    # Thanksgiving (US, 2026) is closed; New Year's Day 2027 is not (no holiday country from then on)
+    assert date(2026, 11, 26) in closed_dates(WINTER, date(2026, 11, 1), date(2027, 1, 31))
+    assert date(2027, 1, 1) not in closed_dates(WINTER, date(2026, 11, 1), date(2027, 1, 31))
+    assert date(2027, 1, 1) in closed_dates(us_nine_to_five, date(2027, 1, 1), date(2027, 1, 1))
+    # the age cutoff (the inverse) walks back over both schedules: 1 h back from Mon Nov 2 10:30 is 30 min
+    # of Monday's new hours and 30 min of Friday's old ones: Fri Oct 30 16:30
+    assert business_cutoff(WINTER, ny(2026, 11, 2, 10, 30), 3600) == ny(2026, 10, 30, 16, 30)
+
+
+def test_the_first_schedule_also_covers_the_days_before_its_date():
+    dated_first = Settings(business_hours=[{"from": "2026-06-01", "monday": ["09:00-17:00"]}, {"from": "2026-09-01"}])
+    # a Monday in May, before the first schedule's own date, uses it; from September nothing is open
+    assert open_intervals(dated_first, date(2026, 5, 4), date(2026, 5, 4))[0][2] == date(2026, 5, 4)
+    assert open_intervals(dated_first, date(2026, 9, 7), date(2026, 9, 7)) == []
+    assert dated_first.has_opening_hours
+
+
+def test_sql_calendar_across_a_schedule_change_matches_python(con: duckdb.DuckDBPyConnection):
+    register_calendar(con, WINTER, date(2026, 9, 1), date(2027, 2, 28))
+    pairs = [(a, b) for a, b in _random_pairs(400, seed=1102) if a.date() >= date(2026, 9, 5)]
+    pairs += [(ny(2026, 10, 30, 16), ny(2026, 11, 2, 11)), (ny(2026, 12, 31, 15), ny(2027, 1, 1, 11))]
+    frame = pl.DataFrame(
+        {"id": list(range(len(pairs))), "start_ts": [a for a, _ in pairs], "end_ts": [b for _, b in pairs]},
+        schema={"id": pl.Int64, "start_ts": pl.Datetime("us", "UTC"), "end_ts": pl.Datetime("us", "UTC")},
+    )
+    con.register("pairs", frame.to_arrow())
+    result = dict(con.sql(f"SELECT id, business_seconds FROM ({business_seconds_query('pairs')})").fetchall())
+    assert max(abs(result[i] - business_seconds(WINTER, a, b)) for i, (a, b) in enumerate(pairs)) < 1e-3
+    assert result[len(pairs) - 1] == 2 * 3600.0  # Dec 31 15:00-16:00 + Jan 1 10:00-11:00 (no longer a holiday)
+
+
+def test_the_plain_form_keeps_its_derivation_key():
+    # a warehouse derived before dated schedules existed must not be re-derived because of them
+    plain = Settings(business_hours={"Monday": ["09:00-17:00"]}, holiday_country="US")
+    key = plain.derivation_key()
+    assert '"business_hours":{"monday":["09:00-17:00"]}' in key and '"holiday_country":"US"' in key
+    assert Settings.model_validate_json(WINTER.derivation_key()) == WINTER  # the dated form round-trips
+
+
+@pytest.mark.parametrize(
+    ("hours", "message"),
+    [
+        ([{"monday": ["09:00-17:00"]}, {"monday": ["10:00-16:00"]}], "[1]: needs a from: date"),
+        (
+            [{"from": "2026-11-02", "monday": ["09:00-17:00"]}, {"from": "2026-10-02"}],
+            "[1]: from 2026-10-02 is not after the entry before it (2026-11-02); list them oldest first",
+        ),
+        ([{"monday": ["09:00-17:00"]}, {"from": "2026-11-02", "mondy": []}], "[1].mondy: unknown key"),
+        ([{"monday": ["17:00-09:00"]}], "[0].monday: '17:00-09:00' ends before it starts"),
+        ([], "an empty list"),
+        (5, "not a mapping of weekdays to windows"),
+    ],
+)
+def test_bad_dated_schedules_are_clear_errors(hours, message):
+    with pytest.raises(ValueError, match="business_hours") as exc:
+        Settings(business_hours=hours)
+    assert message in str(exc.value)

@@ -305,19 +305,37 @@ def test_web_survey_answers(out_dir, messages):
     assert (sv["reply_text"].fill_null("").str.contains(r"^\d+$")).mean() > 0.7
 
 
-def test_generator_calendar_is_business_time_on_a_minute_grid():
-    """The generator's opening hours are replyboard.business_time's (the ones derivation counts reply times
-    in): the same open instants, holidays and open seconds between any two instants, across both DST changes."""
-    settings = Settings(
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
+GRID_SETTINGS = {
+    "plain": Settings(
         timezone="America/New_York",
         business_hours={
-            **{d: ["08:30-12:00", "13:00-17:30"] for d in ("monday", "tuesday", "wednesday", "thursday", "friday")},
+            **{d: ["08:30-12:00", "13:00-17:30"] for d in _WEEKDAYS},
             "saturday": ["10:00-14:00"],
             "sunday": ["00:00-24:00"],
         },
         holidays=[date(2026, 3, 17)],
         holiday_country="US",
-    )
+    ),
+    # summer hours from June 1, GB holidays from September 1: the generator follows the schedule in force
+    "dated": Settings(
+        timezone="America/New_York",
+        business_hours=[
+            {**{d: ["08:30-12:00", "13:00-17:30"] for d in _WEEKDAYS}, "sunday": ["00:00-24:00"]},
+            {"from": "2026-06-01", **{d: ["07:00-15:00"] for d in _WEEKDAYS}},
+        ],
+        holidays=[date(2026, 3, 17)],
+        holiday_country=[{"country": "US"}, {"from": "2026-09-01", "country": "GB"}],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRID_SETTINGS))
+def test_generator_calendar_is_business_time_on_a_minute_grid(name: str):
+    """The generator's opening hours are replyboard.business_time's (the ones derivation counts reply times
+    in): the same open instants, holidays and open seconds between any two instants, across both DST changes
+    (and, dated, across a change of schedule and of holiday country)."""
+    settings = GRID_SETTINGS[name]
     start, days = date(2026, 2, 20), 300  # spring forward 2026-03-08, fall back 2026-11-01
     cal = Calendar.build(settings, start, days)
     last = start + timedelta(days=days - 1)
