@@ -123,7 +123,14 @@ if common.require_data():
             value = common.metrics([metric], f=f, p=p).row(0, named=True)
         head, definition_col = st.columns([2, 3])
         with head:
-            st.metric(metric, common.fmt_metric(metric, value[metric]), help=info.description)
+            shown = common.fmt_metric(metric, value[metric])
+            n = value[f"{metric}_n"]
+            flagged = common.flags_low_n(metric)  # a rate or score made from fewer than min_n rows says so
+            st.metric(
+                metric,
+                common.low_n(shown, n) if flagged else shown,
+                help=info.description + (common.low_n_help(n) if flagged else ""),
+            )
             st.caption(
                 f"n = {value[f'{metric}_n']:,} · {common.hours_label()}"
                 + (f" · target {target:g} min" if target else "")
