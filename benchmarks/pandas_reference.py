@@ -44,8 +44,10 @@ strips ASCII punctuation at the end only, so "STOP…" or a STOP after a newline
 such text; tests/test_bench_harness.py keeps the case as an expected failure.
 
 Assumptions (the canonical CSVs as ``sample_data.generate`` writes them): phone numbers are already E.164
-(no phone normalisation here); timestamps carry a UTC offset; the last row for a message / response id
-wins, as in the ETL; rows with an unreadable timestamp, an unknown direction or survey kind are dropped.
+(no phone normalisation here); a timestamp without a UTC offset is local time in the team timezone
+(``tz_localize``: a time the clocks skipped is dropped, one they went through twice is its first, DST,
+occurrence); the last row for a message / response id wins, as in the ETL; rows with an unreadable
+timestamp, an unknown direction or survey kind are dropped.
 """
 
 from __future__ import annotations
@@ -132,7 +134,24 @@ def read_files(files: Iterable[Path]) -> dict[str, pd.DataFrame]:
     return {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
 
 
-def prepare_messages(raw: pd.DataFrame) -> pd.DataFrame:
+_OFFSET = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
+_TIME_OF_DAY = r"\d:\d\d"
+
+
+def instants(text: pd.Series, zone: str) -> pd.Series:
+    """UTC instants of ISO 8601 texts: with an offset as written; without one, local time in `zone`."""
+    text = text.str.strip()
+    offset = text.str.contains(_OFFSET, regex=True, na=False)
+    out = pd.to_datetime(text.where(offset), utc=True, format="ISO8601", errors="coerce")
+    naive = ~offset & text.str.contains(_TIME_OF_DAY, regex=True, na=False)
+    if naive.any():
+        local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        first = np.ones(len(local), dtype=bool)  # ambiguous: True = the DST (first) occurrence
+        out[naive] = local.dt.tz_localize(zone, ambiguous=first, nonexistent="NaT").dt.tz_convert("UTC")
+    return out
+
+
+def prepare_messages(raw: pd.DataFrame, zone: str = "UTC") -> pd.DataFrame:
     cols = {
         c: raw[c] if c in raw else pd.Series(pd.NA, index=raw.index, dtype="str")
         for c in (
@@ -151,7 +170,7 @@ def prepare_messages(raw: pd.DataFrame) -> pd.DataFrame:
     m = pd.DataFrame(
         {
             "message_id": _clean(cols["message_id"]),
-            "created_at": pd.to_datetime(cols["created_at"].str.strip(), utc=True, format="ISO8601", errors="coerce"),
+            "created_at": instants(cols["created_at"], zone),
             "direction": cols["direction"].str.strip().str.lower(),
             "line_number": _clean(cols["line_number"]),
             "contact_number": _clean(cols["contact_number"]),
@@ -169,13 +188,13 @@ def prepare_messages(raw: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def prepare_surveys(raw: pd.DataFrame | None) -> pd.DataFrame:
+def prepare_surveys(raw: pd.DataFrame | None, zone: str = "UTC") -> pd.DataFrame:
     if raw is None or raw.empty:
         return pd.DataFrame({"response_id": [], "survey": [], "reply_text": []})
     s = pd.DataFrame(
         {
             "response_id": _clean(raw["response_id"]),
-            "received_at": pd.to_datetime(raw["received_at"].str.strip(), utc=True, format="ISO8601", errors="coerce"),
+            "received_at": instants(raw["received_at"], zone),
             "contact_number": _clean(raw["contact_number"]),
             "survey": raw["survey"].str.strip().str.lower(),
             "reply_text": raw.get("reply_text", pd.NA),
@@ -402,8 +421,8 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
     business hours as ``<name>@business``.
     """
     raw = read_files(files)
-    m = derive_messages(prepare_messages(raw["messages"]), settings)
-    file_surveys = prepare_surveys(raw.get("surveys"))
+    m = derive_messages(prepare_messages(raw["messages"], settings.timezone), settings)
+    file_surveys = prepare_surveys(raw.get("surveys"), settings.timezone)
     as_of = m["created_at"].max()
     kind = m["kind"]
     out: dict[str, Value] = {}

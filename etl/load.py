@@ -38,10 +38,16 @@ class FileReport:
     rows_duplicate: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # rows whose time had no UTC offset, read in local_timezone; of them, those at a fall-back hour that
+    # happened twice (the first occurrence taken)
+    rows_local_time: int = 0
+    rows_ambiguous_time: int = 0
+    local_timezone: str | None = None
 
     def discard(self, error: str) -> None:
         """The file failed and its rows were rolled back: nothing from it counts."""
         self.rows_read = self.rows_loaded = self.rows_updated = self.rows_rejected = self.rows_duplicate = 0
+        self.rows_local_time = self.rows_ambiguous_time = 0
         self.notes = []
         self.error = error
 
@@ -60,7 +66,15 @@ class LoadReport:
         return [f.error for f in self.files if f.error]
 
     def as_json(self) -> dict:
-        keys = ("rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate")
+        keys = (
+            "rows_read",
+            "rows_loaded",
+            "rows_updated",
+            "rows_rejected",
+            "rows_duplicate",
+            "rows_local_time",
+            "rows_ambiguous_time",
+        )
         return {
             "run_id": self.run_id,
             **{k: self.total(k) for k in keys},
@@ -274,6 +288,7 @@ class _Staged:
     table_kind: str
     rejects: list[Reject]
     calls: pl.DataFrame | None = None
+    naive_timezone: str | None = None  # the adapter's zone for times without an offset (None: the team's)
 
 
 def _stage_file(
@@ -298,7 +313,7 @@ def _stage_file(
     )
     canonical.stage_frame(con, MESSAGE_STAGE, canonical.CANONICAL["messages"][0], messages)
     calls = frame.calls if frame.calls is not None and frame.calls.height else None
-    return _Staged("messages", list(frame.rejects), calls)
+    return _Staged("messages", list(frame.rejects), calls, frame.naive_timezone)
 
 
 def _merge_file(
@@ -315,13 +330,19 @@ def _merge_file(
     rejects = staged.rejects
     calls_loaded = _insert_calls(con, staged.calls, kind, run_id, settings) if staged.calls is not None else 0
     table_kind = staged.table_kind
+    if table_kind in ("messages", "surveys"):
+        fr.local_timezone = staged.naive_timezone or settings.timezone
     if table_kind == "messages":
-        rejects.extend(validate.validate_messages(con, MESSAGE_STAGE, settings, kind, VALID))
+        rejects.extend(
+            validate.validate_messages(con, MESSAGE_STAGE, settings, kind, VALID, naive_timezone=staged.naive_timezone)
+        )
+        fr.rows_local_time, fr.rows_ambiguous_time = validate.local_time_counts(con)
         if kind == twilio_webhook.KIND:  # events without date or text: keep what is stored (see the module)
             twilio_webhook.fill_from_stored(con, VALID, merge.CHANGED if merge._exists(con, merge.CHANGED) else None)
         counts = merge.merge_messages(con, VALID, run_id, stage=MESSAGE_STAGE, replace=replace)
     elif table_kind == "surveys":
         rejects.extend(validate.validate_surveys(con, MESSAGE_STAGE, settings, VALID))
+        fr.rows_local_time, fr.rows_ambiguous_time = validate.local_time_counts(con)
         counts = merge.merge_surveys(con, VALID, run_id, stage=MESSAGE_STAGE, replace=replace)
     else:
         rejects.extend(validate.validate_reference(con, MESSAGE_STAGE, table_kind, settings, VALID))
@@ -369,16 +390,20 @@ def _insert_calls(
 ) -> int:
     """Calls count per line and agent but are not messages; returns how many calls were new or changed."""
     frame = calls  # noqa: F841 - scanned by DuckDB
+    # a call time without an offset is the team's local time, as for messages (etl.validate)
+    instant, _ = validate.local_instant_sql("rb_local", settings.timezone)
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE rb_calls AS
-        SELECT call_id, ? AS source, CAST(created_at AS TIMESTAMPTZ) AS created_at,
-               timezone(?, CAST(created_at AS TIMESTAMPTZ)) AS created_local, direction, line_number,
+        SELECT call_id, ? AS source, rb_at AS created_at, timezone(?, rb_at) AS created_local, direction, line_number,
                contact_number, agent_id, status, CAST(duration_seconds AS DOUBLE) AS duration_seconds, ? AS run_id
-        FROM frame WHERE TRY_CAST(created_at AS TIMESTAMPTZ) IS NOT NULL
+        FROM (SELECT *, CASE WHEN rb_local IS NULL THEN TRY_CAST(created_at AS TIMESTAMPTZ) ELSE {instant} END AS rb_at
+              FROM (SELECT *, CASE WHEN NOT regexp_matches(created_at, ?) THEN TRY_CAST(created_at AS TIMESTAMP) END
+                              AS rb_local FROM frame))
+        WHERE rb_at IS NOT NULL
         QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY source_line DESC) = 1
         """,
-        [kind, settings.timezone, run_id],
+        [kind, settings.timezone, run_id, validate.OFFSET_RE],
     )
     (changed,) = one(
         con,

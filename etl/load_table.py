@@ -8,7 +8,8 @@ from etl.load import LoadReport
 
 
 def load_table(report: LoadReport) -> str:
-    """One row per file (read, loaded, updated, rejected, duplicate rows) and a total."""
+    """One row per file (read, loaded, updated, rejected, duplicate rows) and a total; under it, for each file
+    with times written without a UTC offset, how many rows were read as the team's local time."""
     head = ("file", "kind", "read", "loaded", "updated", "rejected", "duplicate")
     rows = [
         (Path(f.path).name, f.kind, f.rows_read, f.rows_loaded, f.rows_updated, f.rows_rejected, f.rows_duplicate)
@@ -30,4 +31,22 @@ def load_table(report: LoadReport) -> str:
         )
         if n == 0 or n == len(cells) - 2:
             lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join([*lines, *local_time_notes(report)])
+
+
+def local_time_notes(report: LoadReport) -> list[str]:
+    """A line per file that had times without a UTC offset: how many, the zone they were read in, and how many
+    fell in the hour a fall-back repeats."""
+    notes = []
+    for f in report.files:
+        if f.rows_local_time:
+            twice = (
+                f"; {f.rows_ambiguous_time:,} at a time the clocks went through twice (the first one taken)"
+                if f.rows_ambiguous_time
+                else ""
+            )
+            notes.append(
+                f"{Path(f.path).name}: {f.rows_local_time:,} rows had no UTC offset and were read as {f.local_timezone} "
+                f"local time{twice}"
+            )
+    return notes

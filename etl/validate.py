@@ -19,7 +19,9 @@ from replyboard.warehouse import one, temp_table
 # Instants outside this range are typos or epoch-zero defaults, not messages.
 PLAUSIBLE_FROM = data_range.FIRST_DAY.isoformat()
 PLAUSIBLE_TO = data_range.END.isoformat()
-_OFFSET_RE = r"([Zz]|[+-]\d{2}(:?\d{2})?)$"
+# A time of day, and a UTC offset right after one ("...14:23:05Z", "... 14:23+01:00"); a date alone has neither.
+_TIME_RE = r"\d{1,2}:\d{2}"
+OFFSET_RE = r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n", "")
 
@@ -47,21 +49,81 @@ def _quote(expr: str) -> str:
     return f"'''' || left(coalesce({expr}, ''), 60) || ''''"
 
 
-def _ts_rule(col: str, label: str) -> str:
-    """Rules for an ISO 8601 column; `rb_ts` is its TRY_CAST, computed once per row by _with_ts()."""
+def _ts_rule(col: str, label: str, zone: str) -> str:
+    """Rules for an ISO 8601 column; the instant `rb_ts` and its flags are computed once per row by _with_ts().
+    A time without an offset is local time in `zone` (see local_instant_sql)."""
     val = f'trim("{col}")'
+    shown = _quote(val)
     return f"""
         WHEN "{col}" IS NULL OR {val} = '' THEN 'missing {label}'
-        WHEN NOT regexp_matches({val}, '{_OFFSET_RE}')
-            THEN '{label} ' || {_quote(val)} || ' has no UTC offset (write ISO 8601 with Z or +hh:mm)'
-        WHEN s.rb_ts IS NULL
-            THEN '{label} ' || {_quote(val)} || ' is not an ISO 8601 timestamp'
+        WHEN NOT regexp_matches({val}, '{_TIME_RE}') AND TRY_CAST({val} AS DATE) IS NOT NULL
+            THEN '{label} ' || {shown} || ' has no time of day (write the date and the time, e.g. 2026-03-08T09:30:00)'
+        WHEN NOT regexp_matches({val}, '{_TIME_RE}')
+            OR (s.rb_naive AND s.rb_local IS NULL) OR (NOT s.rb_naive AND s.rb_ts IS NULL)
+            THEN '{label} ' || {shown} || ' is not an ISO 8601 timestamp'
+        WHEN s.rb_naive AND s.rb_ts IS NULL
+            THEN '{label} ' || {shown} || ' has no UTC offset and does not exist in {_sql_text(zone)}: the clocks '
+                 || 'skipped that time (daylight saving time began); write it with its offset, e.g. +01:00'
         WHEN s.rb_ts < TIMESTAMPTZ '{PLAUSIBLE_FROM} 00:00:00+00' OR s.rb_ts >= TIMESTAMPTZ '{PLAUSIBLE_TO} 00:00:00+00'
-            THEN '{label} ' || {_quote(val)} || ' is outside {PLAUSIBLE_FROM[:4]}-{PLAUSIBLE_TO[:4]}'"""
+            THEN '{label} ' || {shown} || ' is outside {PLAUSIBLE_FROM[:4]}-{PLAUSIBLE_TO[:4]}'"""
 
 
-def _with_ts(stage: str, col: str) -> str:
-    return f'(SELECT *, TRY_CAST(trim("{col}") AS TIMESTAMPTZ) AS rb_ts FROM {stage})'
+def _sql_text(text: str) -> str:
+    """A validated name (an IANA zone) inside a SQL string literal."""
+    return text.replace("'", "''")
+
+
+def local_instant_sql(local: str, zone: str) -> tuple[str, str]:
+    """(the instant, whether it was ambiguous) of a local TIMESTAMP expression `local` (a column: it is read
+    many times) in IANA zone `zone`, DST-correct, for every source alike:
+
+    * the candidate instants are the local time less the UTC offset in force a day before and a day after (a
+      zone changes its offset at most once in two days); a candidate counts when it reads back as the same
+      local time;
+    * none counts: the local time does not exist (the clocks skipped it when daylight saving time began):
+      the instant is NULL and the row is rejected;
+    * two count: the local time happened twice (the clocks went back): the first occurrence, the earlier
+      instant, is taken and the row is counted as ambiguous.
+    """
+    z = _sql_text(zone)
+
+    def candidate(shift: str) -> str:
+        near = f"({local} {shift} INTERVAL 1 DAY)"
+        return f"timezone('UTC', {local} - (timezone('{z}', timezone('UTC', {near})) - {near}))"
+
+    before, after = candidate("-"), candidate("+")
+    ok_before, ok_after = f"timezone('{z}', {before}) = {local}", f"timezone('{z}', {after}) = {local}"
+    instant = (
+        f"CASE WHEN {ok_before} AND {ok_after} THEN least({before}, {after}) "
+        f"WHEN {ok_before} THEN {before} WHEN {ok_after} THEN {after} END"
+    )
+    ambiguous = f"coalesce({ok_before} AND {ok_after} AND {before} <> {after}, false)"
+    return instant, ambiguous
+
+
+def _with_ts(stage: str, col: str, zone: str) -> str:
+    """The stage with rb_ts (the row's instant), rb_naive (it had no UTC offset: read in `zone`), rb_local (that
+    local time) and rb_ambiguous (it happened twice, the first was taken)."""
+    val = f'trim("{col}")'
+    instant, ambiguous = local_instant_sql("rb_local", zone)
+    return f"""(SELECT *, CASE WHEN rb_naive THEN {instant} ELSE rb_offset_ts END AS rb_ts,
+                   rb_naive AND {ambiguous} AS rb_ambiguous
+            FROM (SELECT *, CASE WHEN rb_naive THEN TRY_CAST({val} AS TIMESTAMP) END AS rb_local,
+                         CASE WHEN NOT rb_naive THEN TRY_CAST({val} AS TIMESTAMPTZ) END AS rb_offset_ts
+                  FROM (SELECT *, coalesce(NOT regexp_matches({val}, '{OFFSET_RE}'), false) AS rb_naive
+                        FROM {stage})))"""
+
+
+def local_time_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Of the rows the last validate_messages / validate_surveys accepted: how many had a time without a UTC
+    offset (read in the team's timezone, or the adapter's), and how many of those fell in a fall-back hour
+    that happened twice (the first occurrence was taken)."""
+    naive, ambiguous = one(
+        con,
+        "SELECT count(*) FILTER (WHERE rb_naive), count(*) FILTER (WHERE rb_ambiguous) FROM rb_checked "
+        "WHERE reason IS NULL",
+    )
+    return int(naive), int(ambiguous)
 
 
 def _last_per_id(con: duckdb.DuckDBPyConnection, id_column: str) -> str:
@@ -85,9 +147,16 @@ def _number_value(alias: str, col: str) -> str:
 
 
 def validate_messages(
-    con: duckdb.DuckDBPyConnection, stage: str, settings: Settings, source: str, out: str
+    con: duckdb.DuckDBPyConnection,
+    stage: str,
+    settings: Settings,
+    source: str,
+    out: str,
+    naive_timezone: str | None = None,
 ) -> list[Reject]:
-    """Typed, normalised rows of `stage` into temp table `out`; the rest returned as rejects."""
+    """Typed, normalised rows of `stage` into temp table `out`; the rest returned as rejects. A time without a
+    UTC offset is read in naive_timezone (an adapter's, e.g. a mapping's), else the team's."""
+    zone = naive_timezone or settings.timezone
     redact_stage(con, stage, "body")  # before anything reads or hashes the body
     _register_numbers(con, stage, ["line_number", "contact_number"], settings)
     true_list = ", ".join(f"'{v}'" for v in _TRUE)
@@ -98,7 +167,7 @@ def validate_messages(
         SELECT s.*,
             CASE
                 WHEN s.message_id IS NULL OR trim(s.message_id) = '' THEN 'missing message_id'
-                {_ts_rule("created_at", "created_at")}
+                {_ts_rule("created_at", "created_at", zone)}
                 WHEN s.direction IS NULL OR lower(trim(s.direction)) NOT IN ('inbound', 'outbound')
                     THEN 'direction ' || {_quote("s.direction")} || ' is not inbound or outbound'
                 WHEN lower(trim(coalesce(s.is_automated, ''))) NOT IN ({true_list}, {false_list})
@@ -111,7 +180,7 @@ def validate_messages(
             coalesce(nullif(lower(trim(s.channel)), ''),
                      CASE WHEN cn.channel <> 'sms' THEN cn.channel END,
                      CASE WHEN ln.channel <> 'sms' THEN ln.channel END, 'sms') AS channel_norm
-        FROM {_with_ts(stage, "created_at")} s
+        FROM {_with_ts(stage, "created_at", zone)} s
         LEFT JOIN rb_numbers ln ON ln.raw = s.line_number
         LEFT JOIN rb_numbers cn ON cn.raw = s.contact_number
         """
@@ -147,6 +216,7 @@ def validate_messages(
 
 
 def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Settings, out: str) -> list[Reject]:
+    """Typed survey replies of `stage` into `out`; a time without an offset is in the team's timezone."""
     redact_stage(con, stage, "reply_text")  # before the content hash is taken
     _register_numbers(con, stage, ["line_number", "contact_number"], settings)
     con.execute(
@@ -155,7 +225,7 @@ def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Setti
         SELECT s.*,
             CASE
                 WHEN s.response_id IS NULL OR trim(s.response_id) = '' THEN 'missing response_id'
-                {_ts_rule("received_at", "received_at")}
+                {_ts_rule("received_at", "received_at", settings.timezone)}
                 WHEN s.survey IS NULL OR lower(trim(s.survey)) NOT IN ('csat', 'nps')
                     THEN 'survey ' || {_quote("s.survey")} || ' is not csat or nps'
                 {_number_rule("cn", "contact_number", True)}
@@ -164,7 +234,7 @@ def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Setti
             {_number_value("ln", "line_number")} AS line_e164,
             {_number_value("cn", "contact_number")} AS contact_e164,
             coalesce(CASE WHEN cn.channel <> 'sms' THEN cn.channel END, 'sms') AS channel_norm
-        FROM {_with_ts(stage, "received_at")} s
+        FROM {_with_ts(stage, "received_at", settings.timezone)} s
         LEFT JOIN rb_numbers ln ON ln.raw = s.line_number
         LEFT JOIN rb_numbers cn ON cn.raw = s.contact_number
         """

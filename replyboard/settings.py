@@ -17,6 +17,7 @@ import duckdb
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, ValidationError, field_validator, model_validator
 
+from replyboard.dates import DateOrder, default_date_order
 from replyboard.files import NotARegularFile, read_text
 from replyboard.schedules import (  # noqa: F401 - WEEKDAYS, parse_window: read from here too
     WEEKDAYS,
@@ -308,6 +309,7 @@ class Settings(Strict):
     )
     automation_numbers: list[str] = Field(default_factory=list)
     default_region: str = "US"
+    date_order: DateOrder | None = None  # reading: slash dates' order; None: from default_region (replyboard.dates)
     lines: list[LineSetting] = Field(default_factory=list)
     response_target_minutes: float = Field(120, gt=0, le=MINUTES_IN_A_YEAR)
     min_n: int = Field(5, ge=1, le=1_000_000)  # reporting: a rate or score of fewer rows is flagged "low n"
@@ -369,6 +371,11 @@ class Settings(Strict):
     @property
     def has_opening_hours(self) -> bool:
         return any_opening_hours(self.business_hours)
+
+    @property
+    def slash_date_order(self) -> DateOrder:
+        """The order slash dates are read in: date_order, else what default_region writes."""
+        return self.date_order or default_date_order(self.default_region)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -74,7 +74,7 @@ def test_bad_rows_are_rejected_with_line_and_reason_while_good_rows_load(load):
     assert report.total("rows_read") == 12 and report.total("rows_loaded") == 9
     rejected = rows(db, "SELECT line, reason, raw FROM rejected_rows ORDER BY line")
     assert [(line, reason) for line, reason, _ in rejected] == [
-        (10, "created_at 'bad-date' has no UTC offset (write ISO 8601 with Z or +hh:mm)"),
+        (10, "created_at 'bad-date' is not an ISO 8601 timestamp"),
         (11, "direction 'sideways' is not inbound or outbound"),
         (12, "contact_number: 'not-a-number' is not a phone number, short code or sender id"),
     ]
@@ -174,7 +174,7 @@ def test_golden_derivation(load):
         ("s3", "file", "nps", None, "ambiguous", None),
     ]
     assert rows(db, "SELECT reason FROM rejected_rows WHERE path LIKE '%surveys.csv' ORDER BY line") == [
-        ("received_at 'not a date' has no UTC offset (write ISO 8601 with Z or +hh:mm)",),
+        ("received_at 'not a date' is not an ISO 8601 timestamp",),
         ("survey 'poll' is not csat or nps",),
     ]
     assert rows(db, "SELECT name, team FROM agents WHERE agent_id = 'ag_01'") == [("Sam Rivera", "Care")]

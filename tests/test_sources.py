@@ -497,14 +497,14 @@ def test_twilio_csv_handmade_export() -> None:
     created = {k[-2:]: v["created_at"] for k, v in rows.items()}
     assert created == {
         "01": "2024-01-15T14:23:05Z",  # ISO with Z
-        "02": "2024-01-15T14:25:10Z",  # naive = UTC
+        "02": "2024-01-15T14:25:10",  # naive: the validator reads it in the team timezone
         "03": "2024-01-15T14:30:00Z",  # RFC 2822
-        "04": "2024-01-15T14:35:05Z",  # US 24-hour
-        "05": "2024-01-15T14:40:05Z",  # US 12-hour
+        "04": "2024-01-15T14:35:05",  # US 24-hour (date_order MDY: default_region US), naive
+        "05": "2024-01-15T14:40:05",  # US 12-hour, naive
         "06": "2024-01-15T14:45:05.250Z",  # offset + fraction
-        "07": "2024-01-15T14:50:05.123456Z",  # naive with microseconds
+        "07": "2024-01-15T14:50:05.123456",  # naive with microseconds
         "11": "2024-01-15T15:10:00Z",  # trailing UTC
-        "12": "2024-01-16T09:05:00Z",  # "1/16/2024, 9:05 AM"
+        "12": "2024-01-16T09:05:00",  # "1/16/2024, 9:05 AM", naive
     }
     line = {k[-2:]: v["source_line"] for k, v in rows.items()}
     assert line["05"] == 6 and line["06"] == 8 and line["11"] == 14  # multi-line body, blank line
@@ -526,7 +526,9 @@ def test_twilio_csv_handmade_export() -> None:
     assert reasons(frame) == {
         10: "SentDate 'yesterday afternoon' is not a date this loader understands (expected e.g. 2024-01-15T14:23:05Z)",
         11: "has 12 fields but the header has 13",
-        12: "SentDate '15/01/2024 14:23:05' is not a date this loader understands (expected e.g. 2024-01-15T14:23:05Z)",
+        # day first: read month first (date_order MDY) it has no month 15, and it is never swapped
+        12: "SentDate '15/01/2024 14:23:05' is not a valid month/day/year date (date_order MDY); read day/month/year "
+        "it would be 15 January 2024, so the file may write dates in another order: set date_order to DMY if it does",
     }
 
 
@@ -539,7 +541,7 @@ def test_twilio_csv_older_column_order(tmp_path: Path) -> None:
     )
     assert detect_kind(path) == "twilio_csv"
     row = twilio.read_csv(path, plain()).messages.row(0, named=True)
-    assert row["line_number"] == "+14155550100" and row["created_at"] == "2024-01-15T14:23:05Z"
+    assert row["line_number"] == "+14155550100" and row["created_at"] == "2024-01-15T14:23:05"  # naive
 
 
 @pytest.mark.parametrize(
@@ -547,17 +549,18 @@ def test_twilio_csv_older_column_order(tmp_path: Path) -> None:
     [
         ("2024-01-15T14:23:05Z", "2024-01-15T14:23:05Z"),
         ("2024-01-15T14:23:05+0000", "2024-01-15T14:23:05Z"),
-        ("2024-01-15 14:23:05", "2024-01-15T14:23:05Z"),
-        ("2024-01-15 14:23", "2024-01-15T14:23:00Z"),
+        ("2024-01-15 14:23:05", "2024-01-15T14:23:05"),  # naive stays naive (the team timezone's, at validation)
+        ("2024-01-15 14:23", "2024-01-15T14:23:00"),
         ("2024-01-15T16:23:05.5+02:00", "2024-01-15T14:23:05.500Z"),
-        ("2019-06-11 22:05:25.000", "2019-06-11T22:05:25Z"),
+        ("2019-06-11 22:05:25.000", "2019-06-11T22:05:25"),
         ("Mon, 15 Jan 2024 14:23:05 +0000", "2024-01-15T14:23:05Z"),
         ("Wed, 19 Jun 2019 22:04:00 -0000", "2019-06-19T22:04:00Z"),
         ("Thu, 30 Jul 2015 20:12:31 GMT", "2015-07-30T20:12:31Z"),
-        ("01/15/2024 14:23:05", "2024-01-15T14:23:05Z"),
-        ("1/15/2024 2:23:05 PM", "2024-01-15T14:23:05Z"),
-        ("1/15/2024 12:00:00 AM", "2024-01-15T00:00:00Z"),
-        ("01/15/2024 14:23:05.250", "2024-01-15T14:23:05.250Z"),
+        ("01/15/2024 14:23:05", "2024-01-15T14:23:05"),
+        ("1/15/2024 2:23:05 PM", "2024-01-15T14:23:05"),
+        ("1/15/2024 12:00:00 AM", "2024-01-15T00:00:00"),
+        ("01/15/2024 14:23:05.250", "2024-01-15T14:23:05.250"),
+        ("01/15/2024 14:23:05 -0500", "2024-01-15T19:23:05Z"),
         ("06/11/2019 22:05:25 MST", "2019-06-12T05:05:25Z"),
         ("2024-01-15 09:23:05 EST", "2024-01-15T14:23:05Z"),
     ],
@@ -699,8 +702,9 @@ def test_mapped_csv_example_mapping() -> None:
     assert frame.kind == "mapped_csv" and frame.rows_read == 9
     rows = by_id(frame)
     assert set(rows) == {"m-1", "m-2", "m-3", "m-4", "m-5"}
-    assert rows["m-1"]["created_at"] == "2024-01-15T10:00:00Z"  # Europe/London winter = UTC
-    assert rows["m-4"]["created_at"] == "2024-07-15T09:00:00Z"  # BST
+    # day-first local times, read in the mapping's zone when validated (tests/test_sources_load.py)
+    assert (rows["m-1"]["created_at"], rows["m-4"]["created_at"]) == ("2024-01-15T10:00:00", "2024-07-15T10:00:00")
+    assert frame.naive_timezone == "Europe/London"
     assert rows["m-4"]["direction"] == "inbound"  # "customer": values matched case-insensitively
     assert rows["m-2"]["line_number"] == "+447700900100"  # empty cell -> defaults.line_number
     assert rows["m-2"]["agent_id"] == "sam@example.com" and rows["m-2"]["is_automated"] == "false"
@@ -738,7 +742,9 @@ def test_mapped_csv_iso_dates_and_derived_ids(tmp_path: Path) -> None:
     )
     frame = mapped_csv.read(csv_path, plain(), mapping=mapping)
     rows = frame.messages.to_dicts()
-    assert [r["created_at"] for r in rows] == ["2024-01-15T13:23:05Z", "2024-01-15T14:30:00Z"]
+    # the offset is applied here; the naive one is read in the team timezone by the validator
+    assert [r["created_at"] for r in rows] == ["2024-01-15T13:23:05Z", "2024-01-15T14:30:00"]
+    assert frame.naive_timezone is None  # the mapping names no timezone: the team's
     assert rows[0]["line_number"] == "+15550100100"  # "+" kept: every YAML scalar is text
     assert all(re.fullmatch(r"mapped-[0-9a-f]{20}", r["message_id"]) for r in rows)
     assert mapped_csv.read(csv_path, plain(), mapping=mapping).messages["message_id"].to_list() == [

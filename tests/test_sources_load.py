@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,73 @@ def test_automation_numbers_match_however_they_are_written(tmp_path):
         assert con.execute("SELECT kind FROM messages WHERE message_id = 'a2'").fetchall() == [("automated",)]
     finally:
         con.close()
+
+
+# ---- times without a UTC offset and slash dates (issue 13) ------------------------------------------------
+
+
+def _stored_times(db: Path) -> dict[str, str]:
+    con = warehouse.connect_readonly(db)
+    try:
+        rows = con.execute("SELECT message_id, created_at FROM messages").fetchall()
+    finally:
+        con.close()
+    return {mid: at.astimezone(UTC).isoformat() for mid, at in rows}
+
+
+def test_a_mappings_timezone_reads_its_naive_dates(tmp_path, capsys):
+    # the helpdesk export writes day-first local times of Europe/London (the mapping's timezone): winter is UTC,
+    # summer BST (UTC+1); the team timezone (America/New_York) is not used for them
+    db = tmp_path / "w.duckdb"
+    code = etl_main(
+        [
+            "load",
+            "--db",
+            str(db),
+            "--json",
+            "--source",
+            "mapped_csv",
+            "--mapping",
+            str(MAPPING),
+            str(FIXTURES / "helpdesk_export_handmade.csv"),
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    stored = _stored_times(db)
+    assert (stored["m-1"], stored["m-4"]) == ("2024-01-15T10:00:00+00:00", "2024-07-15T09:00:00+00:00")
+    (file,) = report["files"]
+    assert (file["rows_local_time"], file["rows_ambiguous_time"], file["local_timezone"]) == (5, 0, "Europe/London")
+    assert report["rows_local_time"] == 5  # the totals carry the new keys too; the old ones are unchanged
+    assert {"rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate"} <= report.keys()
+
+
+@pytest.mark.parametrize(
+    ("order", "region", "loaded", "reason"),
+    [
+        # default_region US: month first; "15/01/2024" has no month 15 and is refused, never swapped
+        (None, "US", {"SMd1": "2024-01-15T19:23:05+00:00"}, "15/01/2024 14:23:05"),
+        # default_region GB: day first; now "01/15/2024" is the one refused
+        (None, "GB", {"SMd2": "2024-01-15T19:23:05+00:00"}, "01/15/2024 14:23:05"),
+        # date_order set: it wins over the region
+        ("DMY", "US", {"SMd2": "2024-01-15T19:23:05+00:00"}, "01/15/2024 14:23:05"),
+    ],
+)
+def test_slash_dates_follow_date_order_and_are_never_swapped(tmp_path, order, region, loaded, reason):
+    export = tmp_path / "twilio.csv"
+    export.write_text(
+        "From,To,Body,Status,SentDate,ApiVersion,NumSegments,ErrorCode,AccountSid,Sid,Direction,Price,PriceUnit\n"
+        "+14155550123,+14155550100,hi,received,01/15/2024 14:23:05,2010-04-01,1,0,ACx,SMd1,inbound,,USD\n"
+        "+14155550123,+14155550100,hi,received,15/01/2024 14:23:05,2010-04-01,1,0,ACx,SMd2,inbound,,USD\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "w.duckdb"
+    report = run_load(db, [export], team_settings(date_order=order, default_region=region))
+    assert _stored_times(db) == loaded  # 14:23:05 New York time (EST) = 19:23:05 UTC
+    assert (report.total("rows_rejected"), report.total("rows_local_time")) == (1, 1)
+    con = warehouse.connect_readonly(db)
+    try:
+        (why,) = con.execute("SELECT reason FROM rejected_rows").fetchall()[0]
+    finally:
+        con.close()
+    assert why.startswith(f"SentDate '{reason}' is not a valid ") and "set date_order to" in why

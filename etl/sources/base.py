@@ -78,6 +78,8 @@ class SourceFrame:
     calls: pl.DataFrame | None = None
     rejects: list[Reject] = field(default_factory=list)
     rows_read: int = 0
+    # the zone etl.validate reads times without an offset in (a mapping's timezone); None: settings.timezone
+    naive_timezone: str | None = None
 
 
 def storable(text: str) -> str:

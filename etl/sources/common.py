@@ -234,10 +234,13 @@ def parse_iso(text: str) -> datetime | None:
         return None
 
 
-def iso_utc(moment: datetime) -> str | None:
-    """UTC ISO 8601 with "Z" (naive is taken as UTC); None when the instant cannot be represented."""
+def iso_text(moment: datetime) -> str | None:
+    """A date-time as the canonical column holds it: an instant as UTC ISO 8601 with "Z"; a naive one (no
+    offset in the source) as naive ISO 8601, which etl.validate reads in the team's timezone (or the
+    adapter's, SourceFrame.naive_timezone), DST-correct, for every source alike. None when the instant cannot
+    be represented."""
     try:
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        moment = moment if moment.tzinfo is None else moment.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
     if moment.microsecond == 0:
@@ -246,7 +249,8 @@ def iso_utc(moment: datetime) -> str | None:
         spec = "milliseconds"
     else:
         spec = "microseconds"
-    return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+    text = moment.replace(tzinfo=None).isoformat(timespec=spec)
+    return text if moment.tzinfo is None else text + "Z"
 
 
 _CHANNEL_PREFIX_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):(?!//)(.*)$")

@@ -11,8 +11,11 @@ fields and impossible values are a SourceError naming the mapping file and the k
     values:           # optional per-field translation of cell values (exact, else case-insensitive)
       direction: {Customer: inbound, Agent: outbound}
       is_automated: {Bot: "true", Human: "false"}
-    date_format: "%d/%m/%Y %H:%M"   # optional strptime format, or epoch_s / epoch_ms; default ISO 8601
-    timezone: Europe/London         # IANA zone for dates without an offset; default UTC
+    date_format: "%d/%m/%Y %H:%M"   # optional strptime format, or epoch_s / epoch_ms; default ISO 8601 (or
+                                    # slash dates in date_order)
+    date_order: DMY                 # optional: the order of slash dates without a date_format (MDY, DMY, YMD);
+                                    # default the settings' date_order (from default_region)
+    timezone: Europe/London         # IANA zone for dates without an offset; default the team's (settings)
     defaults:         # optional values for fields the CSV lacks or leaves empty
       channel: sms
       line_number: "+15550100"
@@ -32,10 +35,13 @@ Rows: cell values are stripped (body kept as written); empty cells are missing a
 is given. direction must come out as inbound/outbound (after values.direction; "Inbound" etc. are accepted),
 else the row is rejected naming the value. is_automated must come out as true/false (yes/no/1/0/y/n are
 accepted); when it is missing it is "false" (etl.derive still classifies an outbound body matching
-settings.auto_reply_templates, or a line in settings.automation_numbers, as automated). Dates: with date_format, parsed
-by strptime (or as epoch seconds/milliseconds); otherwise ISO 8601 ("2024-01-15T14:23:05Z",
-"2024-01-15 14:23:05", fractions and offsets allowed). A date without an offset is read in the mapping's
-timezone (default UTC; at a DST overlap the first occurrence is taken). Output is UTC ISO 8601 "...Z".
+settings.auto_reply_templates, or a line in settings.automation_numbers, as automated). Dates: with date_format,
+parsed by strptime (or as epoch seconds/milliseconds); otherwise ISO 8601 ("2024-01-15T14:23:05Z",
+"2024-01-15 14:23:05", fractions and offsets allowed) or a slash date in date_order ("15/01/2024 14:23"
+with DMY; one that only reads in the other order is rejected with that reason, never swapped). A date without
+an offset is read in the mapping's timezone, else the team's (settings.timezone): etl.validate does it for
+every source alike, DST-correct (a time the clocks skipped is rejected; at a fall-back overlap the first
+occurrence is taken and counted). Output is UTC ISO 8601 "...Z", or naive ISO 8601 for etl.validate.
 Fields not mapped are null. A row with a different number of fields than the header is rejected.
 source_line is the CSV line where the record starts; blank lines are skipped and not counted.
 """
@@ -46,6 +52,7 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,7 +71,8 @@ from etl.sources.base import (
     lone_surrogate,
     reading,
 )
-from etl.sources.common import iso_utc, messages_frame, parse_iso
+from etl.sources.common import iso_text, messages_frame, parse_iso
+from replyboard.dates import DateOrder, other_order_problem, parse_slash_datetime
 from replyboard.files import NotARegularFile, read_bytes, read_text
 from replyboard.settings import Settings
 
@@ -102,7 +110,8 @@ class Mapping(BaseModel):
     columns: dict[str, str]
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
     date_format: str | None = None
-    timezone: str = "UTC"
+    date_order: DateOrder | None = None
+    timezone: str | None = None
     defaults: dict[str, str] = Field(default_factory=dict)
     delimiter: str = ","
     encoding: str = "utf-8"
@@ -162,9 +171,16 @@ class Mapping(BaseModel):
             ) from None
         return fmt
 
+    @field_validator("date_order", mode="before")
+    @classmethod
+    def _date_order(cls, order: object) -> object:
+        return order.strip().upper() if isinstance(order, str) else order
+
     @field_validator("timezone")
     @classmethod
-    def _timezone(cls, tz: str) -> str:
+    def _timezone(cls, tz: str | None) -> str | None:
+        if tz is None:
+            return None
         try:
             ZoneInfo(tz.strip())
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -199,6 +215,15 @@ class Mapping(BaseModel):
 
     @model_validator(mode="after")
     def _required(self) -> Mapping:
+        if self.date_format and self.date_order and self.date_format not in _EPOCH_FORMATS:
+            fields = {"d": "D", "m": "M", "b": "M", "B": "M", "Y": "Y", "y": "Y"}
+            directives = re.findall(r"%[-#]?([A-Za-z])", self.date_format)
+            order = "".join(dict.fromkeys(fields[c] for c in directives if c in fields))
+            if len(order) == 3 and order != self.date_order:
+                raise ValueError(
+                    f"date_order {self.date_order} contradicts date_format {self.date_format!r} (which reads "
+                    f"{order}); keep one of them"
+                )
         if "created_at" not in self.columns:
             raise ValueError("columns.created_at is required (the column holding each message's date-time)")
         for field in ("direction", "contact_number", "line_number"):
@@ -254,7 +279,8 @@ def _translate(table: dict[str, str], value: str) -> str | None:
     return None
 
 
-def _parse_date(value: str, mapping: Mapping) -> datetime | None:
+def _parse_date(value: str, mapping: Mapping, order: DateOrder) -> datetime | None:
+    """The cell as a date-time: aware when it holds an offset (or is epoch time), naive otherwise."""
     fmt = mapping.date_format
     if fmt in _EPOCH_FORMATS:
         try:
@@ -268,12 +294,8 @@ def _parse_date(value: str, mapping: Mapping) -> datetime | None:
         except ValueError:
             return None
     else:
-        moment = parse_iso(value)
-        if moment is None:
-            return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(mapping.timezone))
-    return moment
+        moment = parse_iso(value) or parse_slash_datetime(value, order)
+    return moment  # naive: etl.validate reads it in the mapping's timezone, else the team's
 
 
 def _row(
@@ -313,13 +335,17 @@ def _row(
     if raw_date is None:
         problems.append(f"no date ({mapping.columns['created_at']} is empty)")
     else:
-        moment = _parse_date(raw_date, mapping)
-        created = iso_utc(moment) if moment is not None else None
-        if created is None:
+        order = mapping.date_order or settings.slash_date_order
+        moment = _parse_date(raw_date, mapping, order)
+        created = iso_text(moment) if moment is not None else None
+        swapped = other_order_problem(raw_date, order) if created is None and not mapping.date_format else None
+        if swapped:
+            problems.append(f"{mapping.columns['created_at']} '{raw_date}' {swapped}")
+        elif created is None:
             expected = (
                 f"date_format '{mapping.date_format}'"
                 if mapping.date_format
-                else "ISO 8601, e.g. 2024-01-15T14:23:05Z (or set date_format in the mapping)"
+                else f"ISO 8601, e.g. 2024-01-15T14:23:05Z, or a {order} slash date (or set date_format in the mapping)"
             )
             problems.append(f"{mapping.columns['created_at']} '{raw_date}' is not a date matching {expected}")
         out["created_at"] = created
@@ -404,4 +430,10 @@ def read(path: Path, settings: Settings, mapping: Path | None = None) -> SourceF
             rejects.append(Reject(start, row, csv_raw(record, spec.delimiter)))
         else:
             rows.append(row)
-    return SourceFrame(kind="mapped_csv", messages=messages_frame(rows), rejects=rejects, rows_read=rows_read)
+    return SourceFrame(
+        kind="mapped_csv",
+        messages=messages_frame(rows),
+        rejects=rejects,
+        rows_read=rows_read,
+        naive_timezone=spec.timezone,
+    )

@@ -25,7 +25,8 @@ How a message maps to canonical columns (both kinds):
   by etl.derive, for every source alike (in SQL, with DuckDB's linear-time RE2): the adapters never run the
   user's patterns, and is_automated says only what the source itself says.
 - conversation_id = `conversationId` (v2/v3 webhooks); REST messages have none, so null.
-- created_at = the message's `createdAt`, re-written as UTC ISO 8601 with "Z" (naive -> UTC).
+- created_at = the message's `createdAt`, re-written as UTC ISO 8601 with "Z"; one without an offset (Quo's
+  API always gives one) stays naive and etl.validate reads it in the team timezone.
 - channel "sms"; status as given (received, delivered, sent, undelivered, ...).
 - Several records with the same message id (the REST pages overlap; webhooks send message.received and
   message.delivered for one message) make ONE row: fields merged oldest to newest by event time (webhook
@@ -60,7 +61,7 @@ from etl.sources.base import Reject, SourceFrame
 from etl.sources.common import (
     BrokenJson,
     calls_frame,
-    iso_utc,
+    iso_text,
     line_for_source_id,
     messages_frame,
     parse_iso,
@@ -142,6 +143,8 @@ def _numbers(value: Any) -> list[str]:
 
 
 def _parse_time(value: Any) -> datetime | None:
+    """An event time to order versions by, or a call's answer/complete times (a duration): naive taken as UTC is
+    harmless there. A time that is stored goes through _created_at, which leaves naive for etl.validate."""
     if not isinstance(value, str):
         return None
     moment = parse_iso(value)
@@ -155,8 +158,8 @@ def _created_at(obj: dict[str, Any], problems: list[str]) -> str | None:
     if text_or_none(raw) is None:
         problems.append("no createdAt")
         return None
-    moment = _parse_time(raw)
-    text = iso_utc(moment) if moment else None
+    moment = parse_iso(raw) if isinstance(raw, str) else None  # naive stays naive: the team timezone's
+    text = iso_text(moment) if moment else None
     if text is None:
         problems.append(f"createdAt {raw!r} is not an ISO 8601 date-time")
     return text

@@ -41,7 +41,7 @@ from typing import IO, Any
 from xml.etree import ElementTree as ET
 
 from etl.sources.base import Reject, SourceError, SourceFrame, reading
-from etl.sources.common import iso_utc, messages_frame
+from etl.sources.common import iso_text, messages_frame
 from etl.sources.detect import wrong_kind_error
 from replyboard.files import open_regular
 from replyboard.settings import Settings
@@ -190,7 +190,7 @@ def _row(elem: ET.Element, record: int, line_number: str, settings: Settings) ->
         return problem  # drafts etc.: the only reason worth giving
     raw_date = _attr(attrs, "date")
     moment = _epoch(raw_date, allow_seconds=is_mms)
-    created_at = iso_utc(moment) if moment else None
+    created_at = iso_text(moment) if moment else None  # epoch milliseconds: always an instant
     if raw_date is None:
         problems.append("no date")
     elif created_at is None:

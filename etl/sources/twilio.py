@@ -32,11 +32,13 @@ Dates (parse_datetime_text), for the CSV whose SentDate format no source documen
 - ISO 8601 with "T" or a space, optional fractional seconds, optional offset or Z:
   "2024-01-15T14:23:05Z", "2024-01-15 14:23:05.123+01:00", "2024-01-15 14:23:05";
 - RFC 2822 as the API writes it: "Mon, 15 Jan 2024 14:23:05 +0000" (also GMT / -0000);
-- US month-first: "01/15/2024 14:23:05", "1/15/2024 2:23:05 PM", "1/15/2024, 2:23 PM" (day-first dates
-  are NOT guessed: "15/01/2024" is rejected because there is no month 15);
+- slash dates in the settings' date_order (replyboard.dates; default from default_region: MDY for the US):
+  "01/15/2024 14:23:05", "1/15/2024 2:23:05 PM", "1/15/2024, 2:23 PM" read month first; a date that only
+  reads in the other order ("15/01/2024" with MDY) is rejected with that reason, never swapped;
 - any of these may end with a zone name UTC, GMT, UT, Z, EST/EDT, CST/CDT, MST/MDT, PST/PDT (fixed
   North-American offsets); other zone names are rejected.
-A date with no offset or zone (naive) is taken as UTC, as the Twilio API's own dates are GMT.
+A date with no offset or zone (naive) is in the team timezone (settings.timezone): etl.validate reads it so,
+DST-correct, and the load summary counts such rows (the API's own dates are RFC 2822 with +0000, never naive).
 What does not parse is rejected row by row: "SentDate 'xyz' is not a date this loader understands
 (expected e.g. 2024-01-15T14:23:05Z)".
 
@@ -50,7 +52,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +60,7 @@ from typing import Any
 from etl.sources.base import Reject, SourceError, SourceFrame, csv_raw, csv_records
 from etl.sources.common import (
     BrokenJson,
-    iso_utc,
+    iso_text,
     line_for_source_id,
     messages_frame,
     parse_iso,
@@ -68,6 +70,7 @@ from etl.sources.common import (
     text_or_none,
 )
 from etl.sources.detect import csv_header_is_twilio, records_of_kind, wrong_kind_error
+from replyboard.dates import DateOrder, other_order_problem, parse_slash_datetime
 from replyboard.settings import Settings
 
 DIRECTIONS = {
@@ -95,49 +98,22 @@ _ZONES = {
     "PST": -8,
     "PDT": -7,
 }
-_US_RE = re.compile(
-    r"^(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?\s*([AaPp])\.?[Mm]\.?"
-    r"|^(\d{1,2})/(\d{1,2})/(\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?\s*([+-]\d{2}:?\d{2})?$"
-)
 _RFC_RE = re.compile(r"^(?:[A-Za-z]{3},?\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}")
 
 
-def _us_date(text: str) -> datetime | None:
-    m = _US_RE.match(text)
-    if not m:
-        return None
-    if m.group(1) is not None:  # 12-hour clock with AM/PM
-        month, day, year, hour, minute, second, fraction, half = m.groups()[:8]
-        offset = None
-        hour_value = int(hour)
-        if not 1 <= hour_value <= 12:
-            return None
-        hour_value = hour_value % 12 + (12 if half.lower() == "p" else 0)
-    else:
-        month, day, year, hour, minute, second, fraction, offset = m.groups()[8:]
-        hour_value = int(hour)
-    micro = int(((fraction or "") + "000000")[:6])
-    tz = None
-    if offset:
-        digits = offset[1:].replace(":", "")
-        sign = -1 if offset[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    try:
-        return datetime(int(year), int(month), int(day), hour_value, int(minute), int(second or 0), micro, tzinfo=tz)
-    except ValueError:
-        return None
-
-
-def parse_datetime_text(text: str) -> datetime | None:
-    """A date-time in one of the forms in the module docstring (naive when it names no zone), else None."""
+def parse_datetime_text(text: str, date_order: DateOrder = "MDY") -> datetime | None:
+    """A date-time in one of the forms in the module docstring (naive when it names no zone), else None; slash
+    dates read in date_order."""
     s = " ".join(text.strip().split())
     if not s:
         return None
     if _RFC_RE.match(s):
         try:
-            return parsedate_to_datetime(s)
+            moment = parsedate_to_datetime(s)
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
+        # RFC 2822's "-0000" is UTC with the sender's own offset unknown; the parser gives it back naive
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     zone_hours = None
     head, _, last = s.rpartition(" ")
     zone = last.strip("()").upper()
@@ -145,7 +121,7 @@ def parse_datetime_text(text: str) -> datetime | None:
         if zone not in _ZONES:
             return None
         s, zone_hours = head, _ZONES[zone]
-    moment = parse_iso(s) or _us_date(s)
+    moment = parse_iso(s) or parse_slash_datetime(s, date_order)
     if moment is None:
         return None
     if zone_hours is not None:
@@ -155,9 +131,10 @@ def parse_datetime_text(text: str) -> datetime | None:
     return moment
 
 
-def to_utc_text(text: str) -> str | None:
-    moment = parse_datetime_text(text)
-    return iso_utc(moment) if moment is not None else None
+def to_utc_text(text: str, date_order: DateOrder = "MDY") -> str | None:
+    """The canonical created_at text of a date-time (naive stays naive), else None."""
+    moment = parse_datetime_text(text, date_order)
+    return iso_text(moment) if moment is not None else None
 
 
 def _unwrap(value: Any, depth: int = 0) -> list[Any]:
@@ -193,8 +170,11 @@ def _row(
     if raw_date is None:
         problems.append(f"{date_field} is empty")
     else:
-        created_at = to_utc_text(raw_date)
-        if created_at is None:
+        created_at = to_utc_text(raw_date, settings.slash_date_order)
+        swapped = other_order_problem(raw_date, settings.slash_date_order) if created_at is None else None
+        if swapped:
+            problems.append(f"{date_field} '{raw_date}' {swapped}")
+        elif created_at is None:
             problems.append(
                 f"{date_field} '{raw_date}' is not a date this loader understands (expected e.g. {date_example})"
             )
