@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from etl import validate
 from etl.__main__ import main as etl_main
 from replyboard import warehouse
 from tests.helpers import FIXTURES, ROOT
@@ -231,3 +238,47 @@ def test_json_output_has_totals_and_per_file(tmp_path, capsys):
     for key in ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate"):
         assert key in out and all(key in f for f in out["files"])
     assert out["rows_read"] == 14 and out["rows_rejected"] == 3
+
+
+# ---- times without an offset: the SQL rule against Python's zoneinfo -------------------------------------
+
+_ZONES = ("America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "America/Sao_Paulo")
+
+
+def _zoneinfo_reading(local: datetime, zone: str) -> tuple[datetime | None, bool]:
+    """(the instant, ambiguous) by the rule, with zoneinfo: a local time that does not survive a round trip
+    does not exist; one whose two folds differ happened twice and is its first (fold=0) occurrence."""
+    tz = ZoneInfo(zone)
+    first = local.replace(tzinfo=tz, fold=0)
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != local:
+        return None, False
+    return first.astimezone(UTC), first.utcoffset() != local.replace(tzinfo=tz, fold=1).utcoffset()
+
+
+@functools.lru_cache(maxsize=32)
+def _transitions(zone: str, year: int) -> tuple[datetime, ...]:
+    """The local wall times (naive) just before each offset change of a zone in a year (to the hour)."""
+    tz = ZoneInfo(zone)
+    hours = [datetime(year, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(366 * 24)]
+    return tuple(
+        a.astimezone(tz).replace(tzinfo=None)
+        for a, b in itertools.pairwise(hours)
+        if a.astimezone(tz).utcoffset() != b.astimezone(tz).utcoffset()
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    zone=st.sampled_from(_ZONES),
+    local=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31)),
+    near=st.integers(min_value=-1, max_value=7),
+    minutes=st.integers(min_value=-150, max_value=150),
+)
+def test_local_times_are_read_like_zoneinfo(zone: str, local: datetime, near: int, minutes: int) -> None:
+    changes = _transitions(zone, local.year)
+    if near >= 0 and changes:  # most draws would miss the transitions: move most of them next to one
+        local = changes[near % len(changes)] + timedelta(minutes=minutes)
+    instant, ambiguous = validate.local_instant_sql("l", zone)
+    with duckdb.connect() as con:
+        got = con.execute(f"SELECT {instant}, {ambiguous} FROM (SELECT ?::TIMESTAMP AS l)", [local]).fetchone()
+    assert (got[0], got[1]) == _zoneinfo_reading(local, zone), (zone, local)
