@@ -29,7 +29,7 @@ from metrics.annotations import Overlay, checkins_for, overlay_for
 from metrics.compiler import Filters
 from metrics.headline import HEADLINE, delta_text, tone, value_text
 from metrics.params import Params
-from metrics.query import compare, compute
+from metrics.query import compare, compute, flags_low_n
 from metrics.registry import METRICS
 from replyboard.formats import DASH, fmt_duration, fmt_number, fmt_rate
 from replyboard.settings import DigestSubscription, Settings
@@ -183,7 +183,7 @@ def _headline(
                 previous=v["previous"],
                 n=int(v["n"] or 0),
                 previous_n=int(v["previous_n"] or 0),
-                text=value_text(metric, v["value"]),
+                text=value_text(metric, v["value"]) + (" (low n)" if _low_n(metric, v["n"], params) else ""),
                 delta=delta_text(metric, v["value"], v["previous"]),
                 tone=tone(metric, v["value"], v["previous"]),
                 link=link,
@@ -239,10 +239,13 @@ def kr_value_text(kr: okr.KeyResultResult, value: float | None) -> str:
     return f"{value:,.2f}"
 
 
+_SIGNS = {"gte": "≥ ", "gt": "> ", "lte": "≤ ", "lt": "< "}  # the OKR page's signs
+
+
 def kr_target_text(kr: okr.KeyResultResult) -> str:
     if kr.type == "manual":
         return "done" if kr.unit == "done" else "100%"
-    return ("≥ " if kr.comparator == "gte" else "≤ ") + kr_value_text(kr, kr.target)
+    return _SIGNS.get(kr.comparator, f"{kr.comparator} ") + kr_value_text(kr, kr.target)
 
 
 def _percent(kr: okr.KeyResultResult) -> bool:
@@ -330,7 +333,7 @@ def _add_okrs(
                     progress=kr.progress,
                     expected=kr.expected_progress,
                     n=kr.n,
-                    current_text=kr_value_text(kr, kr.current),
+                    current_text=kr_value_text(kr, kr.current) + (" (low n)" if kr.low_n else ""),
                     target_text=kr_target_text(kr),
                     weeks=weeks,
                     values=values,
@@ -393,11 +396,21 @@ def _key_results_table(digest: Digest) -> Table:
 
 
 def _shown(frame: pl.DataFrame, first: dict[str, list[str]], metrics: Sequence[str]) -> pl.DataFrame:
-    """Text cells: the leading label columns, then each metric written by its unit."""
+    """Text cells: the leading label columns, then each metric written by its unit (a rate or score of fewer
+    rows than min_n marked "(low n)", as on the pages)."""
     columns: dict[str, list[str]] = dict(first)
     for m in metrics:
-        columns[COLUMN_LABELS[m]] = [value_text(m, v) for v in frame[m].to_list()]
+        low = frame[f"{m}_low_n"].to_list() if f"{m}_low_n" in frame.columns else [False] * frame.height
+        columns[COLUMN_LABELS[m]] = [
+            value_text(m, v) + (" (low n)" if flag and v is not None else "")
+            for v, flag in zip(frame[m].to_list(), low, strict=True)
+        ]
     return pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.String))
+
+
+def _low_n(metric: str, n: int | None, params: Params) -> bool:
+    """A rate or score made from fewer rows than min_n (and at least one: no value is just no value)."""
+    return flags_low_n(metric) and n is not None and 0 < int(n) < params.min_n
 
 
 def _add_lines(
