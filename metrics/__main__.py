@@ -16,7 +16,7 @@ from metrics.annotations import NO_OVERLAY, check_target, overlay_for
 from metrics.compiler import CompileError, Filters
 from metrics.conversation import ConversationNotFound, as_text, transcript
 from metrics.explain import explain
-from metrics.output import format_table, json_value, rows_as_json
+from metrics.output import column_units, csv_bytes, format_table, json_value, rows_as_json
 from metrics.params import Params, ParamsError
 from metrics.query import compute
 from metrics.registry import CATALOG, DIMENSIONS, METRICS
@@ -102,14 +102,12 @@ def _filters(args: argparse.Namespace) -> Filters:
 
 
 def _print_frame(frame, fmt: str) -> None:  # type: ignore[no-untyped-def]
-    if fmt == "json":
+    if fmt == "json":  # raw numbers, for programs
         print(json.dumps(rows_as_json(frame, float_digits=6), indent=2))
-    elif fmt == "csv":
-        from replyboard.csv_safety import to_safe_csv_bytes
-
-        sys.stdout.write(to_safe_csv_bytes(frame).decode("utf-8"))
-    else:
-        print(format_table(frame, float_digits=2, null=""))
+    elif fmt == "csv":  # numbers with their unit in the header (first_response_time_median_min), as on the dashboard
+        sys.stdout.write(csv_bytes(frame).decode("utf-8"))
+    else:  # as the dashboard writes them: 19 min, 95.7%, 7.23
+        print(format_table(frame, float_digits=2, null="", units=column_units(frame.columns)))
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:

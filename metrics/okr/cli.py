@@ -28,6 +28,7 @@ from metrics.okr.progress import SYMBOLS
 from metrics.okr.spec import DEFINITIONS_DIR, SCHEMA_PATH, Period, schema_text, write_schema
 from metrics.registry import METRICS
 from replyboard import data_range
+from replyboard.formats import fmt_rate, fmt_value
 from replyboard.settings import Settings
 from replyboard.warehouse import connect_readonly
 
@@ -152,30 +153,15 @@ def run_schema(args: argparse.Namespace, _: Settings | None) -> int:
 # Table format
 
 
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-
-
 def format_value(value: float | None, kr: KeyResultResult) -> str:
+    """A key result's figure as the dashboard writes it (replyboard.formats), by its metric's unit."""
     if value is None:
         return "-"
     if kr.type == "manual":
         if kr.unit == "done":
             return "done" if value >= 1 else "not done"
-        return f"{value:.0%}"
-    unit = METRICS[kr.metric].unit if kr.metric in METRICS else ""
-    if unit == "ratio":
-        return f"{value:.1%}"
-    if unit == "seconds":
-        return _duration(value)
-    if unit == "count":
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-    return f"{value:,.2f}"
+        return fmt_rate(value)
+    return fmt_value(METRICS[kr.metric].unit if kr.metric in METRICS else None, value)
 
 
 def sparkline(values: list[float | None]) -> str:
@@ -209,13 +195,13 @@ def format_period(period: Period, objectives: list[ObjectiveResult]) -> str:
     lines = [
         f"OKR period {period.period}: {period.start} .. {period.end}"
         + (f", owner {period.owner}" if period.owner else ""),
-        f"as of {first.as_of} ({elapsed}, expected progress {first.expected_progress:.2f}{through})",
+        f"as of {first.as_of} ({elapsed}, expected progress {fmt_rate(first.expected_progress)}{through})",
     ]
     for obj in objectives:
         lines += [
             "",
             f"Objective {obj.id}: {obj.title}",
-            f"  progress {_pct(obj.progress)} (expected {obj.expected_progress:.2f}) -> {obj.status}; "
+            f"  progress {fmt_rate(obj.progress)} (expected {fmt_rate(obj.expected_progress)}) -> {obj.status}; "
             f"grade {_pct(obj.grade)}; {obj.measured} of {len(obj.key_results)} key results measured",
         ]
         rows = [["key result", "current", "baseline", "target", "progress", "status", "n", "weekly"]]
@@ -233,7 +219,7 @@ def format_period(period: Period, objectives: list[ObjectiveResult]) -> str:
                     format_value(kr.current, kr) + (" (low n)" if kr.low_n else ""),
                     baseline,
                     target,
-                    _pct(kr.progress),
+                    fmt_rate(kr.progress),
                     kr.status,
                     f"{kr.n:,}",
                     sparkline([h.value for h in kr.history]),
