@@ -6,18 +6,115 @@ that point (``metric=...&where=day=2026-09-01``): the dashboard opens them when 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import plotly.graph_objects as go
 import polars as pl
 
-from charts.theme import DIRECTION_COLOURS, HEATMAP_SCALE, PALETTE, SCORE_BAND_COLOURS
+from charts.theme import (
+    DIRECTION_COLOURS,
+    HEATMAP_SCALE,
+    PALETTE,
+    SCORE_BAND_COLOURS,
+    TARGET_LINE,
+    status_style,
+)
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified", legend=dict(orientation="h", y=-0.2))
+DAY_MS = 86_400_000
+# The calendar step of each time dimension the read layer splits by (metrics.registry: day, week, month).
+PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
+
+
+@dataclass(frozen=True)
+class TargetLine:
+    """A target drawn on the chart it belongs to: a dashed line at ``value`` (in the chart's own unit, e.g.
+    minutes on a minutes axis) labelled ``label`` ("target ≤ 120 min (settings)")."""
+
+    value: float
+    label: str
+
+
+def _draw_target(fig: go.Figure, target: TargetLine | None, *, horizontal: bool = False, log: bool = False) -> None:
+    if target is None:
+        return
+    line = dict(line_dash="dash", line_color=TARGET_LINE, line_width=1.5)
+    label = dict(text=target.label, showarrow=False, font=dict(size=11, color=TARGET_LINE))
+    if horizontal:
+        fig.add_vline(x=target.value, **line)
+        fig.add_annotation(x=target.value, y=1, yref="paper", xanchor="left", yanchor="bottom", **label)
+    else:
+        fig.add_hline(y=target.value, **line)
+        # an annotation on a log axis is placed by the exponent (plotly), a shape by the value
+        y = math.log10(target.value) if log and target.value > 0 else target.value
+        fig.add_annotation(x=0, xref="paper", y=y, xanchor="left", yanchor="bottom", **label)
+
+
+def _is_time(values: Sequence[Any]) -> bool:
+    return bool(values) and all(isinstance(v, date) for v in values if v is not None)
+
+
+def _time_axis(fig: go.Figure, xs: Sequence[Any], period: str | None, *, axis: str = "x") -> None:
+    """Dates read as days, whatever the number of points: ticks at midnight labelled "Sep 20" (a single day no
+    longer reads "23:59:59.9996"), the range one step wider than the data on each side, a tick per day or week
+    while there are few."""
+    days = [v for v in xs if isinstance(v, date)]
+    if not days:
+        return
+    step = timedelta(days=PERIOD_DAYS.get(period or "day", 1))
+    first, last = _midnight(min(days)), _midnight(max(days))
+    span = (last - first) / step + 1  # periods shown
+    settings: dict[str, Any] = dict(
+        type="date",
+        tickformat="%b %-d" if step.days < 28 else "%b %Y",
+        hoverformat="%a %b %-d, %Y" if step.days == 1 else "%b %-d, %Y",
+        range=[(first - step * 0.6).isoformat(), (last + step * 0.6).isoformat()],
+    )
+    if span <= 16:
+        settings |= dict(dtick=step.days * DAY_MS if step.days < 28 else "M1", tick0=first.isoformat())
+    (fig.update_xaxes if axis == "x" else fig.update_yaxes)(**settings)
+
+
+def _midnight(day: date) -> datetime:
+    """A day as the datetime plotly places it at (a date minus 0.6 days would stay the same date)."""
+    return day if isinstance(day, datetime) else datetime(day.year, day.month, day.day)
+
+
+def complete_periods(frame: pl.DataFrame, x: str, period: str | None) -> pl.DataFrame:
+    """Every period between the first and the last, the missing ones as nulls, so a line breaks where there is no
+    data instead of joining the days on either side (a weekend, a day nobody wrote in)."""
+    if frame.is_empty() or period not in PERIOD_DAYS or not _is_time(frame[x].to_list()):
+        return frame
+    first, last = frame[x].min(), frame[x].max()
+    interval = {"day": "1d", "week": "1w", "month": "1mo"}[period]
+    every = pl.DataFrame({x: pl.date_range(first, last, interval, eager=True)}).cast({x: frame.schema[x]})
+    return every.join(frame, on=x, how="left", maintain_order="left")
+
+
+def _integer_axis(fig: go.Figure, values: Sequence[Any], *, axis: str = "y") -> None:
+    """Counts get whole-number ticks: a chart of 0-4 texts no longer reads 0, 0.5, 1, 1.5."""
+    known = [v for v in values if v is not None]
+    if not known or any(isinstance(v, float) and not v.is_integer() for v in known):
+        return
+    top = max(known)
+    settings: dict[str, Any] = dict(tickformat=",d", rangemode="tozero")
+    if top <= 8:
+        settings |= dict(dtick=1, tick0=0)
+    elif top <= 16:
+        settings |= dict(dtick=2, tick0=0)
+    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(**settings)
+
+
+def _bar_width(xs: Sequence[Any], period: str | None, traces: int = 1) -> float | None:
+    """A bar on a date axis is as wide as its period (less a gap), not as wide as the axis' autorange."""
+    if not _is_time(list(xs)):
+        return None
+    return PERIOD_DAYS.get(period or "day", 1) * DAY_MS * 0.8 / traces
 
 
 @dataclass(frozen=True)
@@ -137,24 +234,32 @@ def _partial(frame: pl.DataFrame) -> list[bool]:
 def volume_over_time(
     frame: pl.DataFrame, *, x: str = "day", title: str = "Texts per day", drill: Drill | None = None
 ) -> go.Figure:
-    """Inbound and outbound counts per period: columns x, inbound_messages, outbound_messages and, when present,
-    ``partial``: a period the data covers only in part is drawn faded and says so on hover."""
+    """Inbound and outbound counts per period (``x``: day, week or month): columns x, inbound_messages,
+    outbound_messages and, when present, ``partial``: a period the data covers only in part is drawn faded and
+    says so on hover."""
     if frame.is_empty():
         return _empty(title)
     fig = go.Figure()
+    xs = frame[x].to_list()
     partial = _partial(frame)
     notes = [f" (partial {x}: not every day of it is in the data)" if p else "" for p in partial]
-    for col, name in (("inbound_messages", "inbound"), ("outbound_messages", "outbound")):
-        if col in frame.columns:
-            fig.add_bar(
-                x=frame[x].to_list(),
-                y=frame[col].to_list(),
-                name=name,
-                marker=dict(color=DIRECTION_COLOURS[name], opacity=[0.4 if p else 1.0 for p in partial]),
-                customdata=_custom(notes, drill.refs(frame, col) if drill else None),
-                hovertemplate=f"{name}: %{{y:,}}%{{customdata[0]}}<extra></extra>",
-            )
+    columns = [(c, n) for c, n in (("inbound_messages", "inbound"), ("outbound_messages", "outbound")) if c in frame]
+    width = _bar_width(xs, x, len(columns))
+    for i, (col, name) in enumerate(columns):
+        offset = None if width is None else (i - len(columns) / 2) * width
+        fig.add_bar(
+            x=xs,
+            y=frame[col].to_list(),
+            name=name,
+            marker=dict(color=DIRECTION_COLOURS[name], opacity=[0.4 if p else 1.0 for p in partial]),
+            width=width,
+            offset=offset,
+            customdata=_custom(notes, drill.refs(frame, col) if drill else None),
+            hovertemplate=f"{name}: %{{y:,}}%{{customdata[0]}}<extra></extra>",
+        )
     fig.update_layout(title=title, barmode="group", yaxis_title="texts", **_LAYOUT)
+    _time_axis(fig, xs, x)
+    _integer_axis(fig, [v for c, _ in columns for v in frame[c].to_list()])
     return _with_refs(fig, drill)
 
 
@@ -169,13 +274,18 @@ def lines_over_time(
     log_y: bool = False,
     drill: Drill | None = None,
     show_n: bool = False,
+    target: TargetLine | None = None,
+    value_format: str | None = None,
 ) -> go.Figure:
     """One line per column in `series` ({column: label}); a `<column>_n` column, when present, is shown as
     each point's n on hover (and, with ``show_n``, written by each point). A period the data covers only in
     part (a ``partial`` column) and a value of fewer rows than min_n (``<column>_low_n``) get a hollow marker
-    and say so on hover. `log_y` suits heavy-tailed durations (a median and a p90 hours apart)."""
-    if frame.is_empty():
+    and say so on hover. `log_y` suits heavy-tailed durations (a median and a p90 hours apart). A time ``x``
+    (day, week, month) gets every period, the empty ones as gaps in the line. ``target``: a dashed line where
+    the target is; ``value_format``: the hover's d3 format of a value (default one decimal, or a percentage)."""
+    if frame.is_empty() or all(frame[c].null_count() == frame.height for c in series):
         return _empty(title)
+    frame = complete_periods(frame, x, x)
     fig = go.Figure()
     partial = _partial(frame)
     for i, (col, label) in enumerate(series.items()):
@@ -186,7 +296,7 @@ def lines_over_time(
             for p, lo in zip(partial, low, strict=True)
         ]
         hollow = [p or bool(lo) for p, lo in zip(partial, low, strict=True)]
-        value = f"%{{y{':.1%' if percent else ':,.1f'}}}"
+        value = f"%{{y:{value_format or ('.1%' if percent else ',.1f')}}}"
         fig.add_scatter(
             x=frame[x].to_list(),
             y=frame[col].to_list(),
@@ -194,9 +304,10 @@ def lines_over_time(
             mode="lines+markers+text" if show_n and n is not None else "lines+markers",
             line=dict(color=PALETTE[i % len(PALETTE)]),
             marker=dict(symbol=["circle-open" if h else "circle" for h in hollow], size=9),
-            text=[f"n={v:,}" for v in n] if show_n and n is not None else None,
+            text=[f"n={v:,}" if v is not None else "" for v in n] if show_n and n is not None else None,
             textposition="top center",
             textfont=dict(size=10),
+            connectgaps=False,
             customdata=_custom(n, notes, drill.refs(frame, col) if drill else None),
             hovertemplate=f"{label}: {value} (n = %{{customdata[0]:,}}%{{customdata[1]}})<extra></extra>"
             if n is not None
@@ -209,6 +320,11 @@ def lines_over_time(
         fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
     if log_y:
         fig.update_yaxes(type="log", tickvals=_LOG_TICKS, ticktext=[f"{t:g}" for t in _LOG_TICKS])
+        if target is not None and values:  # the target stays in view on a log axis too
+            low, high = min(*values, target.value), max(*values, target.value)
+            fig.update_yaxes(range=[math.log10(low) - 0.15, math.log10(high) + 0.15])
+    _draw_target(fig, target, log=log_y)
+    _time_axis(fig, frame[x].to_list(), x)
     return _with_refs(fig, drill)
 
 
@@ -258,6 +374,7 @@ def histogram(values: list[float], *, title: str, x_title: str, nbins: int = 40)
         return _empty(title)
     fig = go.Figure(go.Histogram(x=values, nbinsx=nbins, marker_color=PALETTE[0]))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="count", **{**_LAYOUT, "hovermode": "closest"})
+    fig.update_yaxes(tickformat=",d", rangemode="tozero")
     return fig
 
 
@@ -270,15 +387,17 @@ def bars(
     y_title: str = "",
     horizontal: bool = False,
     percent: bool = False,
-    colour: str | None = None,
+    colour: str | Sequence[str] | None = None,
     drill: Drill | None = None,
+    target: TargetLine | None = None,
 ) -> go.Figure:
     """One bar per row. With a drill, each bar opens its rows; a ``drill_extra`` column, when present, holds
-    each bar's own extra query (e.g. ``target=15``)."""
+    each bar's own extra query (e.g. ``target=15``). ``colour``: one colour, or one per row (a status each).
+    A time ``x`` (day, week) gets bars a period wide on a date axis; counts get whole-number ticks."""
     if frame.is_empty():
         return _empty(title)
     xs, ys = frame[x].to_list(), frame[y].to_list()
-    bar = go.Bar(x=ys, y=xs, orientation="h") if horizontal else go.Bar(x=xs, y=ys)
+    bar = go.Bar(x=ys, y=xs, orientation="h") if horizontal else go.Bar(x=xs, y=ys, width=_bar_width(xs, x))
     bar.marker.color = colour or PALETTE[0]
     if drill is not None:
         bar.customdata = _custom(_bar_refs(frame, drill, y))
@@ -288,6 +407,11 @@ def bars(
         fig.update_layout(height=max(220, 110 + 28 * len(xs)))
     axis = fig.update_xaxes if horizontal else fig.update_yaxes
     axis(title=y_title, **({"tickformat": ".0%"} if percent else {}))
+    if not percent:
+        _integer_axis(fig, ys, axis="x" if horizontal else "y")
+    if not horizontal:
+        _time_axis(fig, xs, x)
+    _draw_target(fig, target, horizontal=horizontal)
     return _with_refs(fig, drill)
 
 
@@ -317,11 +441,18 @@ DURATION_EDGES: tuple[float, ...] = tuple(upper for _, upper in DURATION_BUCKETS
 
 
 def duration_distribution(
-    frame: pl.DataFrame, *, title: str, x_title: str = "reply time", drill: Drill | None = None
+    frame: pl.DataFrame,
+    *,
+    title: str,
+    x_title: str = "reply time",
+    drill: Drill | None = None,
+    target_seconds: float | None = None,
+    target_label: str = "",
 ) -> go.Figure:
     """Counts per reply-time bucket: columns bucket (index into DURATION_BUCKETS: how many edges are <= the
     duration) and n. Buckets widen with the wait, so the long tail stays readable; empty buckets show as 0.
-    With a drill, a bar opens the rows whose value is in its bucket (``min`` <= seconds < ``max``)."""
+    With a drill, a bar opens the rows whose value is in its bucket (``min`` <= seconds < ``max``).
+    ``target_seconds``: a dashed line where the response target falls between the buckets."""
     if frame.is_empty() or frame["n"].sum() == 0:
         return _empty(title)
     counts = dict(zip(frame["bucket"].to_list(), frame["n"].to_list(), strict=True))
@@ -348,7 +479,29 @@ def duration_distribution(
         yaxis_title="inquiries",
         **{**_LAYOUT, "hovermode": "closest"},
     )
+    _integer_axis(fig, ys)
+    if target_seconds is not None:
+        # the categorical axis puts bucket i at x = i: the target sits between the buckets around it, in proportion
+        position = _bucket_position(target_seconds)
+        fig.add_vline(
+            x=position,
+            line_dash="dash",
+            line_color=TARGET_LINE,
+            line_width=1.5,
+            annotation_text=target_label,
+            annotation_position="top right",
+        )
     return _with_refs(fig, drill)
+
+
+def _bucket_position(seconds: float) -> float:
+    """Where a duration falls on the bucket axis (bucket i centred at i, its edges at i - 0.5 and i + 0.5)."""
+    lower = 0.0
+    for i, upper in enumerate(DURATION_EDGES):
+        if seconds <= upper:
+            return i - 0.5 + (seconds - lower) / (upper - lower)
+        lower = upper
+    return len(DURATION_EDGES) - 0.5
 
 
 def matrix_heatmap(
@@ -413,11 +566,14 @@ def stacked_bars(
     horizontal: bool = False,
     percent: bool = False,
     drill: Drill | None = None,
+    colours: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """One bar segment per value of `stack` (e.g. texts per day stacked by line, replies per team by agent)."""
+    """One bar segment per value of `stack` (e.g. texts per day stacked by line, replies per team by agent).
+    ``colours``: a colour per stack value (theme.team_colours: a team keeps its colour whatever is shown)."""
     if frame.is_empty():
         return _empty(title)
     fig = go.Figure()
+    width = None if horizontal else _bar_width(frame[x].to_list(), x)
     for i, part in enumerate(frame[stack].unique(maintain_order=True).to_list()):
         rows = frame.filter(pl.col(stack) == part) if part is not None else frame.filter(pl.col(stack).is_null())
         xs, ys = rows[x].to_list(), rows[y].to_list()
@@ -426,16 +582,23 @@ def stacked_bars(
             y=xs if horizontal else ys,
             name=str(part),
             orientation="h" if horizontal else "v",
-            marker_color=PALETTE[i % len(PALETTE)],
+            marker_color=(colours or {}).get(str(part), PALETTE[i % len(PALETTE)]),
+            width=width,
             customdata=_custom(drill.refs(rows, y) if drill else None),
         )
     fig.update_layout(title=title, barmode="stack", **_LAYOUT)
+    fig.update_layout(legend_traceorder="normal")  # the legend in the frame's order (team 1, 2, ...)
     axis = fig.update_xaxes if horizontal else fig.update_yaxes
     axis(title=y_title, **({"tickformat": ".0%"} if percent else {}))
+    if not percent and not horizontal:  # the stack's height is the count the axis reads
+        totals = frame.group_by(x).agg(pl.col(y).sum())[y].to_list()
+        _integer_axis(fig, totals)
     if horizontal:  # rows read top-down in the frame's order
         rows = frame[x].unique(maintain_order=True).to_list()
         fig.update_layout(hovermode="closest", height=max(220, 110 + 28 * len(rows)))
         fig.update_yaxes(categoryorder="array", categoryarray=rows, autorange="reversed")
+    else:
+        _time_axis(fig, frame[x].to_list(), x)
     return _with_refs(fig, drill)
 
 
@@ -487,20 +650,20 @@ def score_distribution(
         **{**_LAYOUT, "hovermode": "closest"},
     )
     fig.update_xaxes(tickmode="linear", dtick=1, range=[low - 0.6, high + 0.6])
+    _integer_axis(fig, [int(counts.get(score, 0)) for score in range(low, high + 1)])
     return _with_refs(fig, drill)
 
 
 def okr_progress(progress: float | None, expected: float | None, status: str, *, title: str = "") -> go.Figure:
-    """A bullet bar: progress 0-1 coloured by status, with a marker where progress is expected by now."""
-    from charts.theme import STATUS_COLOURS
-
+    """A bullet bar: progress 0-1 in its status colour (theme), a dashed marker where progress is expected by now,
+    labelled inside the chart whichever end it is near."""
     fig = go.Figure(
         go.Bar(
             x=[progress or 0],
             y=[""],
             orientation="h",
-            marker_color=STATUS_COLOURS.get(status, "#8c959f"),
-            hovertemplate="progress %{x:.0%}<extra></extra>",
+            marker_color=status_style(status).colour,
+            hovertemplate=f"progress %{{x:.0%}} ({status})<extra></extra>",
             width=0.5,
         )
     )
@@ -508,29 +671,48 @@ def okr_progress(progress: float | None, expected: float | None, status: str, *,
         fig.add_vline(
             x=expected,
             line_dash="dash",
-            line_color="#24292f",
+            line_color=TARGET_LINE,
             annotation_text=f"expected by now {expected:.0%}",
-            annotation_position="top",
+            # the label grows away from the marker towards the middle, so it is never cut at either end
+            annotation_position="top left" if expected > 0.5 else "top right",
         )
-    fig.update_layout(title=title, height=110, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
-    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_layout(title=title, height=110, margin=dict(l=10, r=24, t=30, b=10), showlegend=False)
+    fig.update_xaxes(range=[0, 1.005], tickformat=".0%", dtick=0.2)
     fig.update_yaxes(visible=False)
     return fig
 
 
-def quick_chart(frame: pl.DataFrame, *, x: str, y: str, kind: str = "bar") -> go.Figure:
-    """Explore's quick chart: y against x as bars or a line."""
-    title = f"{y} by {x}"
+def quick_chart(frame: pl.DataFrame, *, x: str, y: str, kind: str = "bar", colour: str | None = None) -> go.Figure:
+    """Explore's quick chart: y against x as bars or lines, one series per value of ``colour`` (e.g. a weekday
+    column), so rows sharing an x are side by side in their own colours, not piled into one bar."""
+    title = f"{y} by {x}" + (f", per {colour}" if colour else "")
     if frame.is_empty():
         return _empty(title)
-    trace = (
-        go.Bar(x=frame[x].to_list(), y=frame[y].to_list(), marker_color=PALETTE[0])
-        if kind == "bar"
-        else go.Scatter(x=frame[x].to_list(), y=frame[y].to_list(), mode="lines+markers", line=dict(color=PALETTE[0]))
+    groups = frame[colour].unique(maintain_order=True).to_list() if colour else [None]
+    fig = go.Figure()
+    for i, group in enumerate(groups[:_MAX_SERIES]):
+        rows = frame if colour is None else frame.filter(pl.col(colour).eq_missing(group))
+        colour_of = PALETTE[i % len(PALETTE)]
+        name = str(group) if colour else y
+        if kind == "bar":
+            fig.add_bar(x=rows[x].to_list(), y=rows[y].to_list(), name=name, marker_color=colour_of)
+        else:
+            fig.add_scatter(
+                x=rows[x].to_list(), y=rows[y].to_list(), name=name, mode="lines+markers", line=dict(color=colour_of)
+            )
+    fig.update_layout(
+        title=title + (f" (first {_MAX_SERIES} of {len(groups)})" if len(groups) > _MAX_SERIES else ""),
+        xaxis_title=x,
+        yaxis_title=y,
+        barmode="group",
+        showlegend=colour is not None,
+        # above the plot: long x labels are drawn slanted below it
+        **{**_LAYOUT, "hovermode": "closest", "legend": dict(orientation="h", yanchor="bottom", y=1.02, x=0)},
     )
-    fig = go.Figure(trace)
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, **{**_LAYOUT, "hovermode": "closest"})
     return fig
+
+
+_MAX_SERIES = 20  # a quick chart's legend stays readable
 
 
 def kr_trend(
