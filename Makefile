@@ -1,16 +1,20 @@
-# Replyboard: `make run` serves the dashboard on the sample data; `make test` runs the whole suite.
+# Replyboard: `make run` serves the dashboard on the demo data; `make test` runs the whole suite.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DB     ?= data/replyboard.duckdb
+# The demo has its own warehouse file, so no export of yours is ever mixed into it; your data goes to
+# data/replyboard.duckdb (the default of every `python -m etl` / `python -m metrics` command):
+# `make run DB=data/replyboard.duckdb` serves it.
+DEMO_DB := data/demo.duckdb
+DB     ?= $(DEMO_DB)
 SIZE   ?= 1000000
 PORT   ?= 8501
 # The dashboard listens on this machine only: there is no sign-in yet (README, "The dashboard is private by
 # default"). HOST=0.0.0.0 opens it to the network.
 HOST   ?= 127.0.0.1
 
-.PHONY: install run sample-db test lint bench lock clean
+.PHONY: install run sample-db own-db test lint bench lock clean
 
 install: $(STAMP)  ## idempotent: a venv with exactly the locked packages
 
@@ -21,11 +25,21 @@ $(STAMP): requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	@touch $(STAMP)
 
-sample-db: install  ## build the sample warehouse if it is missing, else bring it up to date
-	@if test -f $(DB); then $(BIN)/python -m etl migrate --db $(DB); \
-	else $(BIN)/python -m etl load --db $(DB) sample_data/demo; fi
+sample-db: install  ## build the demo warehouse (data/demo.duckdb) if it is missing, else bring it up to date
+	@if test -f $(DEMO_DB); then $(BIN)/python -m etl migrate --db $(DEMO_DB); \
+	else $(BIN)/python -m etl load --db $(DEMO_DB) sample_data/demo; fi
 
-run: sample-db  ## the dashboard on http://$(HOST):$(PORT); HOST=0.0.0.0 opens it to the network (no sign-in!)
+own-db: install  ## DB=...: bring your warehouse up to date; never loads the demo into it
+	@if test -f $(DB); then $(BIN)/python -m etl migrate --db $(DB); \
+	else echo "make: $(DB) has no data yet; load your exports: $(BIN)/python -m etl load --db $(DB) FILE..." >&2; fi
+
+# The demo builds itself; any other DB is served as it is (the dashboard says how to load one that is empty).
+ifeq ($(DB),$(DEMO_DB))
+run: sample-db
+else
+run: own-db
+endif
+run:  ## the dashboard on http://$(HOST):$(PORT) (DB=... for your own warehouse); HOST=0.0.0.0 opens it to the network (no sign-in!)
 	REPLYBOARD_DB=$(DB) $(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
@@ -44,8 +58,8 @@ lock:  ## re-pin requirements.lock from a fresh venv of pyproject's dependencies
 	/tmp/replyboard-lock/bin/pip install --quiet -e '.[dev]'
 	/tmp/replyboard-lock/bin/pip freeze --exclude-editable | grep -v '^replyboard' > requirements.lock
 
-clean:
-	rm -rf $(VENV) data/*.duckdb
+clean:  ## the venv and the demo warehouse; your own warehouse (data/replyboard.duckdb) is never removed
+	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB).wal data/demo.state.sqlite*
 
 readme:  ## regenerate the README's metric table from the registry
 	$(BIN)/python -m metrics.readme

@@ -75,7 +75,10 @@ def freshness() -> None:
     if f.last_load is None:
         st.caption("No load yet.")
         return
-    st.caption(f"Last load {f.last_load:%Y-%m-%d %H:%M} UTC · {f.messages:,} messages · {f.first_day} to {f.last_day}")
+    st.caption(
+        f"Last load {common.fmt_day(f.last_load)} {f.last_load:%H:%M} UTC · {f.messages:,} messages from "
+        f"{common.fmt_day(f.first_day)} to {common.fmt_day(f.last_day)}"
+    )
 
 
 def main() -> None:
@@ -87,6 +90,7 @@ def main() -> None:
     try:
         if common.db_path().exists() and common.has_data():
             sidebar_filters()
+            common.data_banner()  # "data through ..." on every page; a warning when the data is stale
         nav.run()
     except Exception as exc:  # a damaged block that only this page's queries read; anything else re-raised
         if not common.show_storage_failure(exc):

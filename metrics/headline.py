@@ -9,49 +9,43 @@ from __future__ import annotations
 from typing import Literal
 
 from metrics.registry import CATALOG
-from replyboard.formats import fmt_duration, fmt_number, fmt_rate
+from replyboard.formats import fmt_change, fmt_value
 
+# In fours, as the Overview's rows: volume, speed, satisfaction.
 HEADLINE: tuple[tuple[str, str], ...] = (
     ("inbound_messages", "Texts received"),
     ("conversations", "Conversations"),
+    ("unanswered_inquiries", "Unanswered inquiries"),
+    ("repeat_customer_rate", "Repeat customers"),
     ("first_response_time_median", "First response (median)"),
     ("first_response_time_p90", "First response (p90)"),
     ("same_business_day_response_rate", "Answered same business day"),
+    ("automated_share", "Automated share"),
     ("csat_mean", "CSAT (mean)"),
     ("nps", "NPS"),
-    ("automated_share", "Automated share"),
-    ("repeat_customer_rate", "Repeat customers"),
 )
 HEADLINE_METRICS = tuple(name for name, _ in HEADLINE)
 Tone = Literal["good", "bad", "neutral"]
 
 
 def value_text(metric: str, value: float | None) -> str:
-    unit = CATALOG[metric].unit
-    if unit == "seconds":
-        return fmt_duration(value)
-    if unit == "ratio":
-        return fmt_rate(value)
-    if unit == "score":
-        return fmt_number(value, 2)
-    return fmt_number(value, 0)
+    """The figure by its unit (replyboard.formats, as every page writes it)."""
+    return fmt_value(CATALOG[metric].unit, value)
 
 
 def delta_text(metric: str, value: float | None, previous: float | None) -> str | None:
-    """ "+1.2 pts" for rates, "-3 min" for durations, "+12" for counts; None when either side is unknown."""
-    if value is None or previous is None:
-        return None
-    diff = value - previous
-    sign = "+" if diff >= 0 else "-"
-    if CATALOG[metric].unit == "ratio":
-        return f"{sign}{abs(diff) * 100:.1f} pts"
-    return sign + value_text(metric, abs(diff))
+    """ "+1.2 pts" for rates, "-3 min" for durations, "+12" for counts, "no change" for one that rounds to
+    nothing; None when either side is unknown."""
+    change = fmt_change(CATALOG[metric].unit, value, previous)
+    return None if change is None else change.text
 
 
 def tone(metric: str, value: float | None, previous: float | None) -> Tone:
-    """Whether the change is an improvement by the metric's ``better`` (neutral when it has none)."""
+    """Whether the change is an improvement by the metric's ``better`` (neutral when it has none, or when it
+    rounds to nothing as written)."""
     better = CATALOG[metric].better
-    if value is None or previous is None or better is None or value == previous:
+    change = fmt_change(CATALOG[metric].unit, value, previous)
+    if change is None or change.zero or better is None or value is None or previous is None:
         return "neutral"
     return "good" if (value > previous) == (better == "higher") else "bad"
 

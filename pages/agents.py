@@ -6,10 +6,11 @@ from dataclasses import replace
 import polars as pl
 import streamlit as st
 
-from charts import figures
+from charts import figures, theme
 from charts.figures import Drill
 from pages import common
 
+TOP = 12  # agents drawn in the charts by default: the busiest; the others are picked by name
 PER_AGENT = [
     "human_replies",
     "conversations_handled",
@@ -34,19 +35,13 @@ if common.require_data():
     else:
         shares = common.share_of_team("human_replies").select("agent", "share_of_team")
         agents = common.named(common.with_low_n(agents, {"csat_mean": "CSAT"})).join(shares, on="agent", how="left")
-        table = agents.with_columns(
-            (pl.col("active_texting_seconds") / 3600).round(2).alias("active_texting_hours"),
-            (pl.col("first_response_time_median") / 60).round(1),
-            (pl.col("reply_time_median") / 60).round(1),
-            pl.col("csat_mean").round(2),
-            pl.col("share_of_team").alias("share_of_team_replies"),
-        ).select(
+        table = agents.rename({"share_of_team": "share_of_team_replies"}).select(
             "name",
             "team",
             "human_replies",
             "share_of_team_replies",
             "conversations_handled",
-            "active_texting_hours",
+            "active_texting_seconds",
             "first_response_time_median",
             "first_response_time_median_n",
             "reply_time_median",
@@ -56,7 +51,7 @@ if common.require_data():
             "low n",
             "agent",
         )
-        number = st.column_config.NumberColumn
+        Col = common.Col
         common.drill_table(
             table.sort("human_replies", descending=True),
             "agents",
@@ -65,38 +60,54 @@ if common.require_data():
             metrics={c: c for c in PER_AGENT}
             | {
                 "share_of_team_replies": "human_replies",
-                "active_texting_hours": "active_texting_seconds",
                 "first_response_time_median_n": "first_response_time_median",
                 "reply_time_median_n": "reply_time_median",
             },
             default="human_replies",
-            column_config={
-                "name": "agent",
-                "human_replies": "human replies",
-                "share_of_team_replies": number("share of team", format="percent"),
-                "conversations_handled": "conversations",
-                "active_texting_hours": number("active texting", format="%.1f h"),
-                "first_response_time_median": number("first response median", format="%.1f min"),
-                "first_response_time_median_n": "first responses (n)",
-                "reply_time_median": number("reply median", format="%.1f min"),
-                "reply_time_median_n": "replies timed (n)",
-                "csat_mean": number("CSAT mean", format="%.2f"),
-                "csat_responses": "CSAT (n)",
-                "low n": st.column_config.TextColumn(
-                    "low n", help=f"figures of this agent made from fewer than {common.min_n()} replies"
+            # the columns a lead compares, narrow enough for 1,280 px; each median's n is in the CSV
+            columns={
+                "name": Col("agent", pinned=True, width=130),
+                "team": Col("team", width=80),
+                "human_replies": Col("replies", "count", width=80, help="Human replies sent."),
+                "share_of_team_replies": Col("share of team", "ratio", width=95, help="Of the team's human replies."),
+                "conversations_handled": Col("conversations", "count", width=100),
+                "active_texting_seconds": Col("texting time", "seconds", width=95, help="Active texting time."),
+                "first_response_time_median": Col(
+                    "first response", "seconds", width=105, help="Median first response time (n in the CSV)."
                 ),
-                "agent": "id",
+                "reply_time_median": Col("reply time", "seconds", width=90, help="Median reply time."),
+                "csat_mean": Col("CSAT", "score", width=70, help="Mean CSAT score."),
+                "csat_responses": Col("CSAT n", "count", width=70, help="Valid CSAT replies."),
+                "low n": Col(
+                    "low n", width=70, help=f"Figures of this agent made from fewer than {common.min_n()} replies."
+                ),
             },
         )
+
+        everyone = table.sort("human_replies", descending=True)
+        labels = dict(zip(everyone["agent"].to_list(), everyone["name"].to_list(), strict=True))
+        charted = everyone["agent"].to_list()
+        if len(charted) > TOP + 3:  # a long list: the busiest in the charts, any other by name (the box searches)
+            charted = (
+                st.multiselect(
+                    f"Agents in the charts (the {TOP} with the most human replies of {len(labels):,}; type to find others)",
+                    list(labels),
+                    default=charted[:TOP],
+                    format_func=lambda a: labels.get(a) or a,
+                    key="agents_charted",
+                )
+                or charted[:TOP]
+            )
+        shown = table.filter(pl.col("agent").is_in(charted))
 
         left, right = st.columns(2)
         with left:
             by_hour = (
                 common.metrics(["human_replies"], by=("agent", "hour"))
-                .filter(pl.col("agent").is_not_null() & (pl.col("human_replies") > 0))
+                .filter(pl.col("agent").is_in(charted) & (pl.col("human_replies") > 0))
                 .select("agent", "hour", pl.col("human_replies").alias("replies"))
             )
-            order = table.sort("name")["agent"].to_list()
+            order = shown.sort("name")["agent"].to_list()
             by_hour = common.named(by_hour).sort(
                 pl.col("agent").replace_strict(
                     {a: i for i, a in enumerate(order)}, default=len(order), return_dtype=pl.Int64
@@ -120,7 +131,7 @@ if common.require_data():
         with right:
             common.show_figure(
                 figures.stacked_bars(
-                    table.sort("team", "name").with_columns(pl.col("team").fill_null("no team")),
+                    shown.sort("team", "name").with_columns(pl.col("team").fill_null(theme.NO_TEAM)),
                     x="name",
                     y="share_of_team_replies",
                     stack="team",
@@ -129,13 +140,18 @@ if common.require_data():
                     title="Each agent's share of their team's human replies",
                     y_title="share of team replies",
                     drill=Drill.of("human_replies", groups={"agent": "agent"}),
+                    colours=theme.team_colours(common.filter_options().teams),
                 )
             )
 
         st.subheader("One agent")
-        labels = dict(zip(table["agent"].to_list(), table["name"].to_list(), strict=True))
+        by_name = sorted(labels, key=lambda a: labels[a] or a)
         chosen = st.selectbox(
-            "Agent", sorted(labels, key=lambda a: labels[a] or a), format_func=labels.get, key="agent_detail"
+            "Agent",
+            by_name,
+            index=by_name.index(everyone["agent"][0]),  # the busiest first; type a name to find another
+            format_func=labels.get,
+            key="agent_detail",
         )
         if chosen:
             f = replace(common.filters(), agents=(chosen,), teams=())
@@ -163,6 +179,7 @@ if common.require_data():
                         x=period,
                         y_title=f"minutes ({common.hours_label()})",
                         log_y=True,
+                        target=common.target_line("reply_time_median", 60),
                         series={
                             "reply_time_median": "reply median",
                             "first_response_time_median": "first response median",
@@ -182,11 +199,16 @@ if common.require_data():
                     "agent_recent_conversations",
                     key="agent-recent",
                     ids=recent["conversation_id"].to_list(),
-                    column_config={
-                        "contact_number": "contact",
-                        "inbound": "from customer",
-                        "human_replies": "human replies",
-                        "first_agent": "first agent",
-                        "replies_by_agent": f"by {labels[chosen]}",
+                    columns={
+                        "started": common.Col("started", "time", pinned=True),
+                        "line": common.Col("line"),
+                        "contact_number": common.Col("contact"),
+                        "channel": common.Col("channel", width="small"),
+                        "messages": common.Col("messages", "count"),
+                        "inbound": common.Col("from customer", "count"),
+                        "human_replies": common.Col("human replies", "count"),
+                        "replies_by_agent": common.Col(f"by {labels[chosen]}", "count"),
+                        "first_agent": common.Col("first agent"),
+                        "conversation_id": common.Col("conversation"),
                     },
                 )

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from charts import figures
+from charts import figures, theme
 from charts.figures import Drill
 from metrics.reads import with_share
 from pages import common
@@ -43,7 +43,9 @@ if common.require_data():
             drill=Drill.of(measure),
         )
     )
-    common.download_csv(matrix.select("weekday_name", "hour", "n", "per_week"), f"busiest_{measure}")
+    common.download_csv(
+        matrix.select(pl.col("weekday_name").alias("weekday"), "hour", "n", "per_week"), f"busiest_{measure}"
+    )
 
     st.subheader("Daily volume")
     daily = common.metrics(["inbound_messages", "outbound_messages", "conversations"], by="day")
@@ -63,6 +65,7 @@ if common.require_data():
             title="Inbound texts per day by line",
             y_title="texts",
             drill=Drill.of(groups={"day": "day", "line": "line"}),
+            colours=theme.category_colours(common.line_labels().values()),  # a line keeps its colour
         )
     )
     by_line = common.metrics(
@@ -74,6 +77,7 @@ if common.require_data():
         by_line = common.named(by_line)
         by_line = with_share(by_line, "inbound_messages", name="share_of_inbound")
         counts = ["inbound_messages", "outbound_messages", "human_replies", "conversations", "unanswered_inquiries"]
+        Col = common.Col
         common.drill_table(
             by_line.select("line", "inbound_messages", "share_of_inbound", *counts[1:]),
             "volume_by_line",
@@ -81,5 +85,13 @@ if common.require_data():
             groups={"line": "line"},
             metrics={c: c for c in counts} | {"share_of_inbound": "inbound_messages"},
             default="inbound_messages",
-            column_config={"share_of_inbound": st.column_config.NumberColumn(format="percent")},
+            columns={
+                "line": Col("line"),
+                "inbound_messages": Col("texts received", "count"),
+                "share_of_inbound": Col("share of received", "ratio"),
+                "outbound_messages": Col("texts sent", "count"),
+                "human_replies": Col("human replies", "count"),
+                "conversations": Col("conversations", "count"),
+                "unanswered_inquiries": Col("unanswered", "count"),
+            },
         )

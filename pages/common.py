@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,18 +19,27 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from charts.figures import DRILL_META, Drill, drill_query, point_ref
-from metrics import conversation, health, reads
+from charts import theme
+from charts.figures import DRILL_META, Drill, TargetLine, drill_query, point_ref
+from metrics import conversation, health, okr, reads
 from metrics import rows as drill
+from metrics import targets as metric_targets
 from metrics.annotations import NO_OVERLAY, Overlay, check_target, overlay_from
 from metrics.compiler import Filters
+from metrics.headline import streamlit_delta_colour
+from metrics.output import column_units, csv_bytes
 from metrics.params import Params
 from metrics.query import compare, compute, flags_low_n
 from metrics.registry import CATALOG, METRICS
-from replyboard import warehouse
+from replyboard import formats, warehouse
 from replyboard.appstate import Action, Annotation, AppState, AppStateError, CheckinRecord, Target, state_path
-from replyboard.csv_safety import to_safe_csv_bytes
-from replyboard.formats import fmt_duration, fmt_number, fmt_rate  # pages use them via common too
+from replyboard.formats import fmt_change, fmt_days, fmt_value
+from replyboard.formats import fmt_count as fmt_count  # pages write figures through common (one formatting module)
+from replyboard.formats import fmt_day as fmt_day
+from replyboard.formats import fmt_duration as fmt_duration
+from replyboard.formats import fmt_number as fmt_number
+from replyboard.formats import fmt_rate as fmt_rate
+from replyboard.formats import fmt_score as fmt_score
 from replyboard.phones import mask_number
 from replyboard.sensitive import mask_sensitive
 from replyboard.settings import Settings, load_settings
@@ -306,11 +315,12 @@ def rows(
 
 
 def download_rows(label: str, name: str, *, key: str, help: str | None = None, **query: Any) -> None:
-    """A button that downloads every row behind a number (up to drill.MAX_PAGE) as CSV, built on click."""
+    """A button that downloads every row behind a number (up to drill.MAX_PAGE) as CSV, built on click (durations
+    in minutes, with the unit in the header)."""
     build = rows_frame(name, **query)
     st.download_button(
         label,
-        data=lambda: to_safe_csv_bytes(build()),
+        data=lambda: csv_bytes(build()),
         file_name=f"rows_{name}.csv",
         mime="text/csv",
         key=key,
@@ -413,6 +423,50 @@ def health_read(what: str, arg: Any = None) -> pl.DataFrame:
     """One of the Data health page's reads: runs, files (of run arg), sources, reasons, rejected (arg: the region
     to mask phone numbers in reasons with, for a warehouse not migrated yet), rejected_raw."""
     return _health(what, arg, data_version())
+
+
+def _definitions_stamp() -> tuple:
+    return tuple((p.name, p.stat().st_mtime_ns) for p in okr.definition_files(okr.DEFINITIONS_DIR))
+
+
+@_cached
+def _targets(stamp: tuple, day: date | None, version: str) -> dict[str, metric_targets.Target]:
+    periods, _ = okr.load_definitions(okr.DEFINITIONS_DIR)  # a file with errors is left out (OKRs page says why)
+    return metric_targets.targets(settings(), periods, day)
+
+
+def target_for(metric: str) -> metric_targets.Target | None:
+    """The metric's target (the settings' response target, the OKR of the window's last day), if it has one that
+    fits the hours in view."""
+    day = filters().date_to or data_bounds()[1]
+    found = _targets(_definitions_stamp(), day, data_version()).get(metric)
+    return found if found is not None and found.applies(params().hours) else None
+
+
+def target_line(metric: str, divisor: float = 1.0) -> TargetLine | None:
+    """The metric's target as a chart's dashed line, in the chart's unit (``divisor``: 60 on a minutes axis)."""
+    found = target_for(metric)
+    return None if found is None else TargetLine(found.value / divisor, found.text)
+
+
+def data_banner() -> None:
+    """Every page says how recent its data is: "data through" the newest message's day, and a warning when that
+    message is older than the settings' stale_after_hours (a sync or an export that stopped)."""
+    f = freshness()
+    if f.newest_message is None or f.last_day is None:
+        return
+    newest = f.newest_message if f.newest_message.tzinfo else f.newest_message.replace(tzinfo=UTC)
+    age_hours = (datetime.now(UTC) - newest).total_seconds() / 3600
+    local = newest.astimezone(settings().zone)
+    through = f"Data through **{fmt_day(f.last_day)}** (newest message {local:%H:%M} team time)"
+    if age_hours > settings().stale_after_hours:
+        st.warning(
+            f"**This data is {formats.fmt_age(age_hours)} old.** {through}; nothing newer has been loaded, so every "
+            "figure stops there. Load newer exports (`python -m etl load`) or check the sync (Data health).",
+            icon=":material/schedule:",
+        )
+    else:
+        st.caption(f"{through} · last load {fmt_day(f.last_load)} {f.last_load:%H:%M} UTC" if f.last_load else through)
 
 
 def trend_period() -> str:
@@ -622,15 +676,72 @@ def kpi(
     where: Mapping[str, object] | None = None,
     help: str | None = None,
     extra: Mapping[str, object] | None = None,
+    target: metric_targets.Target | None = None,
+    raw: float | None = None,
     **metric_args: Any,
 ) -> None:
-    """A KPI card (st.metric) with the link to the rows behind it underneath; a rate or score made from fewer
-    than min_n rows says "(low n)"."""
+    """A KPI card (st.metric, its label never cut) with the link to the rows behind it underneath; with a target,
+    a badge saying whether ``raw`` (the card's number) meets it, in its status colour; a rate or score made from
+    fewer than min_n rows says "(low n)"."""
     flagged = metric in METRICS and flags_low_n(metric)
-    text = (help or f"n = {n or 0:,}. Metric: `{metric}`.") + (low_n_help(n) if flagged else "")
     with container:
-        st.metric(label, low_n(value, n) if flagged else value, help=text, **metric_args)
+        help = (help or f"n = {n or 0:,}. Metric: `{metric}`.") + (low_n_help(n) if flagged else "")
+        if target is not None:
+            help += f" The {target.text}."
+        st.metric(label, low_n(value, n) if flagged else value, help=help, width="stretch", **metric_args)
+        if target is not None:
+            st.markdown(theme.status_badge(theme.target_status(target.met(raw)), target.verdict(raw)))
         rows_link(metric, n, where, **(extra or {}))
+
+
+def kpi_metric(
+    container: Any,
+    metric: str,
+    label: str,
+    figures: Mapping[str, Any],
+    *,
+    previous: Mapping[str, Any] | None = None,
+    compared_with: str | None = None,
+    target: metric_targets.Target | None = None,
+    where: Mapping[str, object] | None = None,
+) -> None:
+    """A metric's KPI card: its value written by its unit, its change against ``previous`` (the window named by
+    ``compared_with``: "vs Sep 1-30"), coloured by whether the change is better (the registry's ``better``), a
+    change that rounds to nothing grey and without an arrow; its target badge; its rows link."""
+    value, n = figures.get(metric), figures.get(f"{metric}_n")
+    unit = METRICS[metric].unit
+    args: dict[str, Any] = {}
+    help_text = f"n = {n or 0:,}. Metric: `{metric}`."
+    if previous is not None:
+        change = fmt_change(unit, value, previous.get(metric))
+        help_text = f"n = {n or 0:,} ({compared_with or 'previous window'}: n = {previous.get(f'{metric}_n') or 0:,}). "
+        help_text += f"Metric: `{metric}`."
+        if change is not None:
+            args = dict(delta=change.text, delta_description=compared_with, delta_color=streamlit_delta_colour(metric))
+            if change.zero:
+                args |= dict(delta_color="off", delta_arrow="off")
+    kpi(
+        container,
+        label,
+        fmt_value(unit, value),
+        metric,
+        n,
+        where=where,
+        help=help_text,
+        target=target,
+        raw=value,
+        **args,
+    )
+
+
+def previous_window_label() -> str | None:
+    """'vs Aug 21 - Sep 19': the window the deltas compare with (the same length, just before the sidebar's)."""
+    f = filters()
+    if f.date_from is None or f.date_to is None:
+        return None
+    before = f.previous()
+    assert before.date_from is not None and before.date_to is not None
+    return f"vs {fmt_days(before.date_from, before.date_to)}"
 
 
 def show_figure(fig: go.Figure, key: str | None = None) -> None:
@@ -646,6 +757,87 @@ def show_figure(fig: go.Figure, key: str | None = None) -> None:
             open_rows(drill_query(ref))
 
 
+@dataclass(frozen=True)
+class Col:
+    """How a table shows one column: its label, its unit (seconds, wait, ratio, score, nps, count, time, day, text,
+    progress), a width ("small", "medium", "large" or pixels), pinned to the left while the rest scrolls, a tooltip.
+
+    ``seconds``: figures of one kind (medians per agent) take one unit for the whole column by their typical size
+    (replyboard.formats.column_scale) and still sort as numbers; ``wait``: single waits, heavy-tailed (40 s next
+    to 28 days), each written in its own unit (fmt_duration) in a list already in order. Shares are percentages
+    with one decimal: every table writes figures the same way."""
+
+    label: str
+    unit: str = "text"
+    width: str | int | None = None
+    pinned: bool = False
+    help: str | None = None
+
+
+def view(frame: pl.DataFrame, columns: Mapping[str, Col]) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The frame as a table shows it and its column_config: ``columns``' columns converted and, through
+    ``column_order``, the only ones shown, in that order (the others stay in the data: drill-downs read them)."""
+    config: dict[str, Any] = {}
+    exprs = []
+    for name, col in columns.items():
+        if name not in frame.columns:
+            continue
+        common = dict(label=col.label, width=col.width, pinned=col.pinned or None, help=col.help)
+        expr = pl.col(name)
+        if col.unit == "wait":
+            expr = expr.map_elements(fmt_duration, return_dtype=pl.String)
+            config[name] = st.column_config.TextColumn(alignment="right", **common)
+        elif col.unit == "seconds":
+            scale = formats.column_scale(frame[name].to_list())
+            expr = expr.cast(pl.Float64) / scale.divisor
+            config[name] = st.column_config.NumberColumn(format=f"%.{scale.decimals}f {scale.suffix}", **common)
+        elif col.unit in ("ratio", "progress"):
+            expr = expr.cast(pl.Float64) * 100
+            if col.unit == "progress":
+                config[name] = st.column_config.ProgressColumn(
+                    format="%.0f%%", min_value=0, max_value=100, color=theme.PALETTE[0], **common
+                )
+            else:
+                config[name] = st.column_config.NumberColumn(format="%.1f%%", **common)
+        elif col.unit == "score":
+            config[name] = st.column_config.NumberColumn(format="%.2f", **common)
+        elif col.unit == "nps":
+            config[name] = st.column_config.NumberColumn(format="%.0f", **common)
+        elif col.unit == "count":
+            config[name] = st.column_config.NumberColumn(format="localized", **common)
+        elif col.unit == "time":
+            config[name] = st.column_config.DatetimeColumn(format=TIME_FORMAT, **common)
+        elif col.unit == "day":
+            config[name] = st.column_config.DateColumn(format="MMM D, YYYY", **common)
+        else:
+            config[name] = st.column_config.Column(**common)
+        exprs.append(expr)
+    return frame.with_columns(exprs), config
+
+
+def _csv_units(frame: pl.DataFrame, columns: Mapping[str, Col] | None) -> dict[str, str]:
+    """Each column's unit for its CSV: the read layer's (metrics, their n, durations), a table's own when given."""
+    kinds = {"wait": "seconds", "seconds": "seconds", "ratio": "ratio", "score": "score"}
+    own = {name: kinds[col.unit] for name, col in (columns or {}).items() if col.unit in kinds}
+    return column_units(frame.columns) | own
+
+
+def _table_height(frame: pl.DataFrame, kwargs: dict[str, Any]) -> None:
+    if 10 < frame.height <= 25:  # up to 25 rows show without scrolling
+        kwargs.setdefault("height", 35 * (frame.height + 1) + 3)
+
+
+def _shown(frame: pl.DataFrame, columns: Mapping[str, Col] | None, kwargs: dict[str, Any]) -> pl.DataFrame:
+    """The frame a table draws, with its column_config merged into kwargs (a page's own entries win)."""
+    kwargs.setdefault("placeholder", formats.DASH)  # a missing value reads "–", never "None"
+    if columns is None:
+        return frame
+    shown, config = view(frame, columns)
+    kwargs["column_config"] = config | dict(kwargs.get("column_config") or {})
+    kwargs.setdefault("column_order", [c for c in columns if c in frame.columns])
+    return shown
+
+
 def drill_table(
     frame: pl.DataFrame,
     name: str,
@@ -655,19 +847,21 @@ def drill_table(
     metrics: Mapping[str, str],
     default: str,
     fixed: Mapping[str, object] | None = None,
+    columns: Mapping[str, Col] | None = None,
     **kwargs: Any,
 ) -> None:
     """A table whose cells open the rows behind them: a cell of a metric column (``metrics``: column -> metric)
     opens that metric's rows, any other cell the ``default`` metric's, for the row's groups (``groups``: column
     -> dimension) under the same filters. A row's own ``drill_metric`` and ``drill_extra`` (a query string such as
-    ``target=15``) columns, when present, win; they are not shown. Downloads as CSV like every table."""
-    if 10 < frame.height <= 25:
-        kwargs.setdefault("height", 35 * (frame.height + 1) + 3)
+    ``target=15``) columns, when present, win; they are not shown. ``columns``: what is shown and how (Col);
+    the CSV holds every column, numbers with their unit in the header."""
+    _table_height(frame, kwargs)
     hidden = ("drill_metric", "drill_extra")
-    kwargs.setdefault("column_order", [c for c in frame.columns if c not in hidden])
-    event = st.dataframe(frame, hide_index=True, key=key, on_select="rerun", selection_mode="single-cell", **kwargs)
+    shown = _shown(frame, columns, kwargs)
+    kwargs.setdefault("column_order", [c for c in shown.columns if c not in hidden])
+    event = st.dataframe(shown, hide_index=True, key=key, on_select="rerun", selection_mode="single-cell", **kwargs)
     st.caption("Click a cell to see the rows behind it.")
-    download_csv(frame.drop([c for c in hidden if c in frame.columns]), name)
+    download_csv(frame.drop([c for c in hidden if c in frame.columns]), name, columns=columns)
     for row_index, column in (event or {}).get("selection", {}).get("cells", []):
         row = frame.row(int(row_index), named=True)
         where = {dim: row.get(col) for col, dim in groups.items()} | dict(fixed or {})
@@ -675,14 +869,21 @@ def drill_table(
         open_rows(rows_query(row.get("drill_metric") or metrics.get(column, default), where, **extra))
 
 
-def conversation_table(frame: pl.DataFrame, name: str, *, key: str, ids: Sequence[str] | None, **kwargs: Any) -> None:
+def conversation_table(
+    frame: pl.DataFrame,
+    name: str,
+    *,
+    key: str,
+    ids: Sequence[str] | None,
+    columns: Mapping[str, Col] | None = None,
+    **kwargs: Any,
+) -> None:
     """A table of rows that each belong to a conversation (``ids``, in the frame's order): selecting a row opens it
     in the viewer. Downloads as CSV."""
-    if 10 < frame.height <= 25:
-        kwargs.setdefault("height", 35 * (frame.height + 1) + 3)
+    _table_height(frame, kwargs)
     selectable = ids is not None and any(ids)
     event = st.dataframe(
-        frame,
+        _shown(frame, columns, kwargs),
         hide_index=True,
         key=key,
         on_select="rerun" if selectable else "ignore",
@@ -691,7 +892,7 @@ def conversation_table(frame: pl.DataFrame, name: str, *, key: str, ids: Sequenc
     )
     if selectable:
         st.caption("Select a row to read its conversation.")
-    download_csv(frame, name, key=f"dl-{key}")
+    download_csv(frame, name, key=f"dl-{key}", columns=columns)
     for row_index in (event or {}).get("selection", {}).get("rows", []) if selectable else []:
         chosen = ids[int(row_index)] if ids is not None and int(row_index) < len(ids) else None
         if chosen:
@@ -730,15 +931,8 @@ def describe(metric: str) -> str:
 
 
 def fmt_metric(metric: str, value: float | None) -> str:
-    """A metric's value as a person reads it, by its unit."""
-    unit = METRICS[metric].unit
-    if unit == "seconds":
-        return fmt_duration(value)
-    if unit == "ratio":
-        return fmt_rate(value)
-    if unit == "score":
-        return fmt_number(value, 2)
-    return fmt_number(value)
+    """A metric's value as a person reads it, by its unit (replyboard.formats)."""
+    return fmt_value(METRICS[metric].unit, value)
 
 
 def without_agent_filters() -> Filters:
@@ -746,19 +940,30 @@ def without_agent_filters() -> Filters:
     return replace(filters(), agents=(), teams=())
 
 
-def download_csv(frame: pl.DataFrame, name: str, label: str = "Download CSV", key: str | None = None) -> None:
-    """Every table downloads as CSV; cells that look like formulas are neutralised."""
+def download_csv(
+    frame: pl.DataFrame,
+    name: str,
+    label: str = "Download CSV",
+    key: str | None = None,
+    columns: Mapping[str, Col] | None = None,
+) -> None:
+    """Every table downloads as CSV: numbers with their unit in the header (durations in minutes, shares in
+    percent), rounded; ``columns``' own units too; cells that look like formulas neutralised."""
     st.download_button(
-        label, data=to_safe_csv_bytes(frame), file_name=f"{name}.csv", mime="text/csv", key=key or f"dl-{name}"
+        label,
+        data=csv_bytes(frame, _csv_units(frame, columns)),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=key or f"dl-{name}",
+        icon=":material/download:",
     )
 
 
-def table(frame: pl.DataFrame, name: str, **kwargs: Any) -> None:
+def table(frame: pl.DataFrame, name: str, *, columns: Mapping[str, Col] | None = None, **kwargs: Any) -> None:
     """A table with its CSV download underneath; up to 25 rows show without scrolling."""
-    if 10 < frame.height <= 25:
-        kwargs.setdefault("height", 35 * (frame.height + 1) + 3)
-    st.dataframe(frame, hide_index=True, **kwargs)
-    download_csv(frame, name)
+    _table_height(frame, kwargs)
+    st.dataframe(_shown(frame, columns, kwargs), hide_index=True, **kwargs)
+    download_csv(frame, name, columns=columns)
 
 
 def require_data() -> bool:
@@ -769,7 +974,8 @@ def require_data() -> bool:
         "No messages in the warehouse yet. Load your exports, then reload this page:\n\n"
         f"```\npython -m etl load --db {db_path()} path/to/messages.csv\n```\n"
         "Canonical CSVs, OpenPhone/Quo and Twilio exports, webhook payloads and SMS Backup & Restore XML "
-        "are recognised automatically (see the README). `make run` loads the sample data."
+        "are recognised automatically (see the README). `make run` (without `DB=`) serves the demo, in its own "
+        "file `data/demo.duckdb`."
     )
     return False
 

@@ -77,7 +77,10 @@ if common.require_data():
                 groups={"direction": "direction"},
                 metrics={},
                 default="sensitive_data_messages",
-                column_config={"sensitive_data_messages": "messages"},
+                columns={
+                    "direction": common.Col("direction"),
+                    "sensitive_data_messages": common.Col("messages", "count"),
+                },
             )
             st.markdown("**By agent**")
             common.drill_table(
@@ -87,7 +90,12 @@ if common.require_data():
                 groups={"agent": "agent"},
                 metrics={},
                 default="sensitive_data_messages",
-                column_config={"name": "agent", "sensitive_data_messages": "messages", "agent": "id"},
+                columns={
+                    "name": common.Col("agent"),
+                    "team": common.Col("team"),
+                    "sensitive_data_messages": common.Col("messages", "count"),
+                    "agent": common.Col("id"),
+                },
             )
 
         st.subheader("Messages")
@@ -114,5 +122,14 @@ if common.require_data():
             "sensitive_messages",
             key="compliance-messages",
             ids=found.frame["conversation_id"].to_list(),
-            column_config={"name": "agent", "contact_number": "contact", "body": "message (masked)"},
+            columns={
+                "sent": common.Col("sent", "time", pinned=True),
+                "direction": common.Col("direction", width="small"),
+                "found": common.Col("found", width="small"),
+                "handled": common.Col("handled", width="small"),
+                "body": common.Col("message (masked)", width=300),
+                "name": common.Col("agent"),
+                "line": common.Col("line"),
+                "contact_number": common.Col("contact"),
+            },
         )

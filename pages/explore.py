@@ -51,7 +51,8 @@ st.title("Explore")
 st.caption(
     f"Read-only SQL (DuckDB dialect) over the warehouse: one SELECT at a time, at most {ROW_LIMIT:,} rows "
     f"and {TIMEOUT_SECONDS:.0f} s, {_result_limit() / 10**6:.0f} MB of results. Timestamps are UTC; "
-    "`*_local` columns are in the team timezone."
+    "`*_local` columns are in the team timezone. **The sidebar's filters do not apply here**: a query reads "
+    "the whole warehouse; write the dates, lines or agents you want into its WHERE clause."
 )
 if common.require_data():
     editor, schema_col = st.columns([3, 1])
@@ -91,7 +92,7 @@ if common.require_data():
             st.caption(f"{frame.height:,} rows in {result.elapsed:.2f} s")
             if result.notice:
                 st.warning(result.notice)
-            st.dataframe(frame, hide_index=True)
+            st.dataframe(frame, hide_index=True, placeholder="NULL")
             left, right = st.columns(2)
             left.download_button(  # made on click (callables), so no copy of the result stays with the session
                 "Download CSV",
@@ -111,8 +112,19 @@ if common.require_data():
                 numeric = [c for c, t in zip(frame.columns, frame.dtypes, strict=True) if t.is_numeric()]
                 if numeric:
                     st.markdown("**Quick chart**")
-                    c1, c2, c3 = st.columns(3)
+                    c1, c2, c3, c4 = st.columns(4)
                     x = c1.selectbox("x", frame.columns, key="explore_x")
                     y = c2.selectbox("y", numeric, index=len(numeric) - 1, key="explore_y")
-                    kind = c3.segmented_control("chart", ["bar", "line"], default="bar", key="explore_kind")
-                    common.show_figure(figures.quick_chart(frame, x=x, y=y, kind=kind or "bar"))
+                    others = [c for c in frame.columns if c not in (x, y)]
+                    # rows sharing an x (agent x weekday) are one series per colour group, not one piled bar
+                    repeated = x in frame.columns and frame[x].n_unique() < frame.height
+                    guess = next((c for c in others if not frame.schema[c].is_numeric()), None) if repeated else None
+                    colour = c3.selectbox(
+                        "colour (one series each)",
+                        [None, *others],
+                        index=0 if guess is None else others.index(guess) + 1,
+                        format_func=lambda c: "none" if c is None else c,
+                        key="explore_colour",
+                    )
+                    kind = c4.segmented_control("chart", ["bar", "line"], default="bar", key="explore_kind")
+                    common.show_figure(figures.quick_chart(frame, x=x, y=y, kind=kind or "bar", colour=colour))

@@ -1,15 +1,18 @@
-"""OKRs (managers): each objective's progress against what is expected by now, and its key results."""
+"""OKRs (managers): each objective's progress against what is expected by now, and its key results, one row each:
+the title in full, its status in colour, current against target and baseline with the weekly trend, progress
+against expected, and how it is scored."""
 
 from datetime import date
 
 import polars as pl
 import streamlit as st
 
-from charts import figures
-from charts.theme import STATUS_COLOURS
+from charts import figures, theme
 from metrics import okr
 from metrics.annotations import checkins_for
+from metrics.okr import text as okr_text
 from pages import annotating, common
+from replyboard import formats
 from replyboard.appstate import AppStateError
 
 
@@ -44,15 +47,8 @@ def _evaluate(
     return results, errors, warnings, default
 
 
-_COMPARATOR_SIGNS = {"gte": "≥ ", "gt": "> ", "lte": "≤ ", "lt": "< "}
-
-
 def _files_stamp() -> tuple:
     return tuple((p.name, p.stat().st_mtime_ns) for p in okr.definition_files(okr.DEFINITIONS_DIR))
-
-
-def _badge(status: str) -> str:
-    return f":{'green' if status in ('on track', 'done') else 'orange' if status == 'at risk' else 'red' if status == 'off track' else 'gray'}-badge[{status}]"
 
 
 def _as_of_note(objective: dict) -> str:
@@ -66,17 +62,107 @@ def _as_of_note(objective: dict) -> str:
 
 
 def _value(kr: dict, key: str) -> str:
-    value = kr.get(key)
-    if value is None:
-        return "–"
+    """A key result's figure as every page writes it (metrics.okr.text); manual ones are a share done."""
+    return okr_text.value_text(kr.get("type") or "", kr.get("metric"), kr.get("unit"), kr.get(key))
+
+
+def _target(kr: dict) -> str:
+    return okr_text.target_text(
+        kr.get("type") or "", kr.get("metric"), kr.get("unit"), kr.get("comparator") or "", kr["target"]
+    )
+
+
+def _scoring(kr: dict) -> str:
+    """How the key result is scored, in words: the pass/fail rule of a baseline that already meets the target
+    lives here, not only in the YAML's comments."""
     if kr.get("type") == "manual":
-        return f"{value:.0%}" if isinstance(value, float) else str(value)
-    metric = okr_metric_unit(kr.get("metric"))
-    if metric == "ratio":
-        return f"{value:.1%}"
-    if metric == "seconds":
-        return common.fmt_duration(value)
-    return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
+        kind = "done or not done" if kr.get("unit") == "done" else "the share done"
+        return f"Manual: the latest check-in on or before the as-of day ({kind})."
+    target, baseline = _target(kr), _value(kr, "baseline")
+    where = "set in the definition" if kr.get("baseline_source") == "given" else "the same number of days before"
+    if kr.get("scoring") == "pass_fail":
+        if kr.get("baseline") is None:
+            why = "no baseline could be measured (no data before the period)"
+        else:
+            why = f"its baseline ({baseline}, {where}) already meets the target"
+        return f"Pass/fail, because {why}: progress is 100% while the current value is {target}, else 0%."
+    return f"Progress runs from the baseline ({baseline}, {where}) to the target ({target})."
+
+
+def _measured(kr: dict) -> str:
+    if kr.get("type") == "manual":
+        return f"{kr.get('n') or 0:,} check-ins"
+    parts = [f"`{kr['metric']}`", f"{kr.get('hours')} hours", kr.get("window") or "period"]
+    if kr.get("filters"):
+        parts.append(", ".join(f"{k}: {'/'.join(v)}" for k, v in kr["filters"].items()))
+    return " · ".join(parts) + f" · n = {kr.get('n') or 0:,}"
+
+
+def key_result_row(kr: dict) -> None:
+    """One key result: title and how it is measured | status | current (weekly trend) vs target | progress."""
+    title, status, current, progress = st.columns([5, 1.5, 3, 3], vertical_alignment="top")
+    with title:
+        st.markdown(f"**{kr['title']}**")
+        st.caption(f"{_measured(kr)}. {_scoring(kr)}")
+    status.markdown(theme.status_badge(kr["status"]))
+    history = [p["value"] if isinstance(p, dict) else p[1] for p in (kr.get("history") or [])]
+    trend = [v for v in history if v is not None]
+    current.metric(
+        kr["title"],
+        _value(kr, "current") + (" (low n)" if kr.get("low_n") else ""),
+        label_visibility="collapsed",
+        chart_data=trend if len(trend) > 1 else None,
+        chart_type="line",
+        delta_color=theme.status_style("no data").streamlit if not trend else "blue",
+        help="The line: the value at the end of each week since the period started.",
+    )
+    current.caption(
+        f"target {_target(kr)}" + (f" · baseline {_value(kr, 'baseline')}" if kr.get("type") != "manual" else "")
+    )
+    with progress:
+        value = kr.get("progress")
+        st.progress(min(max(value or 0.0, 0.0), 1.0))
+        st.caption(
+            f"progress {formats.fmt_rate(value, 0)} · expected by now {formats.fmt_rate(kr['expected_progress'], 0)}"
+        )
+
+
+def _csv_rows(objective: dict) -> pl.DataFrame:
+    """The key results as numbers: each value in the unit its row names (a share in percent, a duration in
+    minutes), progress and expected in percent; never text like "15.4%" beside 0.160847."""
+
+    def number(kr: dict, value: float | None) -> float | None:
+        if value is None:
+            return None
+        unit = "ratio" if kr.get("type") == "manual" else okr_text.metric_unit(kr.get("metric"))
+        scaled = value * 100 if unit == "ratio" else value / 60 if unit == "seconds" else value
+        return round(float(scaled), 2)
+
+    names = {"ratio": "percent", "seconds": "minutes"}
+    return pl.DataFrame(
+        [
+            {
+                "key_result": kr["id"],
+                "title": kr["title"],
+                "status": kr["status"],
+                "metric": kr.get("metric") or "manual",
+                "unit": "percent"
+                if kr.get("type") == "manual"
+                else names.get(okr_text.metric_unit(kr.get("metric")) or "", okr_text.metric_unit(kr.get("metric"))),
+                "comparator": kr.get("comparator"),
+                "current": number(kr, kr.get("current")),
+                "target": number(kr, kr.get("target")),
+                "baseline": number(kr, kr.get("baseline")) if kr.get("type") != "manual" else None,
+                "n": kr.get("n"),
+                "low_n": bool(kr.get("low_n")),
+                "progress_pct": None if kr.get("progress") is None else round(kr["progress"] * 100, 1),
+                "expected_pct": round(kr["expected_progress"] * 100, 1),
+                "scoring": kr.get("scoring"),
+            }
+            for kr in objective["key_results"]
+        ],
+        strict=False,
+    )
 
 
 CHECKIN_ERROR = "okr_checkin_error"
@@ -130,7 +216,16 @@ def checkin_history(period: dict, kr: dict, entered: list) -> None:
     if history.is_empty():
         st.caption("No check-ins yet.")
     else:
-        st.dataframe(history, hide_index=True)
+        common.table(
+            history,
+            f"checkins-{period['period']}-{kr['id']}",
+            columns={
+                "date": common.Col("day", "day"),
+                "value": common.Col("progress", "ratio"),
+                "confidence": common.Col("confidence", "ratio"),
+                "note": common.Col("note", width="large"),
+            },
+        )
     mine = [r for r in entered if r.key_result_id == kr["id"]]
     if mine:
         st.caption("Entered on the dashboard (the others come from the YAML file):")
@@ -139,8 +234,8 @@ def checkin_history(period: dict, kr: dict, entered: list) -> None:
                 [
                     {
                         "day": r.day,
-                        "progress": r.value,
-                        "confidence": r.confidence,
+                        "progress": r.value * 100,
+                        "confidence": None if r.confidence is None else r.confidence * 100,
                         "comment": r.note,
                         "by": r.author,
                         "entered": annotating.local(r.created_at),
@@ -149,25 +244,23 @@ def checkin_history(period: dict, kr: dict, entered: list) -> None:
                 ]
             ),
             hide_index=True,
+            placeholder=formats.DASH,
             column_config={
-                "progress": st.column_config.NumberColumn(format="percent"),
-                "confidence": st.column_config.NumberColumn(format="percent"),
+                "progress": st.column_config.NumberColumn(format="%.0f%%"),
+                "confidence": st.column_config.NumberColumn(format="%.0f%%"),
             },
         )
-
-
-def okr_metric_unit(name: str | None) -> str | None:
-    from metrics.registry import METRICS
-
-    return METRICS[name].unit if name in METRICS else None
 
 
 st.title("OKRs")
 st.caption(
     "Objectives and key results from `okr_definitions/*.yaml`, measured live on the warehouse. "
     "Progress = (current − baseline) ÷ (target − baseline), clamped to 0–1; the dashed line is the share "
-    "of the period elapsed."
+    "of the period elapsed. **The sidebar's filters do not apply here**: each key result is measured over its "
+    "own window (the period so far, or the rolling days its definition names), with the filters its definition "
+    "sets."
 )
+st.markdown("Status: " + theme.status_legend())
 if common.require_data():
     annotating.feedback()
     if message := st.session_state.pop(CHECKIN_ERROR, None):
@@ -189,53 +282,28 @@ if common.require_data():
             bind="query-params",  # the period is part of the URL: a link opens the same period
         )
         period = by_id[choice or results[default]["period"]]
-        st.caption(f"{period['start']} to {period['end']}")
+        start, end = date.fromisoformat(str(period["start"])), date.fromisoformat(str(period["end"]))
+        st.caption(f"{formats.fmt_days(start, end)}, {end.year}")
         entered = common.checkins(period["period"])
         for objective in period["objectives"]:
             with st.container(border=True):
                 head, badge = st.columns([5, 1])
                 head.subheader(objective["title"])
-                badge.markdown(_badge(objective["status"]))
+                badge.markdown(theme.status_badge(objective["status"]))
                 st.caption(
-                    f"Owner {objective.get('owner') or period['owner']} · as of {objective['as_of']}"
-                    f"{_as_of_note(objective)} · grade {objective['grade'] if objective['grade'] is not None else '–'}"
+                    f"Owner {objective.get('owner') or period['owner']} · as of "
+                    f"{formats.fmt_day(date.fromisoformat(str(objective['as_of'])))}{_as_of_note(objective)} · progress "
+                    f"{formats.fmt_rate(objective['progress'], 0)} · grade "
+                    f"{objective['grade'] if objective['grade'] is not None else formats.DASH}"
                 )
                 common.show_figure(
                     figures.okr_progress(objective["progress"], objective["expected_progress"], objective["status"]),
                     key=f"okr-{period['period']}-{objective['id']}",
                 )
-                rows = []
                 for kr in objective["key_results"]:
-                    history = [p["value"] if isinstance(p, dict) else p[1] for p in (kr.get("history") or [])]
-                    rows.append(
-                        {
-                            "key result": kr["title"],
-                            "status": kr["status"],
-                            "current": _value(kr, "current") + (" (low n)" if kr.get("low_n") else ""),
-                            "target": _COMPARATOR_SIGNS.get(kr.get("comparator") or "", "") + _value(kr, "target")
-                            if kr.get("type") != "manual"
-                            else "done",
-                            "baseline": _value(kr, "baseline"),
-                            "n": kr.get("n"),
-                            "progress": kr.get("progress"),
-                            "expected": kr.get("expected_progress"),
-                            "weekly trend": [v for v in history if v is not None],
-                        }
-                    )
-                frame = pl.DataFrame(rows, strict=False)
-                st.dataframe(
-                    frame,
-                    hide_index=True,
-                    column_config={
-                        "progress": st.column_config.ProgressColumn(
-                            "progress", min_value=0, max_value=1, format="percent"
-                        ),
-                        "expected": st.column_config.NumberColumn("expected by now", format="percent"),
-                        "weekly trend": st.column_config.LineChartColumn("weekly trend"),
-                    },
-                )
+                    key_result_row(kr)
                 common.download_csv(
-                    frame.drop("weekly trend"),
+                    _csv_rows(objective),
                     f"okr-{objective['id']}",
                     key=f"dl-okr-{period['period']}-{objective['id']}",
                 )
@@ -244,4 +312,3 @@ if common.require_data():
                     with st.expander(f"Check-ins: {kr['title']}"):
                         checkin_history(period, kr, entered)
                         checkin_form(period, kr)
-        st.caption("Status colours: " + ", ".join(f"{s}" for s in STATUS_COLOURS if s in okr.STATUSES))

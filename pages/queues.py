@@ -96,7 +96,6 @@ QUEUES = (
     ),
 )
 BY_SLUG = {q.slug: q for q in QUEUES}
-DURATIONS = ("seconds", "waiting_seconds")
 
 
 def _filters(q: Queue):
@@ -114,35 +113,43 @@ def counts() -> None:
 
 
 def listing(frame: pl.DataFrame, q: Queue) -> pl.DataFrame:
-    """The queue's rows as a lead reads them: durations written out, lines and agents named."""
-    out = frame.rename({"line_number": "line", "agent_id": "agent", "local_time": "time"}, strict=False)
-    out = out.with_columns(
-        pl.col(c).map_elements(common.fmt_duration, return_dtype=pl.String).alias(c.replace("seconds", "time"))
-        for c in DURATIONS
-        if c in out.columns
-    )
-    if "seconds_time" in out.columns:
-        out = out.rename({"seconds_time": "reply time", "waiting_time": "waiting"}, strict=False)
-    elif "waiting_time" in out.columns:
-        out = out.rename({"waiting_time": "waiting"})
+    """The queue's rows as a lead reads them: durations first (numbers, written in one unit per column by the
+    table), lines and agents named."""
+    out = frame.rename(
+        {"line_number": "line", "agent_id": "agent", "local_time": "time", "seconds": "reply time"}, strict=False
+    ).rename({"waiting_seconds": "waiting"}, strict=False)
     drop = [
         c
-        for c in (
-            "started_at",
-            "created_at",
-            "received_at",
-            "t",
-            "seconds",
-            "waiting_seconds",
-            "no_reply_needed",
-            "rescored",
-            "block_seq",
-        )
+        for c in ("started_at", "created_at", "received_at", "t", "no_reply_needed", "rescored", "block_seq")
         if c in out.columns
     ]
     empty = [c for c in ("replied_at", "score") if c in out.columns and out[c].null_count() == out.height]
     shown = common.named(common.masked(out.drop(drop + empty), texts=q.texts))
     return common.readable(shown, first=("time", "waiting", "reply time", "survey", "score", "sensitive", "handled"))
+
+
+LABELS = {
+    "time": common.Col("time", "time", pinned=True),
+    "waiting": common.Col("waiting", "wait"),
+    "reply time": common.Col("reply time", "wait"),
+    "survey": common.Col("survey", width="small"),
+    "score": common.Col("score", "count", width="small"),
+    "sensitive": common.Col("found", width="small"),
+    "handled": common.Col("handled", width="small"),
+    "body": common.Col("message (masked)", width="large"),
+    "reply_text": common.Col("reply", width="large"),
+    "contact_number": common.Col("contact"),
+    "name": common.Col("agent"),
+    "agent": common.Col("agent id"),
+    "inquiries": common.Col("texts", "count", width="small"),
+    "replied_at": common.Col("replied", "time"),
+    "deadline_at": common.Col("same-day deadline", "time"),
+}
+
+
+def _columns(frame: pl.DataFrame) -> dict[str, common.Col]:
+    """Every column the listing has, in its order, labelled (the key ones as LABELS says)."""
+    return {c: LABELS.get(c, common.Col(c.replace("_", " "))) for c in frame.columns}
 
 
 def show(q: Queue) -> None:
@@ -165,21 +172,14 @@ def show(q: Queue) -> None:
         shown = found.frame.height
         if shown < found.total:
             st.caption(f"The first {shown:,} of {found.total:,}; the rows page lists, sorts and downloads every one.")
+        rows = listing(found.frame, q)
         common.conversation_table(
-            listing(found.frame, q),
+            rows,
             f"queue_{q.slug}",
             key=f"queue-{q.slug}",
             ids=found.frame["conversation_id"].to_list(),
             height=388,  # ten rows, so the queue's annotations stay in view below
-            column_config={
-                **common.time_columns(time="time", replied_at="replied", deadline_at="same-day deadline"),
-                "contact_number": "contact",
-                "name": "agent",
-                "agent": "agent id",
-                "inquiries": "texts",
-                "body": "message (masked)",
-                "reply_text": "reply",
-            },
+            columns=_columns(rows),
         )
     st.markdown(f"**Annotations: {annotating.ACTION_WORDS[q.action]}**")
     found_notes = [a for a in common.annotations(q.target) if a.action is q.action]

@@ -20,16 +20,17 @@ if common.require_data():
         "as a reply). First response: a conversation's first block. Dates apply to when the block started."
     )
     headline = [
-        ("reply_time_median", "Reply time (median)", common.fmt_duration),
-        ("reply_time_p90", "Reply time (p90)", common.fmt_duration),
-        ("first_response_time_median", "First response (median)", common.fmt_duration),
-        ("first_response_time_p90", "First response (p90)", common.fmt_duration),
-        ("same_business_day_response_rate", "Answered same business day", common.fmt_rate),
-        ("unanswered_inquiries", "Unanswered inquiries", common.fmt_number),
+        ("reply_time_median", "Reply time (median)"),
+        ("reply_time_p90", "Reply time (p90)"),
+        ("unanswered_inquiries", "Unanswered inquiries"),
+        ("first_response_time_median", "First response (median)"),
+        ("first_response_time_p90", "First response (p90)"),
+        ("same_business_day_response_rate", "Answered same business day"),
     ]
-    row = common.metrics([m for m, *_ in headline]).row(0, named=True)
-    for col, (name, label, fmt) in zip(st.columns(len(headline)), headline, strict=True):
-        common.kpi(col, label, fmt(row[name]), name, row[f"{name}_n"])
+    row = common.metrics([m for m, _ in headline]).row(0, named=True)
+    for first in (0, 3):  # three cards a row: no label is cut at 1,280 px
+        for col, (name, label) in zip(st.columns(3), headline[first : first + 3], strict=True):
+            common.kpi_metric(col, name, label, row, target=common.target_for(name))
 
     st.subheader("Distribution")
     which = st.segmented_control(
@@ -42,12 +43,15 @@ if common.require_data():
     )
     timed = "first_response_time_median" if which == "first" else "reply_time_median"
     buckets = common.histogram(timed, tuple(figures.DURATION_EDGES))
+    response_target = common.target_for(timed)
     common.show_figure(
         figures.duration_distribution(
             buckets,
             title="Answered inquiries by reply time",
             x_title=f"reply time ({common.hours_label()}); click a bar for its inquiries",
             drill=Drill.of(timed, order="value", desc="true"),
+            target_seconds=response_target.value if response_target else None,
+            target_label=response_target.text if response_target else "",
         )
     )
 
@@ -70,6 +74,7 @@ if common.require_data():
             y_title=f"minutes ({common.hours_label()})",
             log_y=True,
             drill=Drill.of(groups={period: period}),
+            target=common.target_line("reply_time_median", 60),
         )
     )
     common.download_csv(trend, "response_time_trend")
@@ -106,6 +111,7 @@ if common.require_data():
     )
     left, right = st.columns([3, 2])
     with left:
+        same_day = common.target_for("same_business_day_response_rate")
         common.show_figure(
             figures.bars(
                 shares.filter(pl.col("share").is_not_null()),
@@ -115,6 +121,7 @@ if common.require_data():
                 title="Inquiries answered within the target",
                 y_title="share of inquiries",
                 drill=Drill.of(order="value", desc="true"),
+                target=figures.TargetLine(same_day.value, f"same business day {same_day.text}") if same_day else None,
             )
         )
     with right:
@@ -130,7 +137,11 @@ if common.require_data():
             groups={},
             metrics={},
             default="response_within_target_rate",
-            column_config={"share": st.column_config.NumberColumn(format="percent")},
+            columns={
+                "target": common.Col("answered within"),
+                "share": common.Col("share", "ratio"),
+                "n": common.Col("n", "count"),
+            },
         )
 
     st.subheader("Per line and channel")
@@ -143,15 +154,16 @@ if common.require_data():
         "unanswered_inquiries",
     ]
     target = common.params().target_minutes
-    config = {
-        "reply_time_median": st.column_config.NumberColumn("reply median", format="%.1f min"),
-        "reply_time_p90": st.column_config.NumberColumn("reply p90", format="%.1f h"),
-        "first_response_time_median": st.column_config.NumberColumn("first response median", format="%.1f min"),
-        "response_within_target_rate": st.column_config.NumberColumn(f"within {target:g} min", format="percent"),
-        "same_business_day_response_rate": st.column_config.NumberColumn("same business day", format="percent"),
-        "reply_time_median_n": st.column_config.NumberColumn("answered (n)"),
-        "unanswered_inquiries": st.column_config.NumberColumn("unanswered"),
-        "low n": st.column_config.TextColumn("low n", help="rates made from fewer blocks than min_n (settings)"),
+    Col = common.Col
+    columns = {
+        "reply_time_median": Col("reply (median)", "seconds"),
+        "reply_time_p90": Col("reply (p90)", "seconds"),
+        "first_response_time_median": Col("first response (median)", "seconds"),
+        "response_within_target_rate": Col(f"within {target:g} min", "ratio"),
+        "same_business_day_response_rate": Col("same business day", "ratio"),
+        "reply_time_median_n": Col("answered (n)", "count"),
+        "unanswered_inquiries": Col("unanswered", "count"),
+        "low n": Col("low n", help="Rates made from fewer inquiry blocks than min_n (settings)."),
     }
     for by, title in (("line", "By line"), ("channel", "By channel")):
         frame = common.metrics(per, by=by)
@@ -159,20 +171,16 @@ if common.require_data():
             common.empty("No inquiries for these filters.")
             break
         rates = {"response_within_target_rate": "within target", "same_business_day_response_rate": "same day"}
-        frame = (
-            common.named(common.with_low_n(frame, rates))
-            .with_columns((pl.col(c) / 60).round(1) for c in per[:3])
-            .with_columns((pl.col("reply_time_p90") / 60).round(1))
-        )  # p90 in hours
+        frame = common.with_low_n(frame, rates)
         st.markdown(f"**{title}**")
         common.drill_table(
-            frame.select(by, *config),
+            common.named(frame).select(by, *columns),
             f"response_times_by_{by}",
             key=f"rt-by-{by}",
             groups={by: by},
-            metrics={c: "reply_time_median" if c == "reply_time_median_n" else c for c in config if c != "low n"},
+            metrics={c: "reply_time_median" if c == "reply_time_median_n" else c for c in columns if c != "low n"},
             default="reply_time_median",
-            column_config=config,
+            columns={by: Col(by)} | columns,
         )
 
     st.subheader("Slowest unanswered inquiries right now")
@@ -185,10 +193,10 @@ if common.require_data():
         "contact_number",
         "channel",
         pl.col("inquiries").alias("texts"),
-        (pl.col("waiting_seconds") / 3600).alias("waiting_hours"),
+        "waiting_seconds",
     )
     st.caption(
-        f"Waiting time is counted to the newest message loaded ({common.data_bounds()[1]}), in "
+        f"Waiting time is counted to the newest message loaded ({common.fmt_day(common.data_bounds()[1])}), in "
         f"{common.hours_label()}, so an old export is not judged against today. Lines, channels and dates apply; "
         "agent and team filters do not (nobody has replied yet). Oldest first, at most 50; the work queue lists "
         "them all."
@@ -201,9 +209,13 @@ if common.require_data():
             "unanswered_inquiries",
             key="rt-unanswered",
             ids=unanswered.frame["conversation_id"].to_list(),
-            column_config={
-                "waiting_hours": st.column_config.NumberColumn("waiting", format="%.1f h"),
-                "contact_number": "contact",
+            columns={
+                "started": Col("started", "time", pinned=True),
+                "waiting_seconds": Col("waiting", "wait"),
+                "line": Col("line"),
+                "contact_number": Col("contact"),
+                "channel": Col("channel"),
+                "texts": Col("texts", "count"),
             },
         )
         st.page_link(

@@ -210,6 +210,7 @@ if common.require_data():
         else:
             table = common.readable(common.named(shaped(found.frame, found.value_column)), first=lead_columns(found))
             ids = found.frame["conversation_id"].to_list() if "conversation_id" in found.frame.columns else None
+            label = VALUE_LABELS.get(found.value_column or "", found.value_column or "")
             common.conversation_table(
                 table,
                 f"rows_{metric}",
@@ -223,12 +224,15 @@ if common.require_data():
                     "name": "agent",
                     "agent": "agent id",
                     **common.time_columns(
-                        local_time="time",
                         first_local_time="first",
                         last_local_time="last",
                         replied_at="replied",
                         deadline_at="same-day deadline",
                     ),
+                    # what a row is read by stays in view while the other columns scroll
+                    "local_time": st.column_config.DatetimeColumn("time", format=common.TIME_FORMAT, pinned=True),
+                    **({label: st.column_config.Column(label, pinned=True)} if label else {}),
+                    **({found.value_column: "seconds"} if found.value_column in DURATIONS else {}),
                 },
             )
             capped = found.total > MAX_PAGE
@@ -244,6 +248,6 @@ if common.require_data():
                 p=p,
                 value_range=value_range,
                 extra=(),
-                shape=lambda frame: shaped(frame, found.value_column),
+                shape=lambda frame: shaped(frame, None),  # the CSV keeps the number (minutes), not its text
                 first=lead_columns(found),
             )

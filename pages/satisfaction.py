@@ -27,27 +27,14 @@ if common.require_data():
     ]
     row = common.metrics(names).row(0, named=True)
     tiles = [
-        ("CSAT (mean)", common.fmt_number(row["csat_mean"], 2), row["csat_mean_n"], "csat_mean"),
-        ("Satisfied", common.fmt_rate(row["csat_satisfied_rate"]), row["csat_satisfied_rate_n"], "csat_satisfied_rate"),
-        ("NPS", common.fmt_number(row["nps"]), row["nps_n"], "nps"),
-        (
-            "Survey response rate",
-            common.fmt_rate(row["survey_response_rate"]),
-            row["survey_response_rate_n"],
-            "survey_response_rate",
-        ),
-        (
-            "Replies not parsed",
-            common.fmt_number(row["survey_replies_not_parsed"]),
-            row["survey_replies_not_parsed_n"],
-            "survey_replies_not_parsed",
-        ),
+        ("csat_mean", "CSAT (mean)"),
+        ("csat_satisfied_rate", "Satisfied"),
+        ("nps", "NPS"),
+        ("survey_response_rate", "Survey response rate"),
+        ("survey_replies_not_parsed", "Replies not parsed"),
     ]
-    for col, (label, value, n, metric) in zip(st.columns(len(tiles)), tiles, strict=True):
-        help_text = f"n = {n:,}. Metric: `{metric}`."
-        if metric == "survey_replies_not_parsed":
-            help_text = f"Of {row['survey_replies']:,} survey replies. Metric: `{metric}`."
-        common.kpi(col, label, value, metric, n, help=help_text)
+    for col, (metric, label) in zip(st.columns(len(tiles)), tiles, strict=True):
+        common.kpi_metric(col, metric, label, row, target=common.target_for(metric))
 
     scores = (
         common.metrics(["survey_replies_valid"], by=("survey", "score"))
@@ -88,8 +75,22 @@ if common.require_data():
         "Each point is one week (from Monday) with its n. Hollow points: a partial week (the data or the dates "
         f"start or end inside it) or fewer than {common.min_n()} replies (settings min_n): read them with care."
     )
-    left, right = st.columns(2)
-    with left:
+    mean, satisfied, nps = st.columns(3)
+    with mean:
+        common.show_figure(
+            figures.lines_over_time(
+                trend,
+                x="week",
+                series={"csat_mean": "CSAT mean"},
+                y_title=f"CSAT ({scale.min}-{scale.max})",
+                value_format=".2f",
+                title=f"CSAT mean per week (n = {trend['csat_mean_n'].sum():,})",
+                drill=Drill.of(groups={"week": "week"}),
+                target=common.target_line("csat_mean"),
+                show_n=True,
+            )
+        )
+    with satisfied:
         common.show_figure(
             figures.lines_over_time(
                 trend,
@@ -97,20 +98,23 @@ if common.require_data():
                 series={"csat_satisfied_rate": "satisfied share"},
                 percent=True,
                 y_title="share",
-                title=f"CSAT satisfied share per week (n = {trend['csat_satisfied_rate_n'].sum():,})",
+                title=f"Satisfied share per week (n = {trend['csat_satisfied_rate_n'].sum():,})",
                 drill=Drill.of(groups={"week": "week"}),
+                target=common.target_line("csat_satisfied_rate"),
                 show_n=True,
             )
         )
-    with right:
+    with nps:
         common.show_figure(
             figures.lines_over_time(
                 trend,
                 x="week",
                 series={"nps": "NPS"},
                 y_title="NPS (−100..100)",
+                value_format=".0f",
                 title=f"NPS per week (n = {trend['nps_n'].sum():,})",
                 drill=Drill.of(groups={"week": "week"}),
+                target=common.target_line("nps"),
                 show_n=True,
             )
         )
@@ -123,7 +127,7 @@ if common.require_data():
     if per_agent.is_empty():
         common.empty("No survey replies attributed to an agent for these filters.")
     else:
-        number = st.column_config.NumberColumn
+        Col = common.Col
         flagged = common.with_low_n(per_agent, {"csat_mean": "CSAT", "csat_satisfied_rate": "satisfied", "nps": "NPS"})
         common.drill_table(
             common.named(flagged)
@@ -144,21 +148,20 @@ if common.require_data():
             groups={"agent": "agent"},
             metrics={c: c for c in ("csat_mean", "csat_satisfied_rate", "csat_responses", "nps", "nps_responses")},
             default="csat_mean",
-            column_config={
-                "name": "agent",
-                "csat_mean": number("CSAT mean", format="%.2f"),
-                "csat_satisfied_rate": number("satisfied", format="percent"),
-                "csat_responses": "CSAT (n)",
-                "nps": number("NPS", format="%.0f"),
-                "nps_responses": "NPS (n)",
-                "low n": st.column_config.TextColumn(
-                    "low n", help=f"figures of this agent made from fewer than {common.min_n()} replies"
-                ),
-                "agent": "id",
+            columns={
+                "name": Col("agent"),
+                "team": Col("team"),
+                "csat_mean": Col("CSAT (mean)", "score"),
+                "csat_satisfied_rate": Col("satisfied", "ratio"),
+                "csat_responses": Col("CSAT (n)", "count"),
+                "nps": Col("NPS", "nps"),
+                "nps_responses": Col("NPS (n)", "count"),
+                "low n": Col("low n", help=f"Figures of this agent made from fewer than {common.min_n()} replies."),
+                "agent": Col("id"),
             },
         )
 
-    texts = {"reply_text": "reply", "contact_number": "contact"}
+    Col = common.Col
     st.subheader("Replies that could not be parsed")
     found = common.rows("survey_replies_not_parsed", descending=True, limit=500, extra=("reply_text",))
     unparsed = found.frame.select(
@@ -189,7 +192,16 @@ if common.require_data():
             "survey_replies_not_parsed",
             key="satisfaction-unparsed",
             ids=found.frame["conversation_id"].to_list(),
-            column_config={"name": "agent", **texts},
+            columns={
+                "received": Col("received", "time", pinned=True),
+                "survey": Col("survey", width="small"),
+                "parse_status": Col("read as"),
+                "reply_text": Col("reply", width="large"),
+                "score": Col("score", "count", width="small"),
+                "name": Col("agent"),
+                "line": Col("line"),
+                "contact_number": Col("contact"),
+            },
         )
         st.page_link(
             common.QUEUES_PAGE,
@@ -224,5 +236,13 @@ if common.require_data():
             "testimonials",
             key="satisfaction-testimonials",
             ids=banked["conversation_id"].to_list(),
-            column_config={"name": "agent", **texts},
+            columns={
+                "received": Col("received", "time", pinned=True),
+                "survey": Col("survey", width="small"),
+                "score": Col("score", "count", width="small"),
+                "reply_text": Col("reply", width="large"),
+                "name": Col("agent"),
+                "line": Col("line"),
+                "contact_number": Col("contact"),
+            },
         )

@@ -70,7 +70,7 @@ def _finite(value: float | int | None) -> bool:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """The unit chosen by size: 45 s, 12 min, 3.4 h, 2 d (minutes whole, hours and days to a tenth)."""
+    """The unit chosen by size: 45 s, 12 min, 3.4 h, 2.0 d (minutes whole, hours and days to a tenth)."""
     if not _finite(seconds):
         return DASH
     assert seconds is not None
@@ -78,8 +78,7 @@ def fmt_duration(seconds: float | None) -> str:
     scale = duration_scale(value)
     digits = 0 if scale in (SECONDS, MINUTES) else 1
     magnitude = round(abs(value) / scale.divisor, digits)
-    number = f"{magnitude:.{digits}f}".removesuffix(".0")  # 2 h, 3.4 h
-    return (MINUS if value < 0 and magnitude else "") + f"{number} {scale.suffix}"
+    return (MINUS if value < 0 and magnitude else "") + f"{magnitude:.{digits}f} {scale.suffix}"
 
 
 def fmt_rate(value: float | None, digits: int = 1) -> str:
@@ -125,9 +124,13 @@ def fmt_value(unit: str | None, value: float | int | None) -> str:
 
 
 def fmt_target(unit: str | None, comparator: str, value: float) -> str:
-    """'≤ 2 h', '≥ 95.0%', '> 7.00': a target as its comparator and value."""
+    """'≤ 2 h', '≥ 95.0%', '> 7.00': a target as its comparator and value (a round duration without decimals, as
+    people set it: 120 minutes is "2 h")."""
     sign = {"gte": "≥", "gt": ">", "lte": "≤", "lt": "<"}.get(comparator, comparator)
-    return f"{sign} {fmt_value(unit, value)}"
+    text = fmt_value(unit, value)
+    if unit == "seconds":
+        text = text.replace(".0 ", " ")
+    return f"{sign} {text}"
 
 
 class Change(NamedTuple):

@@ -313,6 +313,8 @@ class Settings(Strict):
     lines: list[LineSetting] = Field(default_factory=list)
     response_target_minutes: float = Field(120, gt=0, le=MINUTES_IN_A_YEAR)
     min_n: int = Field(5, ge=1, le=1_000_000)  # reporting: a rate or score of fewer rows is flagged "low n"
+    # reporting: the dashboard warns on every page when the newest message is older than this
+    stale_after_hours: float = Field(48, gt=0, le=HOURS_IN_A_YEAR)
     access_file: str | None = None  # access.yaml: who sees what (metrics.scope); relative to the settings file
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedule: list[ScheduleJob] = Field(default_factory=list)

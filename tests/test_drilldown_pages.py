@@ -170,7 +170,7 @@ def test_every_kpi_opens_rows_with_its_own_value(hand_made: Path, monkeypatch: p
     at = open_page(monkeypatch, hand_made, "pages/overview.py")
     shown = {m.label: m.value for m in at.metric}
     links = link_queries(at)
-    assert len(links) == len(shown) == 9
+    assert len(links) == len(shown) == 10
     for metric_card, link in zip(at.metric, links, strict=True):
         assert link["label"].startswith("n = ")
         page = open_page(monkeypatch, hand_made, "pages/rows.py", **{k: v for k, v in link.items() if k != "label"})
@@ -403,11 +403,8 @@ def test_okr_checkin_goes_to_the_store_and_counts(
     )
     assert entry.note == "published on the wiki"
     tables = [d.value for d in at.dataframe]
-    objective = next(
-        t for t in tables if "key result" in t.columns and "Develop a resource" in " ".join(t["key result"])
-    )
-    row = objective[objective["key result"].str.startswith("Develop a resource")].iloc[0]
-    assert row["current"] == "100%"  # the dashboard's check-in (Sep 30) is the latest: it counts
+    current = next(m for m in at.metric if m.label.startswith("Develop a resource"))  # the key result's row
+    assert current.value == "100.0%"  # the dashboard's check-in (Sep 30) is the latest: it counts
     assert any("by" in t.columns and "lee" in set(t["by"]) for t in tables)  # shown with who entered it
     odd = open_page(monkeypatch, sample_warehouse, "pages/okrs.py", okr_period="1999-01")
     assert odd.selectbox(key="okr_period").value == "2026-09"
