@@ -24,11 +24,10 @@ from pathlib import Path
 from metrics.annotations import checkins_for, overlay_for
 from metrics.okr.evaluate import KeyResultResult, ObjectiveResult, evaluate, with_checkins
 from metrics.okr.loader import DefinitionProblem, load_definitions
-from metrics.okr.progress import SYMBOLS
 from metrics.okr.spec import DEFINITIONS_DIR, SCHEMA_PATH, Period, schema_text, write_schema
-from metrics.registry import METRICS
+from metrics.okr.text import target_text, value_text
 from replyboard import data_range
-from replyboard.formats import fmt_rate, fmt_value
+from replyboard.formats import fmt_rate
 from replyboard.settings import Settings
 from replyboard.warehouse import connect_readonly
 
@@ -154,14 +153,8 @@ def run_schema(args: argparse.Namespace, _: Settings | None) -> int:
 
 
 def format_value(value: float | None, kr: KeyResultResult) -> str:
-    """A key result's figure as the dashboard writes it (replyboard.formats), by its metric's unit."""
-    if value is None:
-        return "-"
-    if kr.type == "manual":
-        if kr.unit == "done":
-            return "done" if value >= 1 else "not done"
-        return fmt_rate(value)
-    return fmt_value(METRICS[kr.metric].unit if kr.metric in METRICS else None, value)
+    """A key result's figure as the dashboard writes it (metrics.okr.text)."""
+    return "-" if value is None else value_text(kr.type, kr.metric, kr.unit, value)
 
 
 def sparkline(values: list[float | None]) -> str:
@@ -206,13 +199,14 @@ def format_period(period: Period, objectives: list[ObjectiveResult]) -> str:
         ]
         rows = [["key result", "current", "baseline", "target", "progress", "status", "n", "weekly"]]
         for kr in obj.key_results:
-            op = SYMBOLS.get(kr.comparator, kr.comparator)
             baseline = format_value(kr.baseline, kr) if kr.type == "metric" else ""
             if kr.type == "metric" and kr.baseline_source:
                 baseline += f" ({kr.baseline_source}{', met: pass/fail' if kr.scoring == 'pass_fail' else ''})"
             elif kr.type == "metric":
                 baseline = "none: pass/fail"
-            target = f"{op} {format_value(kr.target, kr)}" if kr.type == "metric" else "manual"
+            target = (
+                target_text(kr.type, kr.metric, kr.unit, kr.comparator, kr.target) if kr.type == "metric" else "manual"
+            )
             rows.append(
                 [
                     kr.id,
