@@ -28,10 +28,11 @@ from metrics import health, okr
 from metrics.annotations import Overlay, checkins_for, overlay_for
 from metrics.compiler import Filters
 from metrics.headline import HEADLINE, delta_text, tone, value_text
+from metrics.okr import text as okr_text
 from metrics.params import Params
 from metrics.query import compare, compute, flags_low_n
 from metrics.registry import METRICS
-from replyboard.formats import DASH, fmt_duration, fmt_number, fmt_rate
+from replyboard.formats import DASH, fmt_number
 from replyboard.settings import DigestSubscription, Settings
 
 WEEK = 7
@@ -226,26 +227,12 @@ def _headline_table(headline: Sequence[Figure]) -> Table:
 
 
 def kr_value_text(kr: okr.KeyResultResult, value: float | None) -> str:
-    """As the OKR page writes it: rates in %, durations in their unit, scores with two decimals."""
-    if value is None:
-        return DASH
-    if kr.type == "manual":
-        return ("done" if value >= 1 else "not done") if kr.unit == "done" else f"{value:.0%}"
-    unit = METRICS[kr.metric].unit if kr.metric in METRICS else ""
-    if unit == "ratio":
-        return fmt_rate(value)
-    if unit == "seconds":
-        return fmt_duration(value)
-    return f"{value:,.2f}"
-
-
-_SIGNS = {"gte": "≥ ", "gt": "> ", "lte": "≤ ", "lt": "< "}  # the OKR page's signs
+    """As the OKR page writes it (metrics.okr.text)."""
+    return okr_text.value_text(kr.type, kr.metric, kr.unit, value)
 
 
 def kr_target_text(kr: okr.KeyResultResult) -> str:
-    if kr.type == "manual":
-        return "done" if kr.unit == "done" else "100%"
-    return _SIGNS.get(kr.comparator, f"{kr.comparator} ") + kr_value_text(kr, kr.target)
+    return okr_text.target_text(kr.type, kr.metric, kr.unit, kr.comparator, kr.target)
 
 
 def _percent(kr: okr.KeyResultResult) -> bool:
