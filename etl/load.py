@@ -20,7 +20,7 @@ from replyboard.faults import checkpoint
 from replyboard.files import NotARegularFile, check_regular
 from replyboard.load_lock import heartbeat
 from replyboard.sensitive import redact_reject
-from replyboard.settings import Settings
+from replyboard.settings import DerivationSettings, ReadingSettings, Settings
 from replyboard.warehouse import one
 
 MESSAGE_STAGE = "rb_stage"
@@ -57,6 +57,7 @@ class LoadReport:
     run_id: int | None = None
     files: list[FileReport] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # about the whole run: settings that changed since the last
 
     def total(self, key: str) -> int:
         return sum(getattr(f, key) for f in self.files)
@@ -80,6 +81,7 @@ class LoadReport:
             **{k: self.total(k) for k in keys},
             "seconds": round(self.seconds, 3),
             "errors": self.errors,
+            "notes": self.notes,
             "files": [asdict(f) for f in self.files],
         }
 
@@ -249,12 +251,26 @@ def _file_error(path: Path, exc: BaseException) -> str:
 def _derive(
     con: duckdb.DuckDBPyConnection, report: LoadReport, settings: Settings, surveys_changed: bool, progress: Progress
 ) -> None:
-    """Reference rows, then the facts of every line/contact pair the load changed, then the run's record."""
+    """Reference rows, then the facts of every line/contact pair the load changed (of every pair, when the
+    derivation settings changed since the warehouse was derived), then the run's record."""
     _fill_reference(con, settings)
-    rederive_all = _settings_changed(con, settings)
+    derivation = settings.derivation
+    changed = _derivation_changes(con, derivation)
+    _note_reading_changes(con, settings.reading, report, progress)
+    rederive_all = bool(changed - RESCORE_ONLY)
+    if changed:
+        what = ", ".join(sorted(changed))
+        note = f"derivation settings changed since the last load ({what}): " + (
+            "re-derived every conversation" if rederive_all else "re-scored every survey reply"
+        )
+        report.notes.append(note)
+        progress(note)
     if rederive_all:
-        progress("settings changed since the last load: re-deriving every conversation")
         con.execute(f"INSERT INTO {merge.AFFECTED} SELECT DISTINCT line_number, contact_number FROM messages")
+        # calls are not re-derived, but their local time is the team timezone's
+        con.execute("UPDATE calls SET created_local = timezone(?, created_at)", [derivation.timezone])
+    elif changed:
+        derive.rescore_surveys(con, derivation)
     if not merge._exists(con, merge.CHANGED):
         con.execute(
             f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT *, 0 AS run_id FROM {VALID} LIMIT 0"
@@ -266,19 +282,19 @@ def _derive(
     if pairs:
         t0 = time.perf_counter()
         progress(f"deriving conversations and reply times for {pairs:,} line/contact pairs")
-        derive.derive(con, settings, merge.CHANGED, merge.AFFECTED)
+        derive.derive(con, derivation, merge.CHANGED, merge.AFFECTED)
         checkpoint("after_derive")
         progress(f"derived in {time.perf_counter() - t0:.1f} s")
     if rederive_all:
-        derive.link_file_surveys(con, settings)
+        derive.link_file_surveys(con, derivation)
     elif pairs or surveys_changed:
         # only the contacts whose conversations or survey replies this load changed
         con.execute(
             "CREATE OR REPLACE TEMP TABLE rb_survey_scope AS "
             f"SELECT contact_number FROM {merge.AFFECTED} UNION SELECT contact_number FROM {merge.SURVEY_CONTACTS}"
         )
-        derive.link_file_surveys(con, settings, contacts="rb_survey_scope")
-    _record(con, report, settings)
+        derive.link_file_surveys(con, derivation, contacts="rb_survey_scope")
+    _record(con, report)
 
 
 @dataclass
@@ -471,14 +487,55 @@ def _fill_reference(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         )
 
 
-def _settings_changed(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
-    row = one(con, "SELECT value FROM meta WHERE key = 'derivation_key'")
-    key = settings.derivation_key()
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('derivation_key', ?), ('timezone', ?)", [key, settings.timezone])
-    return row is not None and row[0] != key
+# Derivation settings whose change only re-scores survey replies; any other change re-derives everything.
+RESCORE_ONLY = frozenset({"csat", "nps"})
+_DERIVATION_KEY = "derivation_key"
+_READING_KEY = "reading_settings"
 
 
-def _record(con: duckdb.DuckDBPyConnection, report: LoadReport, settings: Settings) -> None:
+def _stored(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = one(con, "SELECT value FROM meta WHERE key = ?", [key])
+    return row[0] if row else None
+
+
+def _derivation_changes(con: duckdb.DuckDBPyConnection, derivation: DerivationSettings) -> set[str]:
+    """The derivation settings that differ from those the warehouse was derived with (recording the new
+    ones). A key this version cannot read (an older version's) counts as every setting changed."""
+    before = _stored(con, _DERIVATION_KEY)
+    key = derivation.model_dump_json()
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_DERIVATION_KEY, key])
+    if before is None or before == key:
+        return set()  # a new warehouse, or the same settings
+    try:
+        previous = DerivationSettings.model_validate_json(before)
+    except ValueError:
+        return set(DerivationSettings.model_fields)
+    return derivation.changed_fields(previous)
+
+
+def _note_reading_changes(
+    con: duckdb.DuckDBPyConnection, reading: ReadingSettings, report: LoadReport, progress: Progress
+) -> None:
+    """Reading settings apply as a file is read and cannot be re-applied to stored rows: say when they
+    changed, so the user knows which rows were read with which."""
+    before = _stored(con, _READING_KEY)
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [_READING_KEY, reading.model_dump_json()])
+    if before is None:
+        return
+    try:
+        changes = reading.changes_since(ReadingSettings.model_validate_json(before))
+    except ValueError:
+        return
+    if changes:
+        note = (
+            f"settings applied when files are read changed since the last load ({'; '.join(changes)}): rows "
+            "already stored keep how they were read; load their files again (with --replace) to re-read them"
+        )
+        report.notes.append(note)
+        progress(note)
+
+
+def _record(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
     con.execute(
         """
         UPDATE etl_runs SET finished_at = now(), status = ?, rows_read = ?, rows_loaded = ?, rows_updated = ?,
@@ -494,13 +551,6 @@ def _record(con: duckdb.DuckDBPyConnection, report: LoadReport, settings: Settin
             report.total("rows_duplicate"),
             report.run_id,
         ],
-    )
-    con.execute(
-        """
-        INSERT OR REPLACE INTO meta
-        SELECT 'data_end', CAST(max(created_at) AS VARCHAR) FROM messages
-        UNION ALL SELECT 'data_start', CAST(min(created_at) AS VARCHAR) FROM messages
-        """
     )
 
 

@@ -9,7 +9,8 @@ from etl.load import LoadReport
 
 def load_table(report: LoadReport) -> str:
     """One row per file (read, loaded, updated, rejected, duplicate rows) and a total; under it, for each file
-    with times written without a UTC offset, how many rows were read as the team's local time."""
+    with times written without a UTC offset, how many rows were read as the team's local time, and the run's
+    notes."""
     head = ("file", "kind", "read", "loaded", "updated", "rejected", "duplicate")
     rows = [
         (Path(f.path).name, f.kind, f.rows_read, f.rows_loaded, f.rows_updated, f.rows_rejected, f.rows_duplicate)
@@ -31,6 +32,7 @@ def load_table(report: LoadReport) -> str:
         )
         if n == 0 or n == len(cells) - 2:
             lines.append("  ".join("-" * w for w in widths))
+    lines.extend(f"note: {note}" for note in report.notes)  # settings that changed since the last load
     return "\n".join([*lines, *local_time_notes(report)])
 
 

@@ -18,7 +18,7 @@ import duckdb
 from etl.sources import twilio_webhook
 from etl.sources.base import Reject
 from etl.validate import raw_text
-from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, one
+from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, one, run
 
 CHANGED = "rb_changed"
 AFFECTED = "rb_affected"
@@ -184,13 +184,12 @@ def merge_messages(
 def merge_surveys(
     con: duckdb.DuckDBPyConnection, valid: str, run_id: int, *, stage: str, replace: bool = False
 ) -> MergeCounts:
-    con.execute(
-        f"""
+    sql = f"""
         CREATE OR REPLACE TEMP TABLE rb_survey_merge AS
         SELECT v.*, s.content_hash AS old_hash, s.contact_number AS old_contact, s.received_at AS old_received
-        FROM {valid} v LEFT JOIN survey_responses s ON s.response_id = v.response_id AND s.origin = 'file'
+        FROM {valid} v LEFT JOIN survey_responses s ON s.response_id = v.response_id AND s.origin = $origin_file
         """
-    )
+    run(con, sql)
     rejects: list[Reject] = []
     if not replace:
         rejects = _collisions(
@@ -214,19 +213,25 @@ def merge_surveys(
         """,
     )
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE rb_survey_changes AS
-        SELECT * EXCLUDE (old_hash, old_contact, old_received) FROM rb_survey_merge
-        WHERE old_hash IS DISTINCT FROM content_hash;
-        INSERT INTO {SURVEY_CONTACTS} SELECT contact_number FROM rb_survey_changes;
-        DELETE FROM survey_responses
-        WHERE origin = 'file' AND response_id IN (SELECT response_id FROM rb_survey_changes);
+        "CREATE OR REPLACE TEMP TABLE rb_survey_changes AS "
+        "SELECT * EXCLUDE (old_hash, old_contact, old_received) FROM rb_survey_merge "
+        "WHERE old_hash IS DISTINCT FROM content_hash"
+    )
+    con.execute(f"INSERT INTO {SURVEY_CONTACTS} SELECT contact_number FROM rb_survey_changes")
+    run(
+        con,
+        "DELETE FROM survey_responses "
+        "WHERE origin = $origin_file AND response_id IN (SELECT response_id FROM rb_survey_changes)",
+    )
+    run(  # scored (score, parse_status) and linked to a conversation by etl.derive.link_file_surveys
+        con,
+        """
         INSERT INTO survey_responses BY NAME
-        SELECT response_id, 'file' AS origin, received_at, contact_number, line_number, channel, survey,
-               reply_text, 'empty' AS parse_status, ? AS run_id, content_hash
-        FROM rb_survey_changes;
+        SELECT response_id, $origin_file AS origin, received_at, contact_number, line_number, channel, survey,
+               reply_text, $status_empty AS parse_status, $run_id AS run_id, content_hash
+        FROM rb_survey_changes
         """,
-        [run_id],
+        {"run_id": run_id},
     )
     return MergeCounts(loaded, updated, duplicate, rejects)
 

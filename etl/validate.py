@@ -14,7 +14,7 @@ from etl.sources.base import Reject
 from replyboard import data_range
 from replyboard.phones import normalize_many
 from replyboard.settings import Settings
-from replyboard.warehouse import one, temp_table
+from replyboard.warehouse import one, run, temp_table
 
 # Instants outside this range are typos or epoch-zero defaults, not messages.
 PLAUSIBLE_FROM = data_range.FIRST_DAY.isoformat()
@@ -161,14 +161,15 @@ def validate_messages(
     _register_numbers(con, stage, ["line_number", "contact_number"], settings)
     true_list = ", ".join(f"'{v}'" for v in _TRUE)
     false_list = ", ".join(f"'{v}'" for v in _FALSE)
-    con.execute(
+    run(
+        con,
         f"""
         CREATE OR REPLACE TEMP TABLE rb_checked AS
         SELECT s.*,
             CASE
                 WHEN s.message_id IS NULL OR trim(s.message_id) = '' THEN 'missing message_id'
                 {_ts_rule("created_at", "created_at", zone)}
-                WHEN s.direction IS NULL OR lower(trim(s.direction)) NOT IN ('inbound', 'outbound')
+                WHEN s.direction IS NULL OR lower(trim(s.direction)) NOT IN ($direction_inbound, $direction_outbound)
                     THEN 'direction ' || {_quote("s.direction")} || ' is not inbound or outbound'
                 WHEN lower(trim(coalesce(s.is_automated, ''))) NOT IN ({true_list}, {false_list})
                     THEN 'is_automated ' || {_quote("s.is_automated")} || ' is not true or false'
@@ -183,7 +184,7 @@ def validate_messages(
         FROM {_with_ts(stage, "created_at", zone)} s
         LEFT JOIN rb_numbers ln ON ln.raw = s.line_number
         LEFT JOIN rb_numbers cn ON cn.raw = s.contact_number
-        """
+        """,
     )
     rejects = _collect_rejects(con, stage)
     # Within one file the last row for an id wins (a later status update); earlier ones are duplicates.
@@ -219,14 +220,15 @@ def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Setti
     """Typed survey replies of `stage` into `out`; a time without an offset is in the team's timezone."""
     redact_stage(con, stage, "reply_text")  # before the content hash is taken
     _register_numbers(con, stage, ["line_number", "contact_number"], settings)
-    con.execute(
+    run(
+        con,
         f"""
         CREATE OR REPLACE TEMP TABLE rb_checked AS
         SELECT s.*,
             CASE
                 WHEN s.response_id IS NULL OR trim(s.response_id) = '' THEN 'missing response_id'
                 {_ts_rule("received_at", "received_at", settings.timezone)}
-                WHEN s.survey IS NULL OR lower(trim(s.survey)) NOT IN ('csat', 'nps')
+                WHEN s.survey IS NULL OR lower(trim(s.survey)) NOT IN ($survey_csat, $survey_nps)
                     THEN 'survey ' || {_quote("s.survey")} || ' is not csat or nps'
                 {_number_rule("cn", "contact_number", True)}
                 {_number_rule("ln", "line_number", False)}
@@ -237,7 +239,7 @@ def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Setti
         FROM {_with_ts(stage, "received_at", settings.timezone)} s
         LEFT JOIN rb_numbers ln ON ln.raw = s.line_number
         LEFT JOIN rb_numbers cn ON cn.raw = s.contact_number
-        """
+        """,
     )
     rejects = _collect_rejects(con, stage)
     con.execute(

@@ -25,7 +25,7 @@ from metrics.registry import BEYOND_SCORE_RE, FOLLOW_UP_SECONDS, METRICS, REGIST
 from metrics.spec import RATE_OR_SCORE_UNITS, SimpleMetric
 from replyboard import business_time
 from replyboard.contract import MessageKind, ParseStatus
-from replyboard.settings import Settings
+from replyboard.settings import DerivationSettings
 from replyboard.warehouse import frame, one
 
 __all__ = ["CompileError", "Filters", "MetricError", "Params", "compare", "compute", "derived_settings", "run_compiled"]
@@ -96,10 +96,10 @@ def _partial_periods(
     return result.with_columns(pl.Series("partial", flags, dtype=pl.Boolean))
 
 
-def business_cutoff(settings: Settings, end: datetime, seconds: float) -> datetime:
-    """replyboard.business_time.business_cutoff, cached on the settings' derivation key: pages and OKRs ask
-    for the same few cutoffs again and again."""
-    return _business_cutoff(settings.derivation_key(), end, seconds)
+def business_cutoff(settings: DerivationSettings, end: datetime, seconds: float) -> datetime:
+    """replyboard.business_time.business_cutoff, cached on the derivation key: pages and OKRs ask for the
+    same few cutoffs again and again."""
+    return _business_cutoff(settings.model_dump_json(), end, seconds)
 
 
 @functools.lru_cache(maxsize=64)

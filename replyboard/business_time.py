@@ -75,7 +75,7 @@ import holidays as holidays_lib
 import polars as pl
 
 from replyboard.schedules import country_spans
-from replyboard.settings import Settings
+from replyboard.settings import BusinessCalendar
 
 if TYPE_CHECKING:
     import duckdb
@@ -160,7 +160,7 @@ def _country_holidays(code: str, years: tuple[int, ...]) -> frozenset[date]:
     return frozenset(table.keys())
 
 
-def closed_dates(settings: Settings, start: date, end: date) -> set[date]:
+def closed_dates(settings: BusinessCalendar, start: date, end: date) -> set[date]:
     """Holidays between local dates start..end inclusive: settings.holidays plus the public holidays of the
     holiday_country in force on each day (a dated holiday_country changes country from its dates on)."""
     closed = {d for d in settings.holidays if start <= d <= end}
@@ -177,7 +177,7 @@ def _to_utc(day: date, wall: time, zone) -> datetime:
     return datetime.combine(day, wall).replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
-def open_intervals(settings: Settings, start: date, end: date) -> list[tuple[datetime, datetime, date]]:
+def open_intervals(settings: BusinessCalendar, start: date, end: date) -> list[tuple[datetime, datetime, date]]:
     """Every opening window of local dates start..end inclusive as (start_utc, end_utc, local_date).
 
     Holidays are skipped; the result is sorted, disjoint and non-empty per row (see module docstring for
@@ -208,7 +208,7 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
 
 
-def business_seconds(settings: Settings, start: datetime, end: datetime) -> float:
+def business_seconds(settings: BusinessCalendar, start: datetime, end: datetime) -> float:
     """Open seconds in [start, end] (aware datetimes, any zone); 0.0 when end <= start."""
     _require_aware(start, "start")
     _require_aware(end, "end")
@@ -225,7 +225,9 @@ def business_seconds(settings: Settings, start: datetime, end: datetime) -> floa
     return total.total_seconds()
 
 
-def business_seconds_until(settings: Settings, starts: Sequence[datetime | None], end: datetime) -> list[float | None]:
+def business_seconds_until(
+    settings: BusinessCalendar, starts: Sequence[datetime | None], end: datetime
+) -> list[float | None]:
     """``business_seconds(settings, start, end)`` for many starts and one end (the waits of unanswered blocks
     at the end of the data): the windows are built once and each start is placed by bisection."""
     _require_aware(end, "end")
@@ -261,7 +263,7 @@ def _day_closes(intervals: Iterable[tuple[datetime, datetime, date]]) -> dict[da
     return closes
 
 
-def business_deadline(settings: Settings, t: datetime) -> datetime | None:
+def business_deadline(settings: BusinessCalendar, t: datetime) -> datetime | None:
     """Same-business-day deadline (aware UTC) for a message received at t.
 
     The close (end of the last window) of the business day containing the first open moment >= t.
@@ -281,7 +283,7 @@ def business_deadline(settings: Settings, t: datetime) -> datetime | None:
     return None
 
 
-def business_cutoff(settings: Settings, end: datetime, seconds: float) -> datetime:
+def business_cutoff(settings: BusinessCalendar, end: datetime, seconds: float) -> datetime:
     """The latest instant with at least `seconds` open seconds between it and `end` (the inverse of
     business_seconds: business_seconds(settings, cutoff, end) == seconds when there is enough open time).
 
@@ -312,7 +314,7 @@ def business_cutoff(settings: Settings, end: datetime, seconds: float) -> dateti
 # --------------------------------------------------------------------------------------------------
 
 
-def calendar_frame(settings: Settings, start: date, end: date) -> pl.DataFrame:
+def calendar_frame(settings: BusinessCalendar, start: date, end: date) -> pl.DataFrame:
     """One row per opening window of local dates start..end (see CALENDAR_SCHEMA).
 
     cum_open_before = open seconds of all earlier windows of the frame, so for the window w with the
@@ -346,7 +348,7 @@ def _quote(column: str) -> str:
 
 def register_calendar(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    settings: BusinessCalendar,
     start: date,
     end: date,
     table: str = "business_calendar",
@@ -373,7 +375,7 @@ def register_calendar(
 
 def register_calendar_around(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    settings: BusinessCalendar,
     first: datetime | None,
     last: datetime | None,
     table: str = "business_calendar",

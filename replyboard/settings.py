@@ -1,10 +1,23 @@
 """Team settings (settings.yaml): timezone, business hours, scales, survey prompts, opt-outs.
 
 Validated with Pydantic; unknown keys are rejected so a typo never silently falls back to a default.
+
+settings.yaml keeps one flat format; inside, its keys fall in three groups by when they take effect:
+
+- derivation settings (`Settings.derivation`, a frozen DerivationSettings): everything etl.derive reads to
+  turn stored messages and survey replies into facts (kinds, conversations, inquiry blocks, business
+  seconds, survey scores). Its JSON is the warehouse's derivation key; a load with other derivation settings
+  re-derives what they affect, so the warehouse never depends on the settings of earlier loads.
+- reading settings (`Settings.reading`): applied to each file as it is read (phone normalisation, the
+  source ids of lines). They are not part of the key: a stored row cannot be read again without its file,
+  so a change applies to files loaded from then on (the load says so).
+- reporting settings (targets, the satisfied threshold, the typing allowance): read only by
+  metrics.params.Params.from_settings, at query time; changing them needs no load.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, time
 from email.utils import getaddresses
@@ -19,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, ValidationErro
 
 from replyboard.dates import DateOrder, default_date_order
 from replyboard.files import NotARegularFile, read_text
-from replyboard.schedules import (  # noqa: F401 - WEEKDAYS, parse_window: read from here too
+from replyboard.phones import normalize_number
+from replyboard.schedules import (
     WEEKDAYS,
     BusinessHours,
     HolidayCountry,
@@ -62,10 +76,20 @@ def check_patterns(patterns: list[str]) -> list[str]:
     return patterns
 
 
+class ScoreScale(Strict):
+    """A survey's scale: a reply's one number outside it is out_of_range (derivation)."""
+
+    min: int
+    max: int
+
+
+NPS_SCALE = ScoreScale(min=0, max=10)  # fixed by the definition of NPS, not a setting
+
+
 class CsatScale(Strict):
     min: int = 1
     max: int = 9
-    satisfied_at_least: int = 8
+    satisfied_at_least: int = 8  # reporting: a threshold over stored scores
 
     @model_validator(mode="after")
     def _ordered(self) -> CsatScale:
@@ -291,7 +315,32 @@ def _dashboard_url(url: str) -> str:
     return url.rstrip("/")
 
 
-class Settings(Strict):
+class BusinessCalendarMixin:
+    """What business time reads of settings (Settings and DerivationSettings alike): the zone and the opening
+    windows in force on a day."""
+
+    timezone: str
+    business_hours: BusinessHours
+
+    def windows_for(self, weekday: int, day: date | None = None) -> list[tuple[time, time]]:
+        """Opening windows for weekday 0=Monday, sorted, in the schedule in force on local date `day` (None:
+        the first schedule; the plain form has only one)."""
+        return list(week_for(self.business_hours, day)[weekday])
+
+    def week_for(self, day: date) -> list[list[tuple[time, time]]]:
+        """The opening windows of every weekday (Monday first) in the schedule in force on local date `day`."""
+        return [list(w) for w in week_for(self.business_hours, day)]
+
+    @property
+    def has_opening_hours(self) -> bool:
+        return any_opening_hours(self.business_hours)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Settings(BusinessCalendarMixin, Strict):
     timezone: str = "America/New_York"
     # a weekday -> windows map, or dated schedules (replyboard.schedules)
     business_hours: BusinessHours = Field(default_factory=lambda: {d: ["09:00-17:00"] for d in WEEKDAYS[:5]})
@@ -361,44 +410,110 @@ class Settings(Strict):
     def _windows(cls, value: object) -> object:
         return normalise_business_hours(value)
 
-    def windows_for(self, weekday: int, day: date | None = None) -> list[tuple[time, time]]:
-        """Opening windows for weekday 0=Monday, sorted, in the schedule in force on local date `day` (None:
-        the first schedule; the plain form has only one)."""
-        return list(week_for(self.business_hours, day)[weekday])
-
-    def week_for(self, day: date) -> list[list[tuple[time, time]]]:
-        """The opening windows of every weekday (Monday first) in the schedule in force on local date `day`."""
-        return [list(w) for w in week_for(self.business_hours, day)]
-
-    @property
-    def has_opening_hours(self) -> bool:
-        return any_opening_hours(self.business_hours)
-
     @property
     def slash_date_order(self) -> DateOrder:
         """The order slash dates are read in: date_order, else what default_region writes."""
         return self.date_order or default_date_order(self.default_region)
 
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+    @functools.cached_property
+    def derivation(self) -> DerivationSettings:
+        """The derivation settings (see the module docstring), in one canonical form: settings that derive
+        the same facts (weekdays or holidays in another order) give the same key."""
+        region = self.default_region
+        normalised = (normalize_number(n, region)[0] for n in self.automation_numbers)
+        return DerivationSettings(
+            timezone=self.timezone,
+            business_hours=_canonical_hours(self.business_hours),
+            holidays=tuple(sorted(set(self.holidays))),
+            holiday_country=self.holiday_country,
+            session_gap_hours=self.session_gap_hours,
+            csat=ScoreScale(min=self.csat.min, max=self.csat.max),
+            survey_prompts=self.survey_prompts,
+            opt_out_keywords=tuple(self.opt_out_keywords),
+            auto_reply_templates=tuple(self.auto_reply_templates),
+            # as stored lines are: normalised like every line ("(201) 923-5161" is +12019235161), and as
+            # written too, for sender ids and short codes; so default_region counts here only through them
+            automation_numbers=tuple(sorted({*self.automation_numbers, *(n for n in normalised if n)})),
+        )
 
     def derivation_key(self) -> str:
-        """What the materialised facts depend on; a change means the warehouse must be re-derived."""
-        return self.model_dump_json(
-            include={
-                "timezone",
-                "business_hours",
-                "holidays",
-                "holiday_country",
-                "session_gap_hours",
-                "typing_allowance_seconds",
-                "survey_prompts",
-                "opt_out_keywords",
-                "auto_reply_templates",
-                "automation_numbers",
-            }
+        """What the materialised facts depend on: the derivation model itself, never a hand-kept list."""
+        return self.derivation.model_dump_json()
+
+    @property
+    def reading(self) -> ReadingSettings:
+        return ReadingSettings(
+            default_region=self.default_region,
+            date_order=self.slash_date_order,
+            local_timezone=self.timezone,
+            line_sources=tuple(LineSource(number=line.number, source_id=line.source_id) for line in self.lines),
         )
+
+
+def _canonical_hours(hours: BusinessHours) -> BusinessHours:
+    """One form for the same hours: weekdays in order, each day's windows sorted, days without hours left out
+    (dated schedules likewise, each in its own entry)."""
+    if isinstance(hours, dict):
+        by_day = {d.lower(): w for d, w in hours.items()}
+        return {d: sorted(by_day[d], key=parse_window) for d in WEEKDAYS if by_day.get(d)}
+    return tuple(
+        entry.model_copy(update={d: tuple(sorted(getattr(entry, d), key=parse_window)) for d in WEEKDAYS})
+        for entry in hours
+    )
+
+
+class DerivationSettings(BusinessCalendarMixin, Strict):
+    """Everything that shapes the stored facts; etl.derive reads nothing else. Built by Settings.derivation
+    (already validated there) and rebuilt from a warehouse's derivation key by metrics.query."""
+
+    timezone: str
+    business_hours: BusinessHours  # weekday -> windows (or dated schedules of them), one canonical form
+    holidays: tuple[date, ...]
+    holiday_country: HolidayCountry
+    session_gap_hours: float
+    csat: ScoreScale
+    nps: ScoreScale = NPS_SCALE
+    survey_prompts: SurveyPrompts
+    opt_out_keywords: tuple[str, ...]
+    auto_reply_templates: tuple[str, ...]
+    automation_numbers: tuple[str, ...]  # lines whose outbound texts are automation, as stored lines are
+
+    def changed_fields(self, other: DerivationSettings) -> set[str]:
+        """The derivation settings that differ between two models (what a re-derivation must redo)."""
+        return {name for name in type(self).model_fields if getattr(self, name) != getattr(other, name)}
+
+
+BusinessCalendar = Settings | DerivationSettings  # what business time needs: zone, windows_for, holidays
+
+
+class LineSource(Strict):
+    number: str
+    source_id: str | None
+
+
+class ReadingSettings(Strict):
+    """Settings applied to each file as it is read (see the module docstring): not in the derivation key."""
+
+    default_region: str
+    date_order: DateOrder
+    local_timezone: str  # times written without a UTC offset are read in it (also a derivation setting)
+    line_sources: tuple[LineSource, ...]
+
+    def changes_since(self, before: ReadingSettings) -> list[str]:
+        """What a load should tell the user changed since `before` (empty when nothing did)."""
+        out = []
+        if self.default_region != before.default_region:
+            out.append(f"default_region {before.default_region} -> {self.default_region}")
+        if self.date_order != before.date_order:
+            out.append(f"date_order {before.date_order} -> {self.date_order}")
+        if self.local_timezone != before.local_timezone:
+            out.append(
+                f"timezone {before.local_timezone} -> {self.local_timezone}: times without a UTC offset in files "
+                "loaded before stay as they were read"
+            )
+        if self.line_sources != before.line_sources:
+            out.append("the lines' numbers or source ids (settings.lines)")
+        return out
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:

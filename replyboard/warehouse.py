@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from replyboard.contract import codes_in
 from replyboard.faults import checkpoint
 from replyboard.files import NotARegularFile, open_regular
 from replyboard.load_lock import LoadLock, LockBusy
@@ -42,14 +43,32 @@ class WarehouseError(Exception):
     """The warehouse cannot be used as asked; the message says why and what to do."""
 
 
+def _with_codes(sql: str, params: list | dict | None) -> list | dict | None:
+    """params plus the warehouse codes ($kind_human_reply, $origin_file...) the statement names."""
+    codes = codes_in(sql)
+    if not codes:
+        return params
+    if isinstance(params, list):
+        raise TypeError("a statement that names codes ($kind_...) takes named parameters, not a list")
+    return {**codes, **(params or {})}
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> None:
+    """Execute one statement, with the codes it names bound (DuckDB binds parameters one statement at a time)."""
+    params = _with_codes(sql, params)
+    con.execute(sql, params) if params is not None else con.execute(sql)
+
+
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> tuple | None:
     """The first row of a query, or None. DuckDB 2 wants every result drained before the next statement."""
+    params = _with_codes(sql, params)
     rows = con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
     return rows[0] if rows else None
 
 
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:
     """A query's result as a Polars frame (DuckDB 2: only relations from con.sql have .pl())."""
+    params = _with_codes(sql, params)
     return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
 
 

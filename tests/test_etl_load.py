@@ -24,7 +24,7 @@ from tests.helpers import FIXTURES, ROOT
 
 CANON = FIXTURES / "canonical"
 GOLDEN = CANON / "golden_messages.csv"
-TABLES = ("messages", "conversations", "inquiry_blocks", "survey_responses", "contacts", "agents", "lines")
+TABLES = ("messages", "conversations", "inquiry_blocks", "survey_responses", "agents", "lines")
 
 
 def rows(db: Path, sql: str, params=None) -> list[tuple]:
@@ -55,7 +55,13 @@ def test_migrations_are_applied_once_and_recorded(load):
     db, _ = load(GOLDEN)
     load(GOLDEN)
     applied = rows(db, "SELECT version, name FROM schema_migrations ORDER BY version")
-    assert applied == [(1, "001_core.sql"), (2, "002_redact_payment_data.py"), (3, "003_sync_state.sql")]
+    assert applied == [
+        (1, "001_core.sql"),
+        (2, "002_redact_payment_data.py"),
+        (3, "003_sync_state.sql"),
+        (4, "004_one_row_per_key.py"),
+        (5, "005_primary_keys.sql"),
+    ]
     con = duckdb.connect(str(db))
     try:
         assert warehouse.migrate(con) == []

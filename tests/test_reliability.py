@@ -47,7 +47,6 @@ FINGERPRINT_TABLES = (
     "conversations",
     "inquiry_blocks",
     "survey_responses",
-    "contacts",
     "agents",
     "lines",
     "rejected_rows",

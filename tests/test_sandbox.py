@@ -45,7 +45,6 @@ TABLES = (
     "conversations",
     "inquiry_blocks",
     "survey_responses",
-    "contacts",
     "agents",
     "lines",
     "calls",
