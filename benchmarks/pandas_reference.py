@@ -579,7 +579,7 @@ def compare(db: Path, files: list[Path]) -> tuple[float, float, bool, str]:
     con = connect_readonly(db)
     try:
         ours, ours_seconds = replyboard_values(con, settings, repeats=3)
-        stale = derived_settings(con).derivation_key() != settings.derivation_key()
+        stale = derived_settings(con) != settings.derivation
     finally:
         con.close()
     times, theirs = [], {}

@@ -25,6 +25,7 @@ from replyboard.settings import DerivationSettings
 from replyboard.survey_parse import STRIP_PUNCT_SQL_REGEX, parse_scores_frame
 from replyboard.warehouse import frame, one, run, temp_table
 
+PAIRS = "rb_pairs"  # the line/contact pairs the last derive() re-derived
 FAILED_STATUSES = ("failed", "undelivered", "canceled")  # a delivery status that makes a reply a failed one
 
 
@@ -217,12 +218,17 @@ def _conversations(con: duckdb.DuckDBPyConnection) -> None:
         con,
         """
         INSERT INTO conversations BY NAME
-        SELECT conversation_id, any_value(line_number) AS line_number, any_value(contact_number) AS contact_number,
+        -- a conversation the source numbered across contacts belongs to its first message's line and contact;
+        -- first(... ORDER BY), never any_value: the same messages give the same row whatever the load history
+        SELECT conversation_id,
+               first(line_number ORDER BY created_at, message_id) AS line_number,
+               first(contact_number ORDER BY created_at, message_id) AS contact_number,
                mode(channel) AS channel, min(created_at) AS started_at, max(created_at) AS ended_at,
                min(created_local) AS started_local, count(*) AS messages,
                count(*) FILTER (WHERE direction = $direction_inbound) AS inbound,
                count(*) FILTER (WHERE kind = $kind_human_reply) AS human_replies,
-               arg_min(agent_id, created_at) FILTER (WHERE kind = $kind_human_reply) AS first_agent_id
+               first(agent_id ORDER BY created_at, message_id) FILTER (WHERE kind = $kind_human_reply)
+                   AS first_agent_id
         FROM rb_d GROUP BY conversation_id
         """,
     )
@@ -235,9 +241,10 @@ def _blocks(con: duckdb.DuckDBPyConnection, settings: DerivationSettings) -> Non
         CREATE OR REPLACE TEMP TABLE rb_blocks AS
         WITH b AS (
             SELECT conversation_id, human_before,
-                   any_value(line_number) AS line_number, any_value(contact_number) AS contact_number,
-                   any_value(channel) AS channel, min(created_at) AS started_at, min(created_local) AS started_local,
-                   count(*) AS inquiries
+                   first(line_number ORDER BY created_at, message_id) AS line_number,
+                   first(contact_number ORDER BY created_at, message_id) AS contact_number,
+                   first(channel ORDER BY created_at, message_id) AS channel,
+                   min(created_at) AS started_at, min(created_local) AS started_local, count(*) AS inquiries
             FROM rb_d WHERE kind = $kind_inquiry GROUP BY conversation_id, human_before
         ), r AS (
             SELECT conversation_id, human_before + 1 AS ordinal, message_id, created_at, agent_id

@@ -288,10 +288,12 @@ def _derive(
     if rederive_all:
         derive.link_file_surveys(con, derivation)
     elif pairs or surveys_changed:
-        # only the contacts whose conversations or survey replies this load changed
+        # only the contacts whose conversations or survey replies this load changed (derive.PAIRS: the pairs
+        # it re-derived, those the load touched and those sharing a source conversation with them)
+        derived = derive.PAIRS if pairs else merge.AFFECTED
         con.execute(
             "CREATE OR REPLACE TEMP TABLE rb_survey_scope AS "
-            f"SELECT contact_number FROM {merge.AFFECTED} UNION SELECT contact_number FROM {merge.SURVEY_CONTACTS}"
+            f"SELECT contact_number FROM {derived} UNION SELECT contact_number FROM {merge.SURVEY_CONTACTS}"
         )
         derive.link_file_surveys(con, derivation, contacts="rb_survey_scope")
     _record(con, report)

@@ -49,6 +49,27 @@ KEY_FIGURES: dict[str, dict[str, list[str]]] = {
         "subheader": ["Freshness per source", "Runs", "Files per run", "Rejected rows"],
     },
 }
+NOTHING = "Nothing matches these filters."
+# What each page shows when the filters match nothing: its notes and tiles (0 for counts, – for the rest).
+EMPTY_STATE: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "pages/overview.py": ((), {"Texts received": "0", "Conversations": "0", "CSAT (mean)": "–", "NPS": "–"}),
+    "pages/agents.py": ((NOTHING,), {}),
+    "pages/response_times.py": (
+        ("No inquiries for these filters.", "No unanswered inquiries for these filters."),
+        {"Reply time (median)": "–", "Unanswered inquiries": "0"},
+    ),
+    "pages/busiest_times.py": ((NOTHING,), {}),
+    "pages/satisfaction.py": (
+        ("No high-score replies with words for these filters.",),
+        {"CSAT (mean)": "–", "Replies not parsed": "0"},
+    ),
+    "pages/compliance.py": (
+        ("No messages with card numbers or SSNs for these filters.",),
+        {"Messages with sensitive data": "0", "From customers": "0", "Sent by us": "0"},
+    ),
+    "pages/data_health.py": ((), {"Loads": "1"}),  # loads have no dates: every load is still listed
+}
+FILTERS_DO_NOT_APPLY = OTHER_TEAMS | {"pages/data_health.py"}
 MIN_CHARTS = {
     "pages/response_times.py": 3,
     "pages/busiest_times.py": 3,
@@ -189,6 +210,14 @@ def test_page_with_filters_matching_nothing(page: str, warehouse: Path, monkeypa
     at = _open(at, page)
     _assert_clean(at)
     assert at.session_state["dates"] == (first - timedelta(days=300), first - timedelta(days=270))
+    infos = [i.value for i in at.info]
+    notes, tiles = EMPTY_STATE.get(page, ((), {}))
+    for note in notes:
+        assert any(note in i for i in infos), (page, infos)
+    shown = {m.label: m.value for m in at.metric}
+    assert {label: shown.get(label) for label in tiles} == tiles, shown
+    if page not in FILTERS_DO_NOT_APPLY:  # no figure from outside the dates shows through
+        assert set(shown.values()) <= {"0", "–"}, shown
 
 
 @pytest.mark.parametrize("page", ["pages/response_times.py", "pages/agents.py", "pages/busiest_times.py"])

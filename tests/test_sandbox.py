@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from etl.load import run_load
 from metrics.__main__ import main as metrics_main
 from replyboard.sandbox import (
-    QueryResult,
     SandboxError,
     SandboxProblem,
     SandboxRefusal,
@@ -531,7 +530,7 @@ def test_row_limit_keeps_order_and_reports(place: dict[str, Path]) -> None:
     assert exact.frame.height == 5 and not exact.truncated and exact.notice is None
     empty = run_query(place["db"], "SELECT message_id, created_at FROM messages WHERE false")
     assert empty.frame.shape == (0, 2) and not empty.truncated
-    assert isinstance(empty, QueryResult) and empty.elapsed > 0
+    assert empty.elapsed > 0
 
 
 def test_awkward_result_types(place: dict[str, Path]) -> None:
@@ -720,7 +719,7 @@ def test_any_text_is_refused_or_run_and_changes_nothing(place: dict[str, Path], 
         result = run_query(place["db"], sql, row_limit=50, timeout_seconds=2)
     except SandboxProblem as exc:
         assert exc.message and "Traceback" not in exc.message
-    else:
-        assert isinstance(result.frame, pl.DataFrame)
+    else:  # whatever ran kept to its row limit, and said so when it cut rows
+        assert result.frame.height <= 50 and (not result.truncated or result.frame.height == 50)
     assert hashlib.sha256(place["db"].read_bytes()).hexdigest() == digest
     assert not HYPOTHESIS_TARGET.exists()
