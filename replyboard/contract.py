@@ -108,7 +108,8 @@ class Table:
     name: str
     key: tuple[str, ...]  # the primary key in the DDL (tests/test_contract.py checks it); () for an append log
     writes: tuple[Write, ...]
-    read_by: str  # who reads it: a table nothing reads has no place here
+    read_by: tuple[str, ...]  # modules that read it (checked: each names the table in a FROM or JOIN)
+    kept_for: str = ""  # why a table nothing reads yet stays (the issue that reads it)
 
     @property
     def derived(self) -> bool:
@@ -119,6 +120,9 @@ class Table:
 _LOAD = "etl.load"
 _MERGE = "etl.merge"
 _DERIVE = "etl.derive"
+_SYNC = "etl.sync.state"
+_METRICS = ("metrics.registry",)  # the facts every metric, drill-down and the conversation viewer read
+_HEALTH = ("metrics.health",)
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -126,23 +130,20 @@ TABLES: dict[str, Table] = {
             "messages",
             ("message_id",),
             (
-                Write(Disposition.MERGE, "source columns, compared by content_hash", _MERGE),
+                # etl.merge decides new / changed / duplicate by message_id and content_hash; the rows are
+                # written with their pair's re-derivation
+                Write(Disposition.MERGE, "source columns, merged on message_id by etl.merge", _DERIVE),
                 Write(Disposition.REDERIVE, "conversation_id, kind, survey, is_opt_out, created_local", _DERIVE),
             ),
-            "metrics (every message metric, rows, the conversation viewer)",
+            _METRICS,
         ),
         Table(
             "conversations",
             ("conversation_id",),
             (Write(Disposition.REDERIVE, "all", _DERIVE),),
-            "metrics (conversations, repeat customers, the viewer)",
+            (*_METRICS, "metrics.conversation"),
         ),
-        Table(
-            "inquiry_blocks",
-            ("block_id",),
-            (Write(Disposition.REDERIVE, "all", _DERIVE),),
-            "metrics (reply times, response rates, unanswered inquiries)",
-        ),
+        Table("inquiry_blocks", ("block_id",), (Write(Disposition.REDERIVE, "all", _DERIVE),), _METRICS),
         Table(
             "survey_responses",
             ("response_id", "origin"),
@@ -151,47 +152,54 @@ TABLES: dict[str, Table] = {
                 Write(Disposition.REDERIVE, "origin = 'message': replies texted after a survey prompt", _DERIVE),
                 Write(Disposition.REDERIVE, "score, parse_status, conversation_id, agent_id of every row", _DERIVE),
             ),
-            "metrics (CSAT, NPS, survey counts, testimonials)",
+            _METRICS,
         ),
-        Table("agents", ("agent_id",), (Write(Disposition.MERGE, "all", _MERGE),), "metrics (names, teams)"),
-        Table("lines", ("line_number",), (Write(Disposition.MERGE, "all", _MERGE),), "metrics (line names)"),
-        Table("calls", ("call_id",), (Write(Disposition.MERGE, "all", _LOAD),), "metrics (calls)"),
+        Table("agents", ("agent_id",), (Write(Disposition.MERGE, "all", _MERGE),), ("metrics.registry",)),
+        Table("lines", ("line_number",), (Write(Disposition.MERGE, "all", _MERGE),), ("metrics.health",)),
+        Table(
+            "calls",
+            ("call_id",),
+            (Write(Disposition.MERGE, "all", _LOAD),),
+            (),
+            kept_for="issue 3's calls per line and agent: source data (OpenPhone call events) no file re-creates",
+        ),
         Table(
             "meta",
             ("key",),
             (Write(Disposition.REPLACE, "the settings the facts were derived and files read with", _LOAD),),
-            "metrics.query (the derivation settings), etl.load (what changed since the last load)",
+            ("metrics.query", "etl.load"),
         ),
-        Table("etl_runs", ("run_id",), (Write(Disposition.APPEND, "one row per load", _LOAD),), "metrics.health"),
+        Table("etl_runs", ("run_id",), (Write(Disposition.APPEND, "one row per load", _LOAD),), _HEALTH),
         Table(
             "etl_files",
             (),  # one load can name a file twice (each is read; the second finds duplicates)
             (Write(Disposition.APPEND, "one row per file of a load", _LOAD),),
-            "metrics.health",
+            _HEALTH,
         ),
         Table(
             "rejected_rows",
             (),  # a file can reject the same line twice (two reasons) and the same file can load twice
             (Write(Disposition.APPEND, "every rejected row with its reason", _LOAD),),
-            "metrics.health",
+            _HEALTH,
         ),
         Table(
             "sync_state",
             ("source", "account"),
-            (Write(Disposition.MERGE, "one row per source and account", "etl.sync.state"),),
-            "etl.sync.state (where the next run starts)",
+            (Write(Disposition.MERGE, "one row per source and account", _SYNC),),
+            (_SYNC,),
         ),
         Table(
             "sync_conversations",
             ("source", "conversation_id"),
-            (Write(Disposition.MERGE, "the newest copy of each conversation object", "etl.sync.state"),),
-            "the ownership work (issue 13)",
+            (Write(Disposition.MERGE, "the newest copy of each conversation object", _SYNC),),
+            (),
+            kept_for="issue 13's conversation ownership (Quo's assignedTo and participants)",
         ),
         Table(
             "schema_migrations",
             ("version",),
             (Write(Disposition.APPEND, "one row per applied migration", "replyboard.warehouse"),),
-            "replyboard.warehouse (what is pending)",
+            ("replyboard.warehouse",),
         ),
     )
 }
