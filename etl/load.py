@@ -271,11 +271,10 @@ def _derive(
         con.execute("UPDATE calls SET created_local = timezone(?, created_at)", [derivation.timezone])
     elif changed:
         derive.rescore_surveys(con, derivation)
-    if not merge._exists(con, merge.CHANGED):
+    if not merge._exists(con, merge.CHANGED):  # no messages file in this load: no message changed
+        # (the shape of messages, not of the last file's valid rows: a lines or surveys file has other columns)
         con.execute(
-            f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT *, 0 AS run_id FROM {VALID} LIMIT 0"
-            if merge._exists(con, VALID)
-            else f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE (conversation_id, kind, survey, "
+            f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE (conversation_id, kind, survey, "
             "is_opt_out, created_local), 0::BIGINT AS source_line FROM messages LIMIT 0"
         )
     (pairs,) = one(con, f"SELECT count(DISTINCT (line_number, contact_number)) FROM {merge.AFFECTED}")

@@ -96,7 +96,8 @@ SURVEYS = {
         ["s04", "2026-09-14T16:00:00Z", C6, "csat", "0", SUPPORT],
     ],
 }
-FILES = [*MESSAGES, *SURVEYS]
+LINES = {"lines.csv": [[SUPPORT, "Support"], [REMINDERS, "Reminders"]]}  # a load of it alone re-derives too
+FILES = [*MESSAGES, *SURVEYS, *LINES]
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]
 derivation_changes = st.fixed_dictionaries(
@@ -139,11 +140,12 @@ loads = st.lists(
 def export_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("exports")
     out = {}
-    for name, rows in [*MESSAGES.items(), *SURVEYS.items()]:
+    for name, rows in [*MESSAGES.items(), *SURVEYS.items(), *LINES.items()]:
         path = folder / name
         with path.open("w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(MESSAGE_COLUMNS if name.startswith("messages") else SURVEY_COLUMNS)
+            header = {"m": MESSAGE_COLUMNS, "s": SURVEY_COLUMNS, "l": ["line_number", "name"]}[name[0]]
+            writer.writerow(header)
             writer.writerows(rows)
         out[name] = path
     return out
@@ -177,7 +179,7 @@ def _assert_same(got: dict[str, list[tuple]], want: dict[str, list[tuple]], hist
         )
 
 
-@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(history=loads)
 @example(  # the case: "10" loaded with csat.max 9, then another file with csat.max 10
     history=[
@@ -187,6 +189,9 @@ def _assert_same(got: dict[str, list[tuple]], want: dict[str, list[tuple]], hist
 )
 @example(  # the group text arrives in two files, the second re-deriving only the pair it touches
     history=[(["messages_a.csv"], {}), (["messages_b.csv"], {"session_gap_hours": 2})]
+)
+@example(  # a load of a lines file alone, with other settings: every conversation re-derived
+    history=[(["messages_a.csv", "surveys_a.csv"], {}), (["lines.csv"], {"session_gap_hours": 2})]
 )
 def test_any_load_history_equals_one_fresh_load(
     tmp_path_factory: pytest.TempPathFactory, export_files: dict[str, Path], history: list[tuple[list[str], dict]]
