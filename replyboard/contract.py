@@ -161,7 +161,9 @@ TABLES: dict[str, Table] = {
             ("call_id",),
             (Write(Disposition.MERGE, "all", _LOAD),),
             (),
-            kept_for="issue 3's calls per line and agent: source data (OpenPhone call events) no file re-creates",
+            # issue 3 loads calls for a count per line and agent that no metric offers yet; kept, not dropped:
+            # they are source data (OpenPhone call events) that no export re-creates
+            kept_for="a calls metric (per line and agent, issue 3): not in the registry yet",
         ),
         Table(
             "meta",

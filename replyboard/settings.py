@@ -17,7 +17,6 @@ settings.yaml keeps one flat format; inside, its keys fall in three groups by wh
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import date, time
 from email.utils import getaddresses
@@ -415,7 +414,7 @@ class Settings(BusinessCalendarMixin, Strict):
         """The order slash dates are read in: date_order, else what default_region writes."""
         return self.date_order or default_date_order(self.default_region)
 
-    @functools.cached_property
+    @property  # not cached: model_copy(update=...) would carry a cached value over to the copy
     def derivation(self) -> DerivationSettings:
         """The derivation settings (see the module docstring), in one canonical form: settings that derive
         the same facts (weekdays or holidays in another order) give the same key."""

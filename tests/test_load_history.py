@@ -291,3 +291,10 @@ def test_a_reading_settings_change_is_said(tmp_path: Path, export_files: dict[st
     ]
     assert report.as_json()["notes"] == report.notes
     assert fingerprint(db) == before
+
+
+def test_a_copy_with_other_settings_derives_with_them() -> None:
+    """etl.sync copies the settings with extra lines (model_copy): the copy's derivation is its own."""
+    settings = Settings()
+    assert settings.derivation.session_gap_hours == 24
+    assert settings.model_copy(update={"session_gap_hours": 5}).derivation.session_gap_hours == 5
