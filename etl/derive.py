@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from replyboard.business_time import business_seconds_query, deadline_query, register_calendar_around
-from replyboard.contract import SurveyType
+from replyboard.contract import TABLES, SurveyType
 from replyboard.faults import checkpoint
 from replyboard.settings import DerivationSettings
 from replyboard.survey_parse import STRIP_PUNCT_SQL_REGEX, parse_scores_frame
@@ -55,8 +55,18 @@ def _pairs_in_scope(con: duckdb.DuckDBPyConnection, changed: str, affected: str)
         con.execute("INSERT INTO rb_pairs SELECT * FROM rb_more_pairs")
 
 
-def derive(con: duckdb.DuckDBPyConnection, settings: DerivationSettings, changed: str, affected: str) -> None:
-    """Re-derive every pair in temp table `affected` from messages, with `changed` rows replacing theirs."""
+def derive(
+    con: duckdb.DuckDBPyConnection,
+    settings: DerivationSettings,
+    changed: str,
+    affected: str,
+    *,
+    every_pair: bool = False,
+) -> None:
+    """Re-derive every pair in temp table `affected` from messages, with `changed` rows replacing theirs.
+
+    every_pair: `affected` holds every pair (the derivation settings changed): the derived tables are then
+    rebuilt whole rather than merged row by row."""
     tz = settings.timezone
     gap_seconds = settings.session_gap_hours * 3600
     window_seconds = settings.survey_prompts.reply_window_hours * 3600
@@ -184,20 +194,49 @@ def derive(con: duckdb.DuckDBPyConnection, settings: DerivationSettings, changed
     )
     _publish_messages(con)
     checkpoint("after_derive_messages")
-    _conversations(con)
-    _blocks(con, settings)
+    _conversations(con, every_pair)
+    _blocks(con, settings, every_pair)
     _message_surveys(con, settings)
 
 
-def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
+# Rows of the touched pairs in each derived table (survey_responses: only those texted after a prompt).
+_PAIR_ROWS = "(t.line_number, t.contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)"
+_SCOPE = {
+    "messages": _PAIR_ROWS,
+    "conversations": _PAIR_ROWS,
+    "inquiry_blocks": _PAIR_ROWS,
+    "survey_responses": f"t.origin = $origin_message AND {_PAIR_ROWS}",
+}
+
+
+def _write(con: duckdb.DuckDBPyConnection, table: str, rows: str, *, rebuild: bool = False) -> None:
+    """Write the re-derived rows (temp table `rows`) of the pairs in rb_pairs into `table`, merged on its key.
+
+    Merged, not deleted and inserted: DuckDB deletes a row from a primary-key index slowly (about 30 s for a
+    million rows, an UPDATE of them 1.5 s), and most re-derived rows keep their key. So the keys of the pairs
+    that are gone are deleted, the others updated, the new ones inserted. rebuild: the table's rows are all
+    re-derived; it is emptied by re-creating it from its own DDL (keys and all) and filled.
+    """
+    key = TABLES[table].key
+    if rebuild:
+        (ddl,) = one(con, "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]) or ("",)
+        con.execute(ddl.replace(f"CREATE TABLE {table}(", f"CREATE OR REPLACE TABLE {table}(", 1))
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
+        return
+    on = " AND ".join(f"t.{k} = r.{k}" for k in key)
+    columns = [c for (c, *_) in con.execute(f"DESCRIBE {rows}").fetchall() if c not in key]
+    run(con, f"DELETE FROM {table} t WHERE {_SCOPE[table]} AND NOT EXISTS (SELECT 1 FROM {rows} r WHERE {on})")
+    con.execute(f"UPDATE {table} t SET {', '.join(f'{c} = r.{c}' for c in columns)} FROM {rows} r WHERE {on}")
     con.execute(
-        "DELETE FROM messages "
-        "WHERE (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)"
+        f"INSERT INTO {table} BY NAME SELECT r.* FROM {rows} r WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {on})"
     )
+
+
+def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
     run(
         con,
         """
-        INSERT INTO messages BY NAME
+        CREATE OR REPLACE TEMP TABLE rb_new_messages AS
         SELECT b.message_id, b.source, b.created_at, b.direction, b.line_number, b.contact_number, b.agent_id,
                b.is_automated, b.body, b.channel, b.source_conversation_id, b.status, b.content_hash, b.run_id,
                d.conversation_id, d.kind,
@@ -207,17 +246,14 @@ def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
         FROM rb_d d JOIN rb_base b ON b.rowid = d.rid
         """,
     )
+    _write(con, "messages", "rb_new_messages")  # every message stays: merged even when every pair is re-derived
 
 
-def _conversations(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        "DELETE FROM conversations "
-        "WHERE (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)"
-    )
+def _conversations(con: duckdb.DuckDBPyConnection, every_pair: bool) -> None:
     run(
         con,
         """
-        INSERT INTO conversations BY NAME
+        CREATE OR REPLACE TEMP TABLE rb_new_conversations AS
         -- a conversation the source numbered across contacts belongs to its first message's line and contact;
         -- first(... ORDER BY), never any_value: the same messages give the same row whatever the load history
         SELECT conversation_id,
@@ -232,9 +268,10 @@ def _conversations(con: duckdb.DuckDBPyConnection) -> None:
         FROM rb_d GROUP BY conversation_id
         """,
     )
+    _write(con, "conversations", "rb_new_conversations", rebuild=every_pair)
 
 
-def _blocks(con: duckdb.DuckDBPyConnection, settings: DerivationSettings) -> None:
+def _blocks(con: duckdb.DuckDBPyConnection, settings: DerivationSettings, every_pair: bool) -> None:
     run(
         con,
         """
@@ -268,15 +305,12 @@ def _blocks(con: duckdb.DuckDBPyConnection, settings: DerivationSettings) -> Non
         "rb_blocks", "started_at", "replied_at", "rb_calendar", "business_seconds", in_hours_alias="started_in_hours"
     )
     con.execute(
-        "DELETE FROM inquiry_blocks "
-        "WHERE (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)"
-    )
-    con.execute(
         f"""
-        INSERT INTO inquiry_blocks BY NAME
+        CREATE OR REPLACE TEMP TABLE rb_new_blocks AS
         {deadline_query(f"({timed})", "started_at", "rb_calendar", "deadline_at")}
         """
     )
+    _write(con, "inquiry_blocks", "rb_new_blocks", rebuild=every_pair)
 
 
 def _message_surveys(con: duckdb.DuckDBPyConnection, settings: DerivationSettings) -> None:
@@ -289,12 +323,8 @@ def _message_surveys(con: duckdb.DuckDBPyConnection, settings: DerivationSetting
         """
     answers = frame(con, sql)
     temp_table(con, "rb_scored", score_replies(answers, settings))
-    run(
-        con,
-        "DELETE FROM survey_responses WHERE origin = $origin_message "
-        "AND (line_number, contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)",
-    )
-    run(con, "INSERT INTO survey_responses BY NAME SELECT $origin_message AS origin, * FROM rb_scored")
+    run(con, "CREATE OR REPLACE TEMP TABLE rb_new_surveys AS SELECT $origin_message AS origin, * FROM rb_scored")
+    _write(con, "survey_responses", "rb_new_surveys")
 
 
 def score_replies(frame: pl.DataFrame, settings: DerivationSettings) -> pl.DataFrame:
@@ -350,5 +380,11 @@ def link_file_surveys(
           ON s.contact_number = hr.contact_number AND s.received_at >= hr.created_at
         """,
     )
-    run(con, f"DELETE FROM survey_responses WHERE origin = $origin_file {scope}")
-    con.execute("INSERT INTO survey_responses BY NAME SELECT * FROM rb_fs")
+    # every row is stored already (etl.merge wrote it): its score, local time and link are updated in place
+    con.execute(
+        """
+        UPDATE survey_responses t SET score = r.score, parse_status = r.parse_status,
+               received_local = r.received_local, conversation_id = r.conversation_id, agent_id = r.agent_id
+        FROM rb_fs r WHERE t.response_id = r.response_id AND t.origin = r.origin
+        """
+    )

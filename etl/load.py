@@ -281,7 +281,7 @@ def _derive(
     if pairs:
         t0 = time.perf_counter()
         progress(f"deriving conversations and reply times for {pairs:,} line/contact pairs")
-        derive.derive(con, derivation, merge.CHANGED, merge.AFFECTED)
+        derive.derive(con, derivation, merge.CHANGED, merge.AFFECTED, every_pair=rederive_all)
         checkpoint("after_derive")
         progress(f"derived in {time.perf_counter() - t0:.1f} s")
     if rederive_all:
