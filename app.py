@@ -10,18 +10,43 @@ from datetime import timedelta
 
 import streamlit as st
 
-from pages import catalog, common
+from pages import catalog, common, signin
+from replyboard.appstate import AppStateError
 
 st.set_page_config(page_title="Replyboard", page_icon=":material/sms:", layout="wide")
 
 
-def navigation() -> dict[str, list]:
+def navigation(role: str) -> dict[str, list]:
+    """The pages of the person's role, by section: a page not listed cannot be opened, not even by its URL."""
     sections: dict[str, list] = {}
-    for i, spec in enumerate(catalog.PAGES):
+    for i, spec in enumerate(catalog.pages_for(role)):  # type: ignore[arg-type]
         sections.setdefault(spec.section, []).append(
             st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0)
         )
     return sections
+
+
+def refused(refusal: signin.Refusal) -> None:
+    """Nobody may see data in this session: one page that says why (and offers sign-in or sign-out)."""
+    if signin.mode() != "local":
+        try:
+            common.record_refusal(refusal, signin.email_of(st.user.to_dict()))
+        except AppStateError as exc:
+            st.warning(f"The audit log cannot be written: {exc}")
+    st.navigation([st.Page(lambda: signin.show_refusal(refusal), title=refusal.title, url_path="signin")]).run()
+
+
+def signed_in_as(who: signin.Person) -> None:
+    with st.sidebar:
+        if who.via == "local":
+            st.caption(f"Single-user mode (no sign-in configured): {who.email}, every page.")
+            return
+        what = {"lead": ", ".join((*who.scope.teams, *who.scope.lines)), "agent": who.scope.agent or ""}.get(
+            who.scope.role, "every line and team"
+        )
+        st.caption(f"Signed in as **{who.email}** · {who.scope.role} · {what}")
+        if who.via == "oidc" and st.button("Sign out", icon=":material/logout:", key="signout-sidebar"):
+            st.logout()
 
 
 def sidebar_filters() -> None:
@@ -75,14 +100,24 @@ def freshness() -> None:
     if f.last_load is None:
         st.caption("No load yet.")
         return
+    count = f" · {f.messages:,} messages" if common.scope().unrestricted else ""  # the warehouse's, not the scope's
     st.caption(
-        f"Last load {common.fmt_day(f.last_load)} {f.last_load:%H:%M} UTC · {f.messages:,} messages from "
+        f"Last load {common.fmt_day(f.last_load)} {f.last_load:%H:%M} UTC{count} · "
         f"{common.fmt_day(f.first_day)} to {common.fmt_day(f.last_day)}"
     )
 
 
 def main() -> None:
-    nav = st.navigation(navigation())
+    who = signin.resolve(common.settings().access_file)
+    if isinstance(who, signin.Refusal):
+        refused(who)
+        return
+    try:
+        common.record_sign_in(who)
+    except AppStateError as exc:  # the dashboard still serves; the lead must know the log has a gap
+        st.warning(f"The audit log cannot be written: {exc}")
+    nav = st.navigation(navigation(who.scope.role))
+    signed_in_as(who)
     problem = common.warehouse_problem()
     if problem:  # a damaged file: one clear message on every page instead of a traceback
         common.show_warehouse_problem(problem)

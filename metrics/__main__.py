@@ -21,7 +21,7 @@ from metrics.params import Params, ParamsError
 from metrics.query import compute
 from metrics.registry import CATALOG, DIMENSIONS, METRICS
 from metrics.rows import MAX_PAGE, parse_where, rows
-from metrics.scope import EVERYTHING, AccessError, Scope, load_access
+from metrics.scope import EVERYTHING, AccessError, Scope, scope_from
 from replyboard import data_range
 from replyboard.appstate import Action, AppState, AppStateError, Target, state_path
 from replyboard.settings import Settings, SettingsError, load_settings
@@ -35,15 +35,6 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31") from None
-
-
-def scope_from(settings: Settings, email: str | None) -> Scope:
-    """--as EMAIL: that person's scope from the access file (settings access_file); no --as: everything."""
-    if not email:
-        return EVERYTHING
-    if not settings.access_file:
-        raise AccessError("--as needs an access file: set access_file in the settings (see README, Sign-in)")
-    return load_access(settings.access_file).scope_for(email)
 
 
 def params_from(

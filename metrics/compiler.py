@@ -455,11 +455,17 @@ def compile_rows(
     return listing, count
 
 
-def compile_in_scope(registry: Registry, fact_name: str, column: str, value: object, scope: Scope) -> CompiledQuery:
-    """How many rows of a fact with ``column = value`` the person may read (0: out of their scope)."""
+def compile_in_scope(
+    registry: Registry, fact_name: str, column: str, values: Sequence[object], scope: Scope
+) -> CompiledQuery:
+    """Which of ``values`` (of a fact's ``column``) have rows the person may read: one row each, column
+    ``value`` (a value out of their scope, or not in the fact, is absent)."""
     fact = registry.facts[fact_name]
     b = _Binder()
     allowed, cols = scope_sql(scope, b)
     inner = inner_select(fact, {column, *cols}, "calendar")
-    sql = f"SELECT count(*) AS rows FROM ({inner}) AS f WHERE {_q(column)} = {b.value(value)} AND {allowed or 'true'}"
+    sql = (
+        f"SELECT DISTINCT {_q(column)} AS value FROM ({inner}) AS f "
+        f"WHERE list_contains({b.value(list(values))}, {_q(column)}) AND {allowed or 'true'}"
+    )
     return CompiledQuery(fact_name, (), (), sql, b.params, frozenset(sql_params(sql) - set(b.params)))

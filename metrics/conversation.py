@@ -8,6 +8,7 @@ again on the way out.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -112,12 +113,18 @@ class Transcript:
         return asdict(self)
 
 
+def visible(con: duckdb.DuckDBPyConnection, conversation_ids: Iterable[str], scope: Scope) -> set[str]:
+    """The conversations among ``conversation_ids`` the person may read (the same rule as every other read)."""
+    wanted = list(dict.fromkeys(conversation_ids))
+    if scope.unrestricted or not wanted:
+        return set(wanted)
+    query = compile_in_scope(REGISTRY, "conversations", "conversation_id", wanted, scope)
+    return set(run_compiled(con, query, Params(scope=scope))["value"].to_list())
+
+
 def in_scope(con: duckdb.DuckDBPyConnection, conversation_id: str, scope: Scope) -> bool:
-    """Whether the person may read this conversation (the same rule as every other read)."""
-    if scope.unrestricted:
-        return True
-    query = compile_in_scope(REGISTRY, "conversations", "conversation_id", conversation_id, scope)
-    return bool(run_compiled(con, query, Params(scope=scope))["rows"][0])
+    """Whether the person may read this conversation."""
+    return conversation_id in visible(con, [conversation_id], scope)
 
 
 def transcript(
@@ -254,12 +261,14 @@ def transcript(
                 rescored=rid in rescored,
             )
         )
-    for other_id, o_start, o_messages in con.execute(
+    others = con.execute(
         "SELECT conversation_id, started_at, messages FROM conversations WHERE contact_number = $contact "
         "AND conversation_id <> $id ORDER BY started_at DESC LIMIT 50",
         {"contact": contact, "id": cid},
-    ).fetchall():
-        if in_scope(con, other_id, scope):
+    ).fetchall()
+    allowed = visible(con, [o[0] for o in others], scope)
+    for other_id, o_start, o_messages in others:
+        if other_id in allowed:
             out.other_conversations.append({"conversation_id": other_id, "started_at": o_start, "messages": o_messages})
     return out
 
@@ -271,16 +280,22 @@ _TARGET_TABLES = {
 }
 
 
-def conversations_of(con: duckdb.DuckDBPyConnection, target: Target, ids: list[str]) -> dict[str, str]:
+def conversations_of(
+    con: duckdb.DuckDBPyConnection, target: Target, ids: list[str], scope: Scope = EVERYTHING
+) -> dict[str, str]:
     """The conversation each annotated block, message or survey reply belongs to (ids the warehouse no longer
-    holds are left out), so a list of annotations can open each one in the viewer."""
+    holds, and those in conversations outside the person's scope, are left out), so a list of annotations can
+    open each one in the viewer and shows only what the person may read."""
     table, column = _TARGET_TABLES[target]
-    found = con.execute(
-        f"SELECT {column}, conversation_id FROM {table} WHERE list_contains($ids, {column}) "
-        "AND conversation_id IS NOT NULL",
-        {"ids": list(ids)},
-    ).fetchall()
-    return dict(found)
+    found = dict(
+        con.execute(
+            f"SELECT {column}, conversation_id FROM {table} WHERE list_contains($ids, {column}) "
+            "AND conversation_id IS NOT NULL",
+            {"ids": list(ids)},
+        ).fetchall()
+    )
+    allowed = visible(con, found.values(), scope)
+    return {k: v for k, v in found.items() if v in allowed}
 
 
 def _mark_blocks(t: Transcript) -> None:

@@ -18,8 +18,9 @@ from metrics.health import data_bounds
 from metrics.params import Params
 from metrics.query import WEEKDAY_NAMES, bindings, compute, run_compiled
 from metrics.registry import CATALOG, REGISTRY
+from metrics.scope import Scope
 from replyboard.phones import mask_number
-from replyboard.warehouse import frame
+from replyboard.warehouse import frame, one
 
 
 def weekday_occurrences(first: date, last: date) -> list[int]:
@@ -131,3 +132,42 @@ def conversations_of_agent(
         ORDER BY c.started_at DESC LIMIT $limit"""
     data = frame(con, sql, {**listing.params, "limit": limit, **bindings(con, listing.needs, params)})
     return data.with_columns(pl.col("contact_number").map_elements(mask_number, return_dtype=pl.String))
+
+
+def against_team_median(
+    con: duckdb.DuckDBPyConnection,
+    metrics: Sequence[str],
+    filters: Filters,
+    params: Params,
+    by: str | None = None,
+) -> tuple[pl.DataFrame, str | None]:
+    """An agent's own figures (per ``by`` period, or over the whole window) beside their team's median agent:
+    for each metric and period, the median over the team's agents of each agent's own value. The other agents'
+    values are read here, server side, and only their median (and how many agents it is over, ``team_agents``)
+    leaves: the result holds no other agent's id, name or value. Returns (frame, the agent's team)."""
+    scope = params.scope
+    if scope.role != "agent" or not scope.agent:
+        raise CompileError("the team comparison is an agent's own view: it needs an agent's scope")
+    row = one(con, "SELECT team FROM agents WHERE agent_id = $a", {"a": scope.agent})
+    team = row[0] if row else None
+    dims = (by,) if by else ()
+    everyone = replace(filters, agents=(), teams=())  # the scope already holds the agent, the team scope the team
+    mine = compute(con, list(metrics), by=dims, filters=everyone, params=params)
+    mine = mine.select(*dims, *metrics, *(f"{m}_n" for m in metrics if f"{m}_n" in mine.columns))
+    medians: list[pl.Expr] = [pl.col(m).median().alias(f"{m}_team_median") for m in metrics]
+    if team is None:  # an agent without a team has nobody to compare with
+        return mine.with_columns(
+            *(pl.lit(None, dtype=pl.Float64).alias(f"{m}_team_median") for m in metrics),
+            pl.lit(0, dtype=pl.UInt32).alias("team_agents"),
+        ), None
+    team_scope = Scope("lead", scope.person, teams=(team,))
+    per_agent = compute(
+        con, list(metrics), by=(*dims, "agent"), filters=everyone, params=replace(params, scope=team_scope)
+    ).filter(pl.col("agent").is_not_null())
+    if dims:
+        summary = per_agent.group_by(*dims).agg(*medians, pl.col("agent").n_unique().alias("team_agents"))
+        out = mine.join(summary, on=list(dims), how="left").sort(*dims)
+    else:
+        summary = per_agent.select(*medians, pl.col("agent").n_unique().alias("team_agents"))
+        out = pl.concat([mine, summary], how="horizontal")
+    return out.with_columns(pl.col("team_agents").fill_null(0)), team

@@ -20,10 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+if TYPE_CHECKING:
+    from replyboard.settings import Settings
 
 Role = Literal["manager", "lead", "agent", "analyst"]
 ROLES: tuple[Role, ...] = ("manager", "lead", "agent", "analyst")
@@ -156,3 +159,13 @@ def load_access(path: str | Path) -> Access:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise AccessError(f"{path}: invalid access file: {problems}") from None
+
+
+def scope_from(settings: Settings, email: str | None) -> Scope:
+    """The CLI's --as EMAIL: that person's scope from the access file (settings access_file); no --as:
+    everything."""
+    if not email:
+        return EVERYTHING
+    if not settings.access_file:
+        raise AccessError("--as needs an access file: set access_file in the settings (see README, Sign-in)")
+    return load_access(settings.access_file).scope_for(email)

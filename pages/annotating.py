@@ -69,7 +69,9 @@ def feedback() -> None:
 
 def history(found: Sequence[Annotation], *, key: str, links: Mapping[str, str] | None = None) -> None:
     """Who marked what and when, newest first, undone ones struck through; an Undo button on the active ones.
-    ``links``: target id -> conversation id, to open each one in the viewer."""
+    ``links``: target id -> conversation id, to open each one in the viewer. Only for roles that may annotate."""
+    if not common.may_annotate():
+        return
     for a in found:
         text, link, button = st.columns([6, 1, 1], vertical_alignment="center")
         if a.active:
@@ -101,7 +103,10 @@ def mark_control(
     score_range: tuple[int, int] | None = None,
     placeholder: str = "why (kept with the annotation)",
 ) -> None:
-    """A popover with a note (and, for a re-score, the new score on the survey's scale) that records ``action``."""
+    """A popover with a note (and, for a re-score, the new score on the survey's scale) that records ``action``;
+    nothing for a role that may not annotate (agents)."""
+    if not common.may_annotate():
+        return
     note_key, score_key = f"note-{action}-{target_id}", f"score-{target_id}" if score_range else None
     with st.popover(label, icon=":material/edit_note:"):
         if score_range is not None:

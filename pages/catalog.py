@@ -1,8 +1,13 @@
-"""The dashboard's pages in one list: app.py builds its navigation from it, tests and benchmarks visit it."""
+"""The dashboard's pages in one list: app.py builds its navigation from it (each person sees the pages of their
+role), tests and benchmarks visit it."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from metrics.scope import ROLES, Role
+
+TEAM_ROLES: tuple[Role, ...] = ("manager", "lead", "analyst")  # the team's pages; an agent has My stats
 
 
 class PageSpec(NamedTuple):
@@ -11,6 +16,7 @@ class PageSpec(NamedTuple):
     title: str
     icon: str
     url_path: str
+    roles: tuple[Role, ...] = TEAM_ROLES
 
 
 PAGES = (
@@ -22,10 +28,21 @@ PAGES = (
     PageSpec("Team leads", "pages/busiest_times.py", "Busiest times", ":material/calendar_month:", "busiest-times"),
     PageSpec("Team leads", "pages/satisfaction.py", "Satisfaction", ":material/sentiment_satisfied:", "satisfaction"),
     PageSpec("Team leads", "pages/compliance.py", "Compliance", ":material/policy:", "compliance"),
+    PageSpec("Agents", "pages/my_stats.py", "My stats", ":material/person:", "my-stats", ("agent",)),
     # Every number links to its rows, every row to its conversation: reachable from anywhere, and by URL.
-    PageSpec("Behind the numbers", "pages/rows.py", "Rows", ":material/table_rows:", "rows"),
-    PageSpec("Behind the numbers", "pages/conversation.py", "Conversation", ":material/forum:", "conversation"),
-    PageSpec("Analysts", "pages/explore.py", "Explore", ":material/query_stats:", "explore"),
-    PageSpec("Analysts", "pages/data_health.py", "Data health", ":material/monitor_heart:", "data-health"),
+    PageSpec("Behind the numbers", "pages/rows.py", "Rows", ":material/table_rows:", "rows", ROLES),
+    PageSpec("Behind the numbers", "pages/conversation.py", "Conversation", ":material/forum:", "conversation", ROLES),
+    # Raw SQL over every stored message, and the raw rejected rows: analysts only.
+    PageSpec("Analysts", "pages/explore.py", "Explore", ":material/query_stats:", "explore", ("analyst",)),
+    PageSpec(
+        "Analysts", "pages/data_health.py", "Data health", ":material/monitor_heart:", "data-health", ("analyst",)
+    ),
 )
-PAGE_FILES = tuple(p.path for p in PAGES)
+
+
+def pages_for(role: Role) -> tuple[PageSpec, ...]:
+    return tuple(p for p in PAGES if role in p.roles)
+
+
+# What the single-user dashboard (`make run`, no sign-in: an analyst's view) shows; My stats is an agent's page.
+PAGE_FILES = tuple(p.path for p in pages_for("analyst"))

@@ -31,6 +31,8 @@ from metrics.output import column_units, csv_bytes
 from metrics.params import Params
 from metrics.query import compare, compute, flags_low_n
 from metrics.registry import CATALOG, METRICS
+from metrics.scope import Role, Scope
+from pages import signin
 from replyboard import formats, warehouse
 from replyboard.appstate import Action, Annotation, AppState, AppStateError, CheckinRecord, Target, state_path
 from replyboard.formats import fmt_change, fmt_days, fmt_value
@@ -177,12 +179,13 @@ def freshness() -> health.Freshness:
 
 
 @_cached
-def _options(version: str) -> health.FilterOptions:
-    return health.filter_options(cursor())
+def _options(version: str, scope: Scope) -> health.FilterOptions:
+    return health.filter_options(cursor(), scope)
 
 
 def filter_options() -> health.FilterOptions:
-    return _options(data_version())
+    """The sidebar's choices: only the lines, teams and agents the person's scope holds."""
+    return _options(data_version(), scope())
 
 
 def line_labels() -> dict[str, str]:
@@ -320,7 +323,7 @@ def download_rows(label: str, name: str, *, key: str, help: str | None = None, *
     build = rows_frame(name, **query)
     st.download_button(
         label,
-        data=lambda: csv_bytes(build()),
+        data=exported(f"rows_{name}.csv", lambda: csv_bytes(build()), metric=name, where=query.get("where")),
         file_name=f"rows_{name}.csv",
         mime="text/csv",
         key=key,
@@ -366,12 +369,12 @@ def rows_frame(
 
 
 @_cached
-def _busiest(f: Filters, metric: str, version: str) -> pl.DataFrame:
-    return reads.busiest_matrix(cursor(), f, metric)
+def _busiest(f: Filters, metric: str, p: Params, version: str) -> pl.DataFrame:
+    return reads.busiest_matrix(cursor(), f, metric, p)
 
 
 def busiest(metric: str = "inbound_messages") -> pl.DataFrame:
-    return _busiest(filters(), metric, data_version())
+    return _busiest(filters(), metric, params(), data_version())
 
 
 @_cached
@@ -393,12 +396,22 @@ def share_of_team(metric: str) -> pl.DataFrame:
 
 
 @_cached
-def _agent_conversations(agent: str, f: Filters, version: str) -> pl.DataFrame:
-    return reads.conversations_of_agent(cursor(), agent, f)
+def _agent_conversations(agent: str, f: Filters, p: Params, version: str) -> pl.DataFrame:
+    return reads.conversations_of_agent(cursor(), agent, f, params=p)
 
 
 def agent_conversations(agent: str) -> pl.DataFrame:
-    return _agent_conversations(agent, filters(), data_version())
+    return _agent_conversations(agent, filters(), params(), data_version())
+
+
+@_cached
+def _against_team(names: tuple[str, ...], f: Filters, p: Params, by: str | None, version: str):
+    return reads.against_team_median(cursor(), list(names), f, p, by)
+
+
+def against_team(names: list[str], by: str | None = None) -> tuple[pl.DataFrame, str | None]:
+    """The signed-in agent's figures beside their team's median agent (only the median leaves the read layer)."""
+    return _against_team(tuple(names), filters(), params(), by, data_version())
 
 
 @_cached
@@ -528,19 +541,89 @@ def with_low_n(frame: pl.DataFrame, labels: Mapping[str, str]) -> pl.DataFrame:
 
 
 def params(target_minutes: float | None = None) -> Params:
-    """The reporting parameters: the settings' targets with the sidebar's hours switch and the leads'
-    annotations (the warehouse's app-state store), so every figure on every page counts them."""
+    """The reporting parameters: the settings' targets with the sidebar's hours switch, the leads' annotations
+    (the warehouse's app-state store), so every figure on every page counts them, and the signed-in person's
+    scope, so no row outside it leaves the read layer."""
     return Params.from_settings(
         settings(),
         hours=st.session_state.get("hours") or "calendar",
         target_minutes=target_minutes,
         overlay=overlay(),
+        scope=scope(),
     )
 
 
+# ---- who is asking (pages/signin.py): every read carries their scope ----------------------------------
+
+
+def person() -> signin.Person:
+    """The person this session belongs to. A session nobody may use never reaches a page (app.py shows the
+    refusal), and a page reached anyway stops here before reading anything."""
+    found = signin.resolve(settings().access_file)
+    if isinstance(found, signin.Refusal):
+        signin.show_refusal(found)
+        st.stop()
+    return found
+
+
+def scope() -> Scope:
+    return person().scope
+
+
 def author() -> str:
-    """Who annotates: the signed-in user once there is sign-in (issue 18); until then the OS user."""
-    return os.environ.get("USER") or "dashboard"
+    """Who annotates, exports or queries: the signed-in person's email; without sign-in the OS user."""
+    return person().email
+
+
+def require_role(*roles: Role) -> None:
+    """Stop a page the person's role may not open (a direct URL to it included) with a refusal, before any read."""
+    who = person()
+    if who.scope.role not in roles:
+        st.title("Not available")
+        st.error(
+            f"This page is for {' and '.join(f'{r}s' for r in roles)}; you are signed in as {who.email} "
+            f"({who.scope.role}).",
+            icon=":material/block:",
+        )
+        st.stop()
+
+
+def may_annotate() -> bool:
+    return scope().may_annotate
+
+
+def audit(action: str, **detail: object) -> None:
+    """An entry in the store's audit log (who, when, what): sign-ins, exports, Explore queries."""
+    store().record(author(), action, **detail)
+
+
+def record_sign_in(who: signin.Person) -> None:
+    """Audit a sign-in once per session (a rerun is not a new sign-in)."""
+    if who.via == "local" or st.session_state.get(signin.SIGNED_IN_KEY) == who.email:
+        return
+    store().record(who.email, "sign_in", via=who.via, role=who.scope.role)
+    st.session_state[signin.SIGNED_IN_KEY] = who.email
+
+
+def record_refusal(refusal: signin.Refusal, email: str | None) -> None:
+    key = f"{signin.SIGNED_IN_KEY}-refused"
+    if refusal.sign_in or st.session_state.get(key) == (email, refusal.title):
+        return
+    store().record(email or "unknown", "sign_in_refused", reason=refusal.message)
+    st.session_state[key] = (email, refusal.title)
+
+
+def exported(name: str, make: Callable[[], bytes], **detail: object) -> Callable[[], bytes]:
+    """A download's data, built when its button is clicked and audited then (who, which file, how many rows).
+    The callable runs off the script thread, so who and the store are taken now."""
+    who, log = author(), store()
+
+    def build() -> bytes:
+        data = make()
+        log.record(who, "export", file=name, **detail)  # no audit entry, no file: an error fails the download
+        return data
+
+    return build
 
 
 # ---- the app-state store: annotations and check-ins (replyboard.appstate) ---------------------------
@@ -590,25 +673,51 @@ def overlay() -> Overlay:
     return _overlay(store_key())
 
 
+def _may_change(target: Target, target_id: str) -> None:
+    """Only roles that may annotate, and only about what their scope holds (AppStateError otherwise)."""
+    if not may_annotate():
+        raise AppStateError(f"a{'n' if scope().role[0] in 'aeiou' else ''} {scope().role} may not annotate")
+    if not scope().unrestricted and target_id not in conversation.conversations_of(
+        cursor(), target, [target_id], scope()
+    ):
+        raise AppStateError(f"no {target} {target_id!r} in your scope")
+
+
 def annotate(target: Target, target_id: str, action: Action, *, note: str = "", score: int | None = None) -> int:
-    """Record an annotation after checking the warehouse holds what it is about (AppStateError otherwise)."""
+    """Record an annotation after checking the warehouse holds what it is about, within the person's scope
+    (AppStateError otherwise); the person's email is its author."""
     check_target(cursor(), target, target_id, score)
+    _may_change(target, target_id)
     return store().annotate(target, target_id, action, author=author(), note=note.strip(), score=score)
 
 
 def undo(annotation_id: int) -> bool:
+    found = next((a for a in store().annotations(include_undone=True) if a.id == annotation_id), None)
+    if found is None:
+        return False
+    _may_change(found.target, found.target_id)
     return store().undo(annotation_id, author=author())
 
 
 def annotations(target: Target | None = None, *, ids: Sequence[str] | None = None) -> list[Annotation]:
-    """Annotations with their history (undone ones too), newest first; only those about ``ids`` when given."""
-    if store_revision() < 0:
+    """Annotations with their history (undone ones too), newest first; only those about ``ids`` when given, and
+    only about what the person's scope holds (a lead never reads another team's notes); none for agents."""
+    if store_revision() < 0 or not may_annotate():
         return []
-    found = store().annotations(include_undone=True, target=target)
-    return [a for a in found if ids is None or a.target_id in set(ids)]
+    found = [
+        a for a in store().annotations(include_undone=True, target=target) if ids is None or a.target_id in set(ids)
+    ]
+    if scope().unrestricted:
+        return found
+    allowed: set[str] = set()
+    for kind in {a.target for a in found}:
+        allowed |= {f"{kind}:{i}" for i in conversations_of(kind, [a.target_id for a in found if a.target is kind])}
+    return [a for a in found if f"{a.target}:{a.target_id}" in allowed]
 
 
 def add_checkin(period: str, key_result: str, day: date, value: float, *, confidence: float | None, note: str) -> int:
+    if not may_annotate():
+        raise AppStateError(f"a{'n' if scope().role[0] in 'aeiou' else ''} {scope().role} may not check in")
     return store().add_checkin(period, key_result, day, value, author=author(), confidence=confidence, note=note)
 
 
@@ -617,23 +726,24 @@ def checkins(period: str) -> list[CheckinRecord]:
 
 
 @_cached
-def _transcript(conversation_id: str, o: Overlay, version: str) -> conversation.Transcript:
-    return conversation.transcript(cursor(), conversation_id, o)
+def _transcript(conversation_id: str, o: Overlay, s: Scope, version: str) -> conversation.Transcript:
+    return conversation.transcript(cursor(), conversation_id, o, s)
 
 
 def transcript(conversation_id: str) -> conversation.Transcript:
-    """One conversation with the annotations applied (ConversationNotFound when there is none)."""
-    return _transcript(conversation_id, overlay(), data_version())
+    """One conversation with the annotations applied (ConversationNotFound when there is none, or it is outside
+    the person's scope: the same answer)."""
+    return _transcript(conversation_id, overlay(), scope(), data_version())
 
 
 @_cached
-def _conversations_of(target: Target, ids: tuple[str, ...], version: str) -> dict[str, str]:
-    return conversation.conversations_of(cursor(), target, list(ids))
+def _conversations_of(target: Target, ids: tuple[str, ...], s: Scope, version: str) -> dict[str, str]:
+    return conversation.conversations_of(cursor(), target, list(ids), s)
 
 
 def conversations_of(target: Target, ids: Sequence[str]) -> dict[str, str]:
-    """target id -> its conversation, for annotations' links to the viewer."""
-    return _conversations_of(target, tuple(sorted(set(ids))), data_version()) if ids else {}
+    """target id -> its conversation, for annotations' links to the viewer (only conversations in scope)."""
+    return _conversations_of(target, tuple(sorted(set(ids))), scope(), data_version()) if ids else {}
 
 
 # ---- drill-downs: every number opens the rows behind it ----------------------------------------------
@@ -948,14 +1058,16 @@ def download_csv(
     columns: Mapping[str, Col] | None = None,
 ) -> None:
     """Every table downloads as CSV: numbers with their unit in the header (durations in minutes, shares in
-    percent), rounded; ``columns``' own units too; cells that look like formulas neutralised."""
+    percent), rounded; ``columns``' own units too; cells that look like formulas neutralised; built on click
+    and audited."""
     st.download_button(
         label,
-        data=csv_bytes(frame, _csv_units(frame, columns)),
+        data=exported(f"{name}.csv", lambda: csv_bytes(frame, _csv_units(frame, columns)), rows=frame.height),
         file_name=f"{name}.csv",
         mime="text/csv",
         key=key or f"dl-{name}",
         icon=":material/download:",
+        on_click="ignore",
     )
 
 

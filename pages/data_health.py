@@ -35,6 +35,7 @@ def stale_sources(freshness: pl.DataFrame, hours: float) -> list[str]:
     return out
 
 
+common.require_role("analyst")  # loads of every line, and the one raw export: analysts only
 st.title("Data health")
 if not common.has_warehouse():
     common.require_data()

@@ -47,6 +47,7 @@ def _parquet(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+common.require_role("analyst")  # raw SQL reads every stored message: analysts only, a direct URL included
 st.title("Explore")
 st.caption(
     f"Read-only SQL (DuckDB dialect) over the warehouse: one SELECT at a time, at most {ROW_LIMIT:,} rows "
@@ -72,6 +73,7 @@ if common.require_data():
         if submitted or "explore_result" not in st.session_state:
             try:
                 st.session_state["explore_result"] = None  # the old result goes before the new one arrives
+                common.audit("explore_query", sql=text)  # who ran what, and when, before it runs
                 st.session_state["explore_result"] = sandbox.run_query(
                     common.db_path(),
                     text,
@@ -96,14 +98,14 @@ if common.require_data():
             left, right = st.columns(2)
             left.download_button(  # made on click (callables), so no copy of the result stays with the session
                 "Download CSV",
-                lambda: to_safe_csv_bytes(sandbox.csv_ready(frame)),
+                common.exported("query.csv", lambda: to_safe_csv_bytes(sandbox.csv_ready(frame)), rows=frame.height),
                 "query.csv",
                 "text/csv",
                 on_click="ignore",
             )
             right.download_button(
                 "Download Parquet",
-                lambda: _parquet(frame),
+                common.exported("query.parquet", lambda: _parquet(frame), rows=frame.height),
                 "query.parquet",
                 "application/vnd.apache.parquet",
                 on_click="ignore",

@@ -11,6 +11,7 @@ from charts import figures, theme
 from metrics import okr
 from metrics.annotations import checkins_for
 from metrics.okr import text as okr_text
+from metrics.scope import Scope
 from pages import annotating, common
 from replyboard import formats
 from replyboard.appstate import AppStateError
@@ -18,11 +19,12 @@ from replyboard.appstate import AppStateError
 
 @st.cache_data(ttl=common.CACHE_TTL, show_spinner=False)
 def _evaluate(
-    version: str, files_stamp: tuple, as_of: date | None, store: tuple[str, int, int]
+    version: str, files_stamp: tuple, as_of: date | None, store: tuple[str, int, int], scope: Scope
 ) -> tuple[list[dict], list[str], list[str], int]:
-    """Evaluate every valid period; problems come back as text so one bad file never hides the rest. The store's
-    revision is part of the key: a check-in or an annotation from any session is counted on the next rerun. The
-    last value is the index of the period to show first: the one holding the data's last day."""
+    """Evaluate every valid period in the person's scope (a lead's key results count their teams); problems come
+    back as text so one bad file never hides the rest. The store's revision is part of the key: a check-in or an
+    annotation from any session is counted on the next rerun. The last value is the index of the period to show
+    first: the one holding the data's last day."""
     con = common.cursor()
     periods, problems = okr.load_definitions(okr.DEFINITIONS_DIR, known=con)
     first = okr.default_period(periods, okr.data_days(con)[1], common.settings())
@@ -34,7 +36,9 @@ def _evaluate(
     for period in periods:
         # check-ins entered on the dashboard (the store) count with the YAML's
         with_store = okr.with_checkins(period, checkins_for(common.db_path(), period.period))
-        objectives = okr.evaluate(con, with_store, common.settings(), as_of, with_history=True, overlay=overlay)
+        objectives = okr.evaluate(
+            con, with_store, common.settings(), as_of, with_history=True, overlay=overlay, scope=scope
+        )
         results.append(
             {
                 "period": period.period,
@@ -265,7 +269,9 @@ if common.require_data():
     annotating.feedback()
     if message := st.session_state.pop(CHECKIN_ERROR, None):
         st.error(f"Check-in not saved: {message}")
-    results, errors, warnings, default = _evaluate(common.data_version(), _files_stamp(), None, common.store_key())
+    results, errors, warnings, default = _evaluate(
+        common.data_version(), _files_stamp(), None, common.store_key(), common.scope()
+    )
     for problem in errors:
         st.error(f"Definition problem: {problem}")
     for problem in warnings:
@@ -311,4 +317,5 @@ if common.require_data():
                 for kr in manual:
                     with st.expander(f"Check-ins: {kr['title']}"):
                         checkin_history(period, kr, entered)
-                        checkin_form(period, kr)
+                        if common.may_annotate():
+                            checkin_form(period, kr)

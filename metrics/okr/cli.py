@@ -26,6 +26,7 @@ from metrics.okr.evaluate import KeyResultResult, ObjectiveResult, evaluate, wit
 from metrics.okr.loader import DefinitionProblem, load_definitions
 from metrics.okr.spec import DEFINITIONS_DIR, SCHEMA_PATH, Period, schema_text, write_schema
 from metrics.okr.text import target_text, value_text
+from metrics.scope import scope_from
 from replyboard import data_range
 from replyboard.formats import fmt_rate
 from replyboard.settings import Settings
@@ -54,6 +55,12 @@ def add_okr_parser(sub: argparse._SubParsersAction, add_common: Callable[[argpar
     okr.add_argument("--format", choices=("json", "table"), default="table")
     okr.add_argument("--period", action="append", default=[], metavar="ID", help="only this period (repeatable)")
     okr.add_argument("--no-history", action="store_true", help="skip the weekly history (faster)")
+    okr.add_argument(
+        "--as",
+        dest="as_email",
+        metavar="EMAIL",
+        help="measure in this person's scope from the access file (exit 2 when they are not in it)",
+    )
     okr.set_defaults(run=run_okr)
 
     check = sub.add_parser("okr-check", help="validate OKR definitions without evaluating them")
@@ -82,6 +89,7 @@ def run_okr(args: argparse.Namespace, settings: Settings) -> int:
     if problem:  # 0001-01-01 has no rolling window before it
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    scope = scope_from(settings, args.as_email)  # AccessError: exit 2 (metrics.__main__)
     con = connect_readonly(args.db)
     try:
         periods, problems = load_definitions(args.definitions, con)
@@ -107,6 +115,7 @@ def run_okr(args: argparse.Namespace, settings: Settings) -> int:
                     args.as_of,
                     with_history=not args.no_history,
                     overlay=overlay,
+                    scope=scope,
                 ),
             )
             for period in periods

@@ -67,6 +67,7 @@ from metrics.okr.spec import CheckIn, KeyResultFilters, ManualKeyResult, MetricK
 from metrics.params import Params
 from metrics.query import Filters, compute, flags_low_n, zero_when_empty
 from metrics.registry import METRICS
+from metrics.scope import EVERYTHING, Scope
 from replyboard.settings import Settings
 
 
@@ -174,8 +175,10 @@ def _jsonable(value: Any) -> Any:
 # Attainment: measuring
 
 
-def params_for(settings: Settings, hours: str, overlay: Overlay = NO_OVERLAY) -> Params:
-    return Params.from_settings(settings, hours=hours, overlay=overlay)  # type: ignore[arg-type]
+def params_for(settings: Settings, hours: str, overlay: Overlay = NO_OVERLAY, scope: Scope = EVERYTHING) -> Params:
+    """A KR's query parameters: its hours, the annotations, and whose scope it is measured in (a KR's own filters
+    narrow inside that scope: a lead's OKRs count their teams only)."""
+    return Params.from_settings(settings, hours=hours, overlay=overlay, scope=scope)  # type: ignore[arg-type]
 
 
 def _filters(kr: MetricKeyResult, date_from: date, date_to: date) -> Filters:
@@ -208,10 +211,14 @@ def measure(
     date_from: date,
     date_to: date,
     overlay: Overlay = NO_OVERLAY,
+    scope: Scope = EVERYTHING,
 ) -> tuple[float | None, int]:
     """(value, n) of the KR's metric over [date_from, date_to]; value None when the window has no data."""
     row = compute(
-        con, [kr.metric], filters=_filters(kr, date_from, date_to), params=params_for(settings, kr.hours, overlay)
+        con,
+        [kr.metric],
+        filters=_filters(kr, date_from, date_to),
+        params=params_for(settings, kr.hours, overlay, scope),
     ).row(0, named=True)
     value, n = row[kr.metric], int(row[f"{kr.metric}_n"] or 0)
     if zero_when_empty(kr.metric):
@@ -240,6 +247,7 @@ def weekly_history(
     settings: Settings,
     as_of: date | None = None,
     overlay: Overlay = NO_OVERLAY,
+    scope: Scope = EVERYTHING,
 ) -> list[HistoryPoint]:
     """(week_end, value, n) per week since the period started, each the KR's value as of that day.
 
@@ -254,7 +262,7 @@ def weekly_history(
             n = sum(1 for c in kr.checkins if c.date <= week_end)
             points.append(HistoryPoint(week_end, checkin_progress(checkin, kr.progress_kind), n))
         else:
-            value, n = measure(con, kr, settings, *current_window(period, kr, week_end), overlay)
+            value, n = measure(con, kr, settings, *current_window(period, kr, week_end), overlay, scope)
             points.append(HistoryPoint(week_end, value, n))
     return points
 
@@ -273,6 +281,7 @@ def evaluate_key_result(
     with_history: bool = False,
     overlay: Overlay = NO_OVERLAY,
     covered: bool = True,
+    scope: Scope = EVERYTHING,
 ) -> KeyResultResult:
     """One KR at as_of (already capped by the caller: effective_as_of). covered: whether the data reaches into
     the period at all; a metric KR of a period it does not reach is "no data in this period"."""
@@ -280,7 +289,7 @@ def evaluate_key_result(
     started = as_of >= period.start
     if not covered and isinstance(kr, MetricKeyResult):
         with_history = False  # nothing to measure week by week
-    history = weekly_history(con, period, kr, settings, as_of, overlay) if with_history and started else []
+    history = weekly_history(con, period, kr, settings, as_of, overlay, scope) if with_history and started else []
     if isinstance(kr, ManualKeyResult):
         checkin = last_checkin(kr.checkins, as_of) if started else None
         progress = checkin_progress(checkin, kr.progress_kind)
@@ -316,13 +325,13 @@ def evaluate_key_result(
         )
     baseline, source = kr.baseline, "given" if kr.baseline is not None else None
     if baseline is None:
-        baseline, _ = measure(con, kr, settings, *baseline_window(period, kr), overlay)
+        baseline, _ = measure(con, kr, settings, *baseline_window(period, kr), overlay, scope)
         source = "computed" if baseline is not None else None
     window = "period" if kr.window == "period" else f"rolling {kr.window.rolling_days} days"
     current, n = None, 0
     w_from, w_to = current_window(period, kr, as_of)
     if started and covered:
-        current, n = measure(con, kr, settings, w_from, w_to, overlay)
+        current, n = measure(con, kr, settings, w_from, w_to, overlay, scope)
     progress: float | None = None
     scoring = "linear" if baseline_usable(baseline, kr.comparator, kr.target) else "pass_fail"
     met = False
@@ -392,6 +401,7 @@ def evaluate(
     *,
     with_history: bool = False,
     overlay: Overlay = NO_OVERLAY,
+    scope: Scope = EVERYTHING,
 ) -> list[ObjectiveResult]:
     """Every objective of the period at as_of (default today in the team timezone, capped at the period end
     and at the data's last day; see the module docstring)."""
@@ -404,7 +414,7 @@ def evaluate(
     for obj in period.objectives:
         krs = [
             evaluate_key_result(
-                con, period, kr, settings, day, with_history=with_history, overlay=overlay, covered=covered
+                con, period, kr, settings, day, with_history=with_history, overlay=overlay, covered=covered, scope=scope
             )
             for kr in obj.key_results
         ]
