@@ -10,9 +10,10 @@ DEMO_DB := data/demo.duckdb
 DB     ?= $(DEMO_DB)
 SIZE   ?= 1000000
 PORT   ?= 8501
-# The dashboard listens on this machine only: there is no sign-in yet (README, "The dashboard is private by
-# default"). HOST=0.0.0.0 opens it to the network.
+# The dashboard listens on this machine only. HOST=0.0.0.0 opens it to the network, which it refuses without
+# sign-in configured (README, "Sign-in and roles") unless OPEN_WITHOUT_SIGNIN=1 says the network is trusted.
 HOST   ?= 127.0.0.1
+OPEN_WITHOUT_SIGNIN ?=
 
 .PHONY: install run sample-db own-db test lint bench lock clean
 
@@ -39,9 +40,10 @@ run: sample-db
 else
 run: own-db
 endif
-run:  ## the dashboard on http://$(HOST):$(PORT) (DB=... for your own warehouse); HOST=0.0.0.0 opens it to the network (no sign-in!)
-	REPLYBOARD_DB=$(DB) $(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
-		--server.headless true --browser.gatherUsageStats false
+run:  ## the dashboard on http://$(HOST):$(PORT) (DB=... for your own warehouse); another HOST needs sign-in (or OPEN_WITHOUT_SIGNIN=1)
+	@REPLYBOARD_OPEN_WITHOUT_SIGNIN=$(OPEN_WITHOUT_SIGNIN) $(BIN)/python -m replyboard.exposure --host '$(HOST)'
+	REPLYBOARD_DB=$(DB) REPLYBOARD_OPEN_WITHOUT_SIGNIN=$(OPEN_WITHOUT_SIGNIN) $(BIN)/streamlit run app.py \
+		--server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: install  ## lint, then every test
 	$(BIN)/ruff check .

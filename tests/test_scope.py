@@ -12,7 +12,7 @@ import yaml
 
 from etl.load import run_load
 from metrics.__main__ import main
-from metrics.compiler import Filters
+from metrics.compiler import CompileError, Filters
 from metrics.conversation import ConversationNotFound, transcript
 from metrics.health import filter_options
 from metrics.params import Params
@@ -175,3 +175,109 @@ def test_cli_as(db: Path, access_file: Path, tmp_path: Path, capsys: pytest.Capt
     assert code == 0 and {r["agent_id"] for r in json.loads(out)} == {"ag_01"}
     code, _, err = cli(capsys, "report", "--db", str(db), "--metric", "human_replies", "--as", "lee@example.com")
     assert code == 2 and "access_file" in err
+
+
+def test_cli_okr_and_conversation_as(
+    db: Path, access_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """okr --as measures every key result in the person's scope (a KR's own filters narrow inside it);
+    conversation --as answers 'no conversation' outside it; a stranger is refused (exit 2)."""
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"access_file: {access_file}\n")
+    okrs = tmp_path / "okr.yaml"
+    okrs.write_text(
+        yaml.safe_dump(
+            {
+                "period": "2026-q1",
+                "start": "2026-01-01",
+                "end": "2026-12-31",
+                "objectives": [
+                    {
+                        "id": "o1",
+                        "title": "Reply",
+                        "key_results": [
+                            {
+                                "id": "replies",
+                                "title": "Replies",
+                                "metric": "human_replies",
+                                "comparator": "gte",
+                                "target": 1,
+                                "baseline": 0,
+                            },
+                            {
+                                "id": "sales",
+                                "title": "Sales replies",
+                                "metric": "human_replies",
+                                "comparator": "gte",
+                                "target": 1,
+                                "baseline": 0,
+                                "filters": {"teams": ["Sales"]},
+                            },
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    common = ["--db", str(db), "--settings", str(settings), "--definitions", str(okrs), "--format", "json"]
+    con = warehouse.connect_readonly(db)
+    try:
+        care = compute(con, ["human_replies"], params=Params(scope=Scope("lead", teams=("Care",))))["human_replies"][0]
+        total = compute(con, ["human_replies"])["human_replies"][0]
+        every = rows(con, "human_replies", limit=None).frame
+    finally:
+        con.close()
+    currents = {}
+    for who in (None, "lee@example.com"):
+        code, out, err = cli(capsys, "okr", *common, "--no-history", *(("--as", who) if who else ()))
+        assert code == 0, err
+        currents[who] = {kr["id"]: kr["current"] for kr in json.loads(out)[0]["key_results"]}
+    assert currents[None]["replies"] == total and currents["lee@example.com"]["replies"] == care < total
+    assert currents["lee@example.com"]["sales"] == 0 < currents[None]["sales"]  # the KR's filter cannot widen it
+    code, out, err = cli(capsys, "okr", *common, "--as", "stranger@example.com")
+    assert code == 2 and out == "" and "stranger@example.com is not in" in err
+    sam_owns = set(
+        every.filter(pl.col("agent_id") == "ag_01")["conversation_id"].to_list()
+    )  # rows of Sam's replies; an agent's conversations are the ones they own (first replier)
+    con = warehouse.connect_readonly(db)
+    try:
+        owned = dict(con.execute("SELECT conversation_id, first_agent_id FROM conversations").fetchall())
+    finally:
+        con.close()
+    mine = next(c for c in sam_owns if owned.get(c) == "ag_01")
+    theirs = next(c for c, a in owned.items() if a not in (None, "ag_01"))
+    base = ["--db", str(db), "--settings", str(settings), "--format", "json", "--as", "sam@example.com"]
+    code, out, _ = cli(capsys, "conversation", *base[:4], mine, *base[4:])
+    assert code == 0 and json.loads(out)["conversation_id"] == mine
+    code, out, err = cli(capsys, "conversation", *base[:4], theirs, *base[4:])
+    assert code == 2 and out == "" and "no conversation" in err
+
+
+def test_an_agent_against_the_team_median(db: Path) -> None:
+    """My stats' read: the agent's own figures and the median of their team's agents, nothing else leaves."""
+    from metrics.reads import against_team_median
+
+    sam = Params(scope=Scope("agent", "sam", agent="ag_01"))
+    con = warehouse.connect_readonly(db)
+    try:
+        totals, team = against_team_median(con, ["human_replies", "reply_time_median"], Filters(), sam)
+        weekly, _ = against_team_median(con, ["human_replies"], Filters(), sam, by="week")
+        per_agent = compute(con, ["human_replies", "reply_time_median"], by=("agent", "team"))
+        others = {a for a in per_agent["agent"].drop_nulls() if a != "ag_01"}
+        with pytest.raises(CompileError, match="agent's scope"):
+            against_team_median(con, ["human_replies"], Filters(), Params())
+    finally:
+        con.close()
+    care = per_agent.filter((pl.col("team") == "Care") & pl.col("agent").is_not_null())
+    row = totals.row(0, named=True)
+    assert team == "Care" and row["team_agents"] == care.height > 1
+    assert row["human_replies"] == care.filter(pl.col("agent") == "ag_01")["human_replies"][0]
+    assert row["human_replies_team_median"] == care["human_replies"].median()
+    assert row["reply_time_median_team_median"] == care["reply_time_median"].median()
+    assert set(totals.columns) == {
+        *(f"{m}{s}" for m in ("human_replies", "reply_time_median") for s in ("", "_n", "_team_median")),
+        "team_agents",
+    }
+    shown = str(totals.to_dicts()) + str(weekly.to_dicts())
+    assert not [a for a in others if a in shown], "no other agent's id in the result"
+    assert weekly["human_replies"].sum() == row["human_replies"]
