@@ -36,7 +36,7 @@ if common.require_data():
         mine, median = row.get(name), row.get(f"{name}_team_median")
         delta = None
         if mine is not None and median is not None:
-            delta = f"{'+' if mine >= median else '-'}{fmt(abs(mine - median))} vs team median {fmt(median)}"
+            delta = f"{'+' if mine >= median else '-'}{fmt(abs(mine - median))} (team {fmt(median)})"
         common.kpi(
             col,
             label,
