@@ -59,7 +59,8 @@ def _as_of_note(objective: dict) -> str:
     """Why the as-of day is what it is: the data's last day caps it; a period the data misses says so."""
     if objective["status"] == okr.NO_DATA_IN_PERIOD:
         through = objective.get("data_through")
-        return f" · no data in this period (data {'through ' + str(through) if through else 'none loaded'})"
+        day = formats.fmt_day(date.fromisoformat(str(through))) if through else None
+        return f" · no data in this period (data {'through ' + day if day else 'none loaded'})"
     if objective.get("data_through") and str(objective["as_of"]) == str(objective["data_through"]):
         return " · the data's last day"
     return ""

@@ -169,7 +169,7 @@ TABLES: dict[str, Table] = {
             "meta",
             ("key",),
             (Write(Disposition.REPLACE, "the settings the facts were derived and files read with", _LOAD),),
-            ("metrics.query", "etl.load"),
+            ("metrics.derived", "etl.load"),
         ),
         Table("etl_runs", ("run_id",), (Write(Disposition.APPEND, "one row per load", _LOAD),), _HEALTH),
         Table(

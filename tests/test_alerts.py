@@ -223,7 +223,7 @@ def test_key_result_status_episodes_follow_checkins(tmp_path: Path, httpserver) 
     check(at(11, 0))
     [fired] = t.received["okr-status"]
     assert fired["title"] == "guide is off track" and fired["scope"] == "2026-10/guide"
-    assert "is off track: 20% against a target of 100%; progress 20% where 61% is expected" in fired["text"]
+    assert "is off track: 20.0% against a target of 100%; progress 20% where 61% is expected" in fired["text"]
     assert fired["link"] == "https://replyboard.example.com/?okr_period=2026-10"
     AppState(state_path(t.db)).add_checkin("2026-10", "guide", at(10, 0).date(), 0.6, author="lead")  # dashboard
     check(at(12, 0))

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pages.catalog import PAGES
+from pages.catalog import pages_for
+
+PAGES = pages_for("analyst")  # the single-user dashboard (no sign-in) is an analyst's view
 from tests.helpers import ARTIFACTS, ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -102,6 +104,20 @@ def _serve(db: Path, **env_extra: str):
         proc.wait(timeout=20)
 
 
+# Elements of the page that reach past the viewport's right edge (a horizontal scrollbar for the whole page);
+# a table or chart scrolling inside its own frame is fine, its frame must fit.
+_WIDER_THAN_VIEWPORT = """() => {
+  const limit = window.innerWidth + 1;
+  const out = [];
+  for (const el of document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > limit) out.push(`${el.innerText.slice(0, 40)} (${Math.round(r.right)} px)`);
+  }
+  if (document.documentElement.scrollWidth > limit) out.push(`page scrolls to ${document.documentElement.scrollWidth} px`);
+  return out;
+}"""
+
+
 def _wait_until_idle(page) -> None:
     """Until the script run has finished: no 'Running...'/'Stop'/'Connecting' status for a moment."""
     quiet = 0
@@ -138,7 +154,7 @@ def test_every_page_renders_in_chromium(server: str):
     visited = []
     with sync_playwright() as pw:
         browser = _launch(pw)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
         for spec in PAGES:
             page.goto(f"{server}/{spec.url_path}", wait_until="networkidle")
             page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
@@ -150,6 +166,8 @@ def test_every_page_renders_in_chromium(server: str):
             # .streamlit/config.toml's viewer toolbar: no Deploy button (Streamlit shows one on localhost by default)
             assert page.locator("[data-testid='stAppDeployButton']").count() == 0, f"{spec.url_path}: Deploy shown"
             assert page.get_by_text("Deploy", exact=True).count() == 0, f"{spec.url_path}: Deploy shown"
+            wide = page.evaluate(_WIDER_THAN_VIEWPORT)
+            assert wide == [], f"{spec.url_path}: wider than the 1440 px viewport: {wide}"
             page.screenshot(path=str(SHOTS / f"{spec.url_path}.png"), full_page=True)
             visited.append(spec.url_path)
         # a link reproduces a view: the filters in the URL come back as widget values

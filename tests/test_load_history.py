@@ -280,13 +280,15 @@ def test_derivation_reads_only_derivation_settings() -> None:
 
 def test_a_reading_settings_change_is_said(tmp_path: Path, export_files: dict[str, Path]) -> None:
     """default_region applies when a file is read: a change cannot be re-applied to stored rows, so the load
-    says so (in its notes, --json's "notes" and the summary) and stores nothing differently."""
+    says so (in its notes, --json's "notes" and the summary) and stores nothing differently. GB also reads
+    slash dates day first (date_order follows default_region unless set)."""
     db = tmp_path / "w.duckdb"
     run_load(db, [export_files["messages_a.csv"]], Settings())
     before = fingerprint(db)
     report = run_load(db, [export_files["messages_a.csv"]], Settings.model_validate({"default_region": "GB"}))
     assert report.notes == [
-        "settings applied when files are read changed since the last load (default_region US -> GB): rows "
+        "settings applied when files are read changed since the last load (default_region US -> GB; date_order MDY -> DMY): "
+        "rows "
         "already stored keep how they were read; load their files again (with --replace) to re-read them"
     ]
     assert report.as_json()["notes"] == report.notes

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from etl.load import run_load
 from pages.catalog import PAGE_FILES
+from replyboard.formats import fmt_day
 from replyboard.settings import load_settings
 from tests.helpers import SAMPLE
 
@@ -309,8 +310,8 @@ def test_okr_page_opens_on_the_period_of_the_data_end(
     period = at.selectbox(key="okr_period")
     assert period.value == "2026-10" and last.month == 10  # of 09, 10, 12: the one holding the data's end
     captions = " ".join(c.value for c in at.caption)
-    assert f"as of {last} · the data's last day" in captions
+    assert f"as of {fmt_day(last)} · the data's last day" in captions
     at = period.select("2026-12").run()
     _assert_clean(at)
     captions = " ".join(c.value for c in at.caption)
-    assert f"no data in this period (data through {last})" in captions
+    assert f"no data in this period (data through {fmt_day(last)})" in captions
