@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from pages.catalog import pages_for
+from tests.helpers import ARTIFACTS, ROOT
 
 PAGES = pages_for("analyst")  # the single-user dashboard (no sign-in) is an analyst's view
-from tests.helpers import ARTIFACTS, ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ARTIFACTS / "screenshots"

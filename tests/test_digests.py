@@ -345,10 +345,15 @@ def test_okr_figures_are_the_okr_pages_with_store_checkins_and_annotations(db: P
 # ---- golden snapshots ------------------------------------------------------------------------------------------
 
 
-def test_html_and_text_match_the_golden_snapshots(sample_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_html_and_text_match_the_golden_snapshots(
+    sample_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("REPLYBOARD_STATE", raising=False)
-    assert not state_path(sample_warehouse).exists()  # no store: no annotations or check-ins beyond the YAML
-    got = rendered(sample_warehouse)
+    # a copy of its own: other tests of this session may keep annotations or an audit beside the shared one
+    db = tmp_path / "sample.duckdb"
+    shutil.copyfile(sample_warehouse, db)
+    assert not state_path(db).exists()  # no store: no annotations or check-ins beyond the YAML
+    got = rendered(db)
     assert sorted(got) == sorted(p.name for p in GOLDEN.glob("digest_*"))
     for name, text in got.items():
         assert text == (GOLDEN / name).read_text(encoding="utf-8"), f"{name} differs; see tests/digest_golden.py"

@@ -254,7 +254,9 @@ def test_the_time_limit_kills_the_child(db: Path) -> None:
             assert not Path(f"/proc/{pid}").exists()  # reaped too: not even a zombie
         (pid,) = watch.opened_at  # one child, seen with the warehouse open just before its query ran
         ran = refused - watch.opened_at[pid]
-        assert ran < 1 + 1, f"{sql}: stopped {ran:.2f} s after the query started"
+        # both would run for minutes: stopped within a few seconds of the 1 s limit is the kill, even with the
+        # machine's load average at 20 (2.1 s measured then)
+        assert ran < 1 + 4, f"{sql}: stopped {ran:.2f} s after the query started"
         assert refused - started < 1 + 10, "start-up included, even on a loaded machine"
         stops.append((ran, refused - started))
     assert threading.active_count() == threads_before
