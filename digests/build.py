@@ -32,6 +32,7 @@ from metrics.okr import text as okr_text
 from metrics.params import Params
 from metrics.query import compare, compute, flags_low_n
 from metrics.registry import METRICS
+from metrics.scope import EVERYTHING, Scope
 from replyboard.formats import DASH, fmt_number
 from replyboard.settings import DigestSubscription, Settings
 
@@ -102,11 +103,13 @@ def build(
     *,
     previous_as_of: date | None = None,
     definitions: Path = okr.DEFINITIONS_DIR,
+    scope: Scope = EVERYTHING,
 ) -> Digest:
     """The digest of ``subscription`` for the window ending ``as_of``; ``previous_as_of`` is the day the last
-    digest of its cadence covered (the status changes are counted from it)."""
+    digest of its cadence covered (the status changes are counted from it). ``scope``: the recipients' (access
+    file): every figure, table and key result is measured inside it, as the dashboard does for them."""
     overlay = overlay_for(db)
-    params = Params.from_settings(settings, hours=subscription.hours, overlay=overlay)
+    params = Params.from_settings(settings, hours=subscription.hours, overlay=overlay, scope=scope)
     directory = health.agent_directory(con)
     labels = links.Labels(health.line_labels(con), dict(zip(directory["agent_id"], directory["name"], strict=True)))
     window = window_for(subscription.report, as_of)
@@ -121,11 +124,11 @@ def build(
     figures_of = TEAM_HEADLINE if subscription.report == "team" else HEADLINE
     headline = _headline(con, figures_of, filters, params, view(WINDOW_PAGE[subscription.report]))
     previous = filters.previous()
-    scope = _scope_text(subscription, labels)
+    scope_text = _scope_text(subscription, labels)
     digest = Digest(
         subscription=subscription.name,
         report=subscription.report,
-        title=f"{REPORT_TITLES[subscription.report]}{scope}: {span_text(*window)}",
+        title=f"{REPORT_TITLES[subscription.report]}{scope_text}: {span_text(*window)}",
         intro="",
         as_of=as_of,
         window=window,
@@ -138,7 +141,7 @@ def build(
     )
     digest.tables.append(_headline_table(headline))
     if subscription.report == "okr":
-        _add_okrs(digest, con, db, settings, as_of, previous_as_of, definitions, overlay, labels)
+        _add_okrs(digest, con, db, settings, as_of, previous_as_of, definitions, overlay, labels, scope)
     elif subscription.report == "yesterday":
         _add_lines(digest, con, filters, params, labels, view("response-times"))
     else:
@@ -249,6 +252,7 @@ def _add_okrs(
     definitions: Path,
     overlay: Overlay,
     labels: links.Labels,
+    scope: Scope = EVERYTHING,
 ) -> None:
     base = settings.dashboard_url
     periods, problems = okr.load_definitions(definitions, con)
@@ -263,10 +267,10 @@ def _add_okrs(
         digest.notes.append(f"No OKR definitions in {definitions.name}/: add a period to see its key results here.")
         return
     with_store = okr.with_checkins(period, checkins_for(db, period.period))
-    objectives = okr.evaluate(con, with_store, settings, as_of, with_history=True, overlay=overlay)
+    objectives = okr.evaluate(con, with_store, settings, as_of, with_history=True, overlay=overlay, scope=scope)
     before: dict[str, str] = {}
     if previous_as_of is not None:
-        for obj in okr.evaluate(con, with_store, settings, previous_as_of, overlay=overlay):
+        for obj in okr.evaluate(con, with_store, settings, previous_as_of, overlay=overlay, scope=scope):
             before.update({kr.id: kr.status for kr in obj.key_results})
     okr_link = links.page(base, "okrs", {"okr_period": period.period})
     digest.okr_period = period.period

@@ -8,6 +8,11 @@
   failed and reported; the next run tries it again.
 - ``--dry-run``: what would be written or sent, to whom; nothing is written, sent or recorded.
 
+With an access file (settings ``access_file``), an email digest is built for each recipient's scope, as the
+dashboard shows it to them: recipients of one scope get one digest (a lead's holds only their teams, an agent's
+only their own work), each recorded as its own send; a recipient the access file does not name gets nothing and
+the run reports it. Slack and webhook channels have no person to scope by: they get the subscription's filters.
+
 Without ``--as-of`` a subscription covers the day before its latest cadence time (digests.schedule). A scheduled
 sweep (``etl serve``'s task, or ``digest --send`` with neither ``--as-of`` nor ``--subscription``, as cron runs it)
 sends only the subscriptions whose latest cadence time is due and not sent yet, and prints nothing else.
@@ -16,7 +21,7 @@ sends only the subscriptions whose latest cadence time is due and not sent yet, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from digests.model import Digest
 from etl.sync.run import secrets_path
 from etl.sync.secrets import Credentials
 from metrics import okr
+from metrics.scope import EVERYTHING, AccessError, Scope, load_access
 from replyboard.appstate import AppState, state_path
 from replyboard.settings import DigestSubscription, Settings, SmtpSettings
 from replyboard.warehouse import connect_readonly
@@ -97,6 +103,48 @@ def subscriptions(settings: Settings, names: Sequence[str]) -> list[DigestSubscr
     return [by_name[n] for n in dict.fromkeys(names)]
 
 
+@dataclass(frozen=True)
+class Audience:
+    """Recipients who see the same scope, and the key their sends are recorded under."""
+
+    scope: Scope
+    recipients: tuple[str, ...]
+    key: str  # the subscription's name, with the scope when the recipients do not all see everything
+
+
+def describe(scope: Scope) -> str:
+    if scope.unrestricted:
+        return "everything"
+    if scope.role == "agent":
+        return f"agent {scope.agent}"
+    return "lead of " + ", ".join([*scope.teams, *scope.lines])
+
+
+def audiences(request: Request, name: str, recipients: Sequence[str]) -> tuple[list[Audience], list[str]]:
+    """The recipients grouped by the scope the access file gives them (one group seeing everything without an
+    access file), and those it does not name."""
+    if not request.settings.access_file:
+        return [Audience(EVERYTHING, tuple(recipients), name)], []
+    try:
+        access = load_access(request.settings.access_file)
+    except AccessError as exc:
+        raise DigestError(str(exc)) from None
+    groups: dict[Scope, list[str]] = {}
+    unknown = []
+    for email in recipients:
+        try:
+            scope = access.scope_for(email)
+        except AccessError:
+            unknown.append(email)
+            continue
+        # one digest per scope, not per person; managers and analysts alike see everything
+        groups.setdefault(EVERYTHING if scope.unrestricted else replace(scope, person=None), []).append(email)
+    # the unrestricted digest keeps the subscription's own name: its record stays the same as without the file
+    return [
+        Audience(s, tuple(r), name if s.unrestricted else f"{name} [{describe(s)}]") for s, r in groups.items()
+    ], unknown
+
+
 def run(request: Request, say: Callable[[str], None], warn: Callable[[str], None]) -> Result:
     settings = request.settings
     now = (request.now or datetime.now(settings.zone)).astimezone(settings.zone)
@@ -128,6 +176,18 @@ def run(request: Request, say: Callable[[str], None], warn: Callable[[str], None
             if request.out is not None:
                 folder = request.out if len(work) == 1 else request.out / sub.name
                 _write(con, request, sub, as_of, folder, result, say, warn)
+            elif (request.to or sub.channel == "email") and request.settings.access_file:
+                wanted = list(request.to) if request.to else list(sub.recipients)
+                groups, unknown = audiences(request, sub.name, wanted)
+                for email in unknown:
+                    message = (
+                        f"{sub.name} (as of {as_of.isoformat()}): {email} is not in the access file "
+                        f"({request.settings.access_file}): nothing sent to them"
+                    )
+                    result.failed.append(message)
+                    warn(f"error: {message}")
+                for audience in groups:
+                    _send(con, request, sub, as_of, store, sender, result, say, warn, audience)
             else:
                 _send(con, request, sub, as_of, store, sender, result, say, warn)
     finally:
@@ -135,10 +195,17 @@ def run(request: Request, say: Callable[[str], None], warn: Callable[[str], None
     return result
 
 
-def _build(con, request: Request, sub: DigestSubscription, as_of: date) -> Digest:  # type: ignore[no-untyped-def]
+def _build(con, request: Request, sub: DigestSubscription, as_of: date, scope: Scope = EVERYTHING) -> Digest:  # type: ignore[no-untyped-def]
     previous = schedule.previous_as_of(sub.cadence, as_of, request.settings.zone)
     return build(
-        con, request.db, request.settings, sub, as_of, previous_as_of=previous, definitions=request.definitions
+        con,
+        request.db,
+        request.settings,
+        sub,
+        as_of,
+        previous_as_of=previous,
+        definitions=request.definitions,
+        scope=scope,
     )
 
 
@@ -201,15 +268,17 @@ def _send(
     result: Result,
     say: Callable[[str], None],
     warn: Callable[[str], None],
+    audience: Audience | None = None,
 ) -> None:
     one_off = bool(request.to)
     channel = "email" if one_off else sub.channel
-    recipients = list(request.to) if one_off else list(sub.recipients)
+    recipients = list(audience.recipients) if audience else list(request.to) if one_off else list(sub.recipients)
+    scope, key = (audience.scope, audience.key) if audience else (EVERYTHING, sub.name)
     whom = _whom(channel, recipients, sub)
-    label = f"{sub.name} (as of {as_of.isoformat()})"
+    label = f"{key} (as of {as_of.isoformat()})"
     period = as_of.isoformat()
     if not one_off:
-        done = store.delivered(sub.name, period) if store else _delivered_read_only(request.db, sub.name, period)
+        done = store.delivered(key, period) if store else _delivered_read_only(request.db, key, period)
         if done is not None:
             if not request.scheduled or request.dry_run:  # a sweep stays quiet: cron mails what a job prints
                 state = "sent" if done.status == "sent" else "skipped (empty)"
@@ -217,7 +286,7 @@ def _send(
                     f"{label}: already {state} {done.finished_at} to {', '.join(done.recipients) or whom}; not sent again"
                 )
             return
-    digest = _build(con, request, sub, as_of)
+    digest = _build(con, request, sub, as_of, scope)
     empty = digest.empty and sub.skip_if_empty and not one_off
     if request.dry_run:
         what = f"{len(digest.charts)} charts, {len(digest.tables)} CSV" if channel == "email" else "the figures"
@@ -228,7 +297,7 @@ def _send(
         )
         return
     assert store is not None
-    claim = store.claim_send(sub.name, period, channel=channel, recipients=recipients, scheduled=not one_off)
+    claim = store.claim_send(key, period, channel=channel, recipients=recipients, scheduled=not one_off)
     if claim is None:
         say(f"{label}: another run is sending it (or just sent it); not sent again")
         return

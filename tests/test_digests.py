@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import yaml
 from standardwebhooks.webhooks import Webhook
 from werkzeug import Request, Response
 
@@ -561,3 +562,61 @@ def test_text_from_definitions_is_escaped_in_html_and_neutralised_in_csv(db: Pat
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;bold&lt;/b&gt; &amp; co" in html
     csv_text = (out / "key-results.csv").read_text()
     assert "'=HYPERLINK" in csv_text and ',"=HYPERLINK' not in csv_text
+
+
+# ---- scope: each recipient gets the digest the dashboard would show them --------------------------------------
+
+
+def test_each_recipient_gets_the_digest_of_their_own_scope(
+    db: Path, tmp_path: Path, smtp_env: None, capsys: pytest.CaptureFixture
+) -> None:
+    """With an access file, a team report to a manager, a lead of Care, an agent of Care and a stranger: the
+    manager's names agents of both teams (the control), the lead's only Care's, the agent's only themselves; the
+    stranger gets nothing and the run says so (exit 2). Each scope is its own recorded send."""
+    (tmp_path / "access.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "people": [
+                    {"email": "boss@example.com", "role": "manager"},
+                    {"email": "care-lead@example.com", "role": "lead", "teams": ["Care"]},
+                    {"email": "care-lead-2@example.com", "role": "lead", "teams": ["Care"]},
+                    {"email": "sam@example.com", "role": "agent", "agent_id": "ag_01"},
+                ]
+            }
+        )
+    )
+    recipients = [
+        "boss@example.com",
+        "care-lead@example.com",
+        "care-lead-2@example.com",
+        "sam@example.com",
+        "stranger@example.com",
+    ]
+    box = Mailbox()
+    with SmtpServer(box) as server:
+        settings = email_settings(tmp_path, server.port, name="weekly-team", report="team", recipients=recipients)
+        settings.write_text(settings.read_text() + "access_file: access.yaml\n")
+        assert digest("--db", str(db), "--settings", str(settings), "--as-of", AS_OF, "--send") == 2
+    err = capsys.readouterr().err
+    assert "stranger@example.com is not in the access file" in err
+    texts = {tuple(to): _text(m) for (_, to), m in zip(box.envelopes, box.messages, strict=True)}
+    assert set(texts) == {
+        ("boss@example.com",),
+        ("care-lead@example.com", "care-lead-2@example.com"),  # one scope, one digest
+        ("sam@example.com",),
+    }
+    boss, lead, agent = (
+        texts[("boss@example.com",)],
+        texts[("care-lead@example.com", "care-lead-2@example.com")],
+        texts[("sam@example.com",)],
+    )
+    care, rides = ["Sam Rivera", "Priya Shah", "Aisha Okafor"], ["Diego Alvarez", "Hannah Kim", "Olivia Brooks"]
+    assert all(name in boss for name in care + rides)
+    assert all(name in lead for name in care) and not any(name in lead for name in rides)
+    assert "Sam Rivera" in agent and not any(name in agent for name in care[1:] + rides)
+    sends = {s.subscription: s.recipients for s in AppState(state_path(db)).sends()}
+    assert sends == {
+        "weekly-team": ["boss@example.com"],
+        "weekly-team [lead of Care]": ["care-lead@example.com", "care-lead-2@example.com"],
+        "weekly-team [agent ag_01]": ["sam@example.com"],
+    }
