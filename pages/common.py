@@ -770,6 +770,32 @@ def open_conversation(conversation_id: str) -> None:
     st.switch_page(CONVERSATION_PAGE, query_params={"id": conversation_id})
 
 
+def sidebar_query(
+    window: tuple[date, date],
+    *,
+    lines: Sequence[str] = (),
+    channels: Sequence[str] = (),
+    teams: Sequence[str] = (),
+    agents: Sequence[str] = (),
+    hours: str = "calendar",
+) -> dict[str, str | list[str]]:
+    """The sidebar's query parameters (app.py binds its filters to the URL by label) for a window and filters:
+    a link with them opens a page with exactly those filters set."""
+    options = filter_options()
+    query: dict[str, str | list[str]] = {"dates": [window[0].isoformat(), window[1].isoformat()]}
+    for key, values in (
+        ("line", [options.lines.get(n, n) for n in lines]),
+        ("channel", list(channels)),
+        ("team", list(teams)),
+        ("agent", [options.agents.get(a, a) for a in agents]),
+    ):
+        if values:
+            query[key] = values
+    if hours != "calendar":
+        query["hours"] = hours
+    return query
+
+
 def rows_link(metric: str, n: int | None, where: Mapping[str, object] | None = None, **extra: object) -> None:
     """The small "n = 1,234 · see rows" link under a figure."""
     label = f"n = {n:,} · see rows" if n is not None else "see rows"

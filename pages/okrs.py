@@ -124,12 +124,37 @@ def key_result_row(kr: dict) -> None:
     current.caption(
         f"target {_target(kr)}" + (f" · baseline {_value(kr, 'baseline')}" if kr.get("type") != "manual" else "")
     )
+    if kr.get("type") == "metric" and kr.get("window_start") and kr.get("window_end"):
+        with current:
+            _key_result_rows_link(kr)
     with progress:
         value = kr.get("progress")
         st.progress(min(max(value or 0.0, 0.0), 1.0))
         st.caption(
             f"progress {formats.fmt_rate(value, 0)} · expected by now {formats.fmt_rate(kr['expected_progress'], 0)}"
         )
+
+
+def _key_result_rows_link(kr: dict) -> None:
+    """The rows behind a key result's current value: its metric over its own window, filters and hours (the
+    sidebar of the rows page set to them)."""
+    f = kr.get("filters") or {}
+    window = (date.fromisoformat(str(kr["window_start"])), date.fromisoformat(str(kr["window_end"])))
+    query = common.sidebar_query(
+        window,
+        lines=f.get("lines", []),
+        channels=f.get("channels", []),
+        teams=f.get("teams", []),
+        agents=f.get("agents", []),
+        hours=kr.get("hours") or "calendar",
+    )
+    label = f"n = {kr['n']:,} · see rows" if kr.get("n") is not None else "see rows"
+    st.page_link(
+        common.ROWS_PAGE,
+        label=label,
+        icon=":material/table_rows:",
+        query_params={**common.rows_query(kr["metric"]), **query},
+    )
 
 
 def _csv_rows(objective: dict) -> pl.DataFrame:

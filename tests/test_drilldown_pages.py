@@ -8,7 +8,7 @@ each test writes to its own app-state store (REPLYBOARD_STATE), so annotations n
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -427,3 +427,21 @@ def test_the_store_beside_the_warehouse_is_used_without_the_override(
     at = open_page(monkeypatch, db, "pages/queues.py", queue="waiting")
     assert {m.label: m.value for m in at.metric}["Waiting now"] == "2"
     assert load_settings()  # the dashboard's own settings file is readable
+
+
+# ---- OKR key results ---------------------------------------------------------------------------------------
+
+
+def test_each_metric_key_result_opens_its_rows(sample_warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OKR page links every metric key result to the rows behind its current value: its metric over its
+    own window and hours (the rows page's sidebar set to them), and the rows page then counts the key result's n."""
+    at = open_page(monkeypatch, sample_warehouse, "pages/okrs.py")
+    links = {q["metric"][0]: q for q in link_queries(at)}
+    assert {"same_business_day_response_rate", "csat_mean", "repeat_customer_rate"} <= set(links)
+    query = links["same_business_day_response_rate"]
+    assert query["hours"] == ["business"] and len(query["dates"]) == 2  # the shipped KR is in business hours
+    n = int(query["label"].split(" ")[2].replace(",", ""))
+    # the sidebar values the link's URL sets (Streamlit binds them; AppTest takes them as session state)
+    sidebar = {"hours": "business", "dates": tuple(date.fromisoformat(d) for d in query["dates"])}
+    rows_page = open_page(monkeypatch, sample_warehouse, "pages/rows.py", sidebar, metric=query["metric"][0])
+    assert f"{n:,} inquiry blocks" in every_text(rows_page)
