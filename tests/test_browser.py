@@ -180,3 +180,27 @@ def test_every_page_renders_in_chromium(server: str):
         f"browser: {len(visited)} pages rendered in chromium, screenshots in {SHOTS.relative_to(ROOT)}\n"
     )
     assert len(visited) == len(PAGES)
+
+
+def test_a_fresh_servers_first_visit_opens_the_linked_page(sample_warehouse: Path):
+    """A digest's link is often the first visit a server gets: /response-times?hours=business on a fresh server
+    opens Response times in business hours (Streamlit's older multipage mode, on while a folder named pages/
+    exists and before app.py has run once, knows it only as response_times and used to show the OKRs)."""
+    from playwright.sync_api import sync_playwright
+
+    _need_chromium()
+    serving = _serve(sample_warehouse)
+    url = next(serving)
+    try:
+        with sync_playwright() as pw:
+            browser = _launch(pw)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{url}/response-times?hours=business", wait_until="networkidle")
+            page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
+            _wait_until_idle(page)
+            assert page.inner_text("[data-testid='stMain'] h1") == "Response times"
+            assert page.url.endswith("/response-times?hours=business")
+            assert "business" in page.inner_text("[data-testid='stSidebar']")
+            browser.close()
+    finally:
+        serving.close()
