@@ -64,7 +64,9 @@ def sidebar_filters() -> None:
                 max_value=last + timedelta(days=366),
                 key="dates",
                 bind="query-params",
-                help="Inclusive. Each metric uses its own time anchor: message time, inquiry start, survey reply.",
+                help="Inclusive. Pick both days on the calendar, or type them and press Enter (a typed date applies "
+                "when you press Enter or leave the field). Each metric uses its own time anchor: message time, inquiry "
+                "start, survey reply.",
             )
         st.multiselect(
             "Lines",
