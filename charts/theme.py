@@ -43,6 +43,7 @@ SCORE_BAND_COLOURS = {
     "satisfied": STATUS_COLOURS["on track"],
 }
 NO_TEAM = "no team"
+UNASSIGNED = "Unassigned"  # the group of rows no agent owns (README "Ownership"): a null agent key
 
 
 def status_style(status: str | None) -> StatusStyle:

@@ -76,7 +76,7 @@ def derive(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE rb_base AS
-            SELECT * EXCLUDE (conversation_id, kind, survey, is_opt_out, created_local)
+            SELECT * EXCLUDE (conversation_id, kind, survey, is_opt_out, created_local, owner_agent_id, owner_team)
             FROM messages m
             WHERE (m.line_number, m.contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)
               AND m.message_id NOT IN (SELECT message_id FROM {changed})
@@ -96,7 +96,7 @@ def derive(
         FROM (
             SELECT rowid AS rid, message_id, line_number, contact_number,
                 hash(line_number, contact_number) AS pair_key,
-                created_at, direction, agent_id, status, source_conversation_id, channel,
+                created_at, direction, agent_id, assigned_agent_id, status, source_conversation_id, channel,
                 coalesce(body, '') AS text,
                 -- CASE keeps each regex to the rows it concerns (outbound or inbound only)
                 CASE WHEN direction = $direction_outbound
@@ -238,7 +238,8 @@ def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
         """
         CREATE OR REPLACE TEMP TABLE rb_new_messages AS
         SELECT b.message_id, b.source, b.created_at, b.direction, b.line_number, b.contact_number, b.agent_id,
-               b.is_automated, b.body, b.channel, b.source_conversation_id, b.status, b.content_hash, b.run_id,
+               b.is_automated, b.body, b.channel, b.source_conversation_id, b.status, b.assigned_agent_id,
+               b.content_hash, b.run_id,
                d.conversation_id, d.kind,
                CASE WHEN d.kind = $kind_survey_prompt THEN d.prompt_survey
                     WHEN d.kind = $kind_survey_answer THEN d.prompt_kind END AS survey,
@@ -264,7 +265,10 @@ def _conversations(con: duckdb.DuckDBPyConnection, every_pair: bool) -> None:
                count(*) FILTER (WHERE direction = $direction_inbound) AS inbound,
                count(*) FILTER (WHERE kind = $kind_human_reply) AS human_replies,
                first(agent_id ORDER BY created_at, message_id) FILTER (WHERE kind = $kind_human_reply)
-                   AS first_agent_id
+                   AS first_agent_id,
+               -- the source's assignment: the latest one its messages carry (a reassignment wins)
+               last(assigned_agent_id ORDER BY created_at, message_id) FILTER (WHERE assigned_agent_id IS NOT NULL)
+                   AS assigned_agent_id
         FROM rb_d GROUP BY conversation_id
         """,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from etl import canonical, derive, merge, validate, watchdog
+from etl import canonical, derive, merge, ownership, validate, watchdog
 from etl.sources import twilio_webhook
 from etl.sources.base import Reject, SourceError, SourceFrame, storable
 from replyboard import warehouse
@@ -275,7 +275,7 @@ def _derive(
         # (the shape of messages, not of the last file's valid rows: a lines or surveys file has other columns)
         con.execute(
             f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE (conversation_id, kind, survey, "
-            "is_opt_out, created_local), 0::BIGINT AS source_line FROM messages LIMIT 0"
+            "is_opt_out, created_local, owner_agent_id, owner_team), 0::BIGINT AS source_line FROM messages LIMIT 0"
         )
     (pairs,) = one(con, f"SELECT count(DISTINCT (line_number, contact_number)) FROM {merge.AFFECTED}")
     if pairs:
@@ -295,6 +295,8 @@ def _derive(
             f"SELECT contact_number FROM {derived} UNION SELECT contact_number FROM {merge.SURVEY_CONTACTS}"
         )
         derive.link_file_surveys(con, derivation, contacts="rb_survey_scope")
+    # every load: an agents or lines file (a team change) re-owns conversations without touching a message
+    ownership.assign_owners(con)
     _record(con, report)
 
 
@@ -480,11 +482,12 @@ def _fill_reference(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     for line in settings.lines:
         con.execute(
             """
-            INSERT INTO lines (line_number, name, source_id) VALUES (?, ?, ?)
+            INSERT INTO lines (line_number, name, source_id, team) VALUES (?, ?, ?, ?)
             ON CONFLICT (line_number) DO UPDATE SET name = coalesce(lines.name, excluded.name),
-                                                   source_id = coalesce(excluded.source_id, lines.source_id)
+                                                   source_id = coalesce(excluded.source_id, lines.source_id),
+                                                   team = coalesce(lines.team, excluded.team)
             """,
-            [line.number, line.name, line.source_id],
+            [line.number, line.name, line.source_id, line.team],
         )
 
 

@@ -236,7 +236,7 @@ def merge_surveys(
     return MergeCounts(loaded, updated, duplicate, rejects)
 
 
-_REFERENCE = {"agents": ("agents", "agent_id", ("name", "team")), "lines": ("lines", "line_number", ("name",))}
+_REFERENCE = {"agents": ("agents", "agent_id", ("name", "team")), "lines": ("lines", "line_number", ("name", "team"))}
 
 
 def merge_reference(con: duckdb.DuckDBPyConnection, valid: str, kind: str, *, replace: bool = False) -> MergeCounts:

@@ -205,6 +205,7 @@ def validate_messages(
             channel_norm AS channel,
             nullif(trim(conversation_id), '') AS source_conversation_id,
             nullif(lower(trim(status)), '') AS status,
+            nullif(trim(assigned_agent_id), '') AS assigned_agent_id,
             sensitive,
             source_line
         FROM rb_checked
@@ -265,7 +266,10 @@ def validate_reference(
         _register_numbers(con, stage, ["line_number"], settings)
         rule = _number_rule("ln", "line_number", True)
         join = "LEFT JOIN rb_numbers ln ON ln.raw = s.line_number"
-        select = f"{_number_value('ln', 'line_number')} AS line_number, nullif(trim(name), '') AS name"
+        select = (
+            f"{_number_value('ln', 'line_number')} AS line_number, nullif(trim(name), '') AS name, "
+            "nullif(trim(team), '') AS team"
+        )
         key = "line_number"
     else:
         rule = "WHEN s.agent_id IS NULL OR trim(s.agent_id) = '' THEN 'missing agent_id'"

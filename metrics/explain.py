@@ -108,6 +108,10 @@ def definition(name: str) -> list[str]:
     lines.append(
         f"  rows behind it (python -m metrics rows): {behind if not isinstance(metric, EntityShareMetric) else metric.entity + ' values'}"
     )
+    # who a row belongs to: what the agent and team filters, dimensions and a person's scope select on
+    for c in fact.columns:
+        if c.name in ("agent_id", "team") and c.description:
+            lines.append(f"  {'agent' if c.name == 'agent_id' else 'team'} ({c.sql}): {c.description}")
     seconds = [c for c in fact.columns if c.business_sql]
     for c in seconds:
         lines.append(f"  {c.name}: {c.sql} (calendar) or {c.business_sql} (--hours business)")

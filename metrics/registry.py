@@ -98,11 +98,25 @@ _SPLITS = ("agent", "team", "line", "channel", "day", "week", "month", "weekday"
 _MESSAGE_SPLITS = (*_SPLITS, "direction")
 
 
-def _agents_join(agent_column: str) -> Join:
-    return Join(alias="a", sql=f"LEFT JOIN agents a ON a.agent_id = {agent_column}")
+# Ownership (README "Ownership"; etl.ownership stores it at load): every row has an owner agent and team or
+# none, and the agent and team filters, dimensions and a person's scope select by them. No owner is a group
+# of its own (a null key, "Unassigned" on the pages), so the groups always sum to the unfiltered figure.
+_OWNER_TEAM = "the owning team: the owner agent's team, else the team of the line (lines.team), else none (Unassigned)"
 
 
-_TEAM = Column(name="team", sql="a.team", join="a", description="the agent's team")
+def _owner(alias: str, agent: str) -> tuple[Column, Column]:
+    return (
+        Column(name="agent_id", sql=f"{alias}.owner_agent_id", description=agent),
+        Column(name="team", sql=f"{alias}.owner_team", description=_OWNER_TEAM),
+    )
+
+
+_OWNER_RULE = (
+    "the agent the source assigns (Quo's assignedTo, assigned_agent_id, OpenPhone's userId on an incoming "
+    "text), else the agent of the conversation's first human reply, else none (Unassigned)"
+)
+_CONVERSATION_OWNER = f"the conversation's owner: {_OWNER_RULE}"
+_MESSAGE_OWNER = f"the agent who sent it (a human reply), else its conversation's owner: {_OWNER_RULE}"
 _KINDS = {k: eq("kind", k) for k in MessageKind}
 
 FACTS: dict[str, Fact] = {
@@ -122,8 +136,8 @@ FACTS: dict[str, Fact] = {
                 Column(name="line_number", sql="m.line_number"),
                 Column(name="contact_number", sql="m.contact_number"),
                 Column(name="channel", sql="m.channel"),
-                Column(name="agent_id", sql="m.agent_id"),
-                _TEAM,
+                *_owner("m", _MESSAGE_OWNER),
+                Column(name="sender_agent_id", sql="m.agent_id", description="the agent who sent it (outbound)"),
                 Column(name="direction", sql="m.direction"),
                 Column(name="kind", sql="m.kind"),
                 Column(name="is_opt_out", sql="m.is_opt_out"),
@@ -138,7 +152,6 @@ FACTS: dict[str, Fact] = {
                 ),
             ),
             joins=(
-                _agents_join("m.agent_id"),
                 Join(
                     alias="hd",
                     sql="LEFT JOIN (SELECT unnest($handled_messages) AS message_id) hd ON hd.message_id = m.message_id",
@@ -189,12 +202,11 @@ FACTS: dict[str, Fact] = {
                 Column(name="line_number", sql="r.line_number"),
                 Column(name="contact_number", sql="r.contact_number"),
                 Column(name="channel", sql="r.channel"),
-                Column(name="agent_id", sql="r.agent_id"),
-                _TEAM,
+                Column(name="agent_id", sql="r.agent_id", description="the agent who sent the reply"),
+                Column(name="team", sql="r.owner_team", description=_OWNER_TEAM),
                 Column(name="direction", sql="r.direction"),
                 Column(name="span", sql="r.span", description="seconds of typing this reply stands for"),
             ),
-            joins=(_agents_join("r.agent_id"),),
             dimensions=_MESSAGE_SPLITS,
             row_id="message_id",
             row_columns=(
@@ -223,8 +235,8 @@ FACTS: dict[str, Fact] = {
                 Column(name="line_number", sql="b.line_number"),
                 Column(name="contact_number", sql="b.contact_number"),
                 Column(name="channel", sql="b.channel"),
-                Column(name="agent_id", sql="b.reply_agent_id"),
-                _TEAM,
+                *_owner("b", f"the block's owner, its conversation's: {_OWNER_RULE}"),
+                Column(name="reply_agent_id", sql="b.reply_agent_id", description="the agent whose reply answered it"),
                 Column(name="block_seq", sql="b.block_seq"),
                 Column(name="is_follow_up", sql="b.is_follow_up"),
                 Column(name="inquiries", sql="b.inquiries"),
@@ -249,7 +261,6 @@ FACTS: dict[str, Fact] = {
                 ),
             ),
             joins=(
-                _agents_join("b.reply_agent_id"),
                 Join(
                     alias="nr",
                     sql="LEFT JOIN (SELECT unnest($no_reply_blocks) AS block_id) nr ON nr.block_id = b.block_id",
@@ -293,13 +304,12 @@ FACTS: dict[str, Fact] = {
                 Column(name="line_number", sql="c.line_number"),
                 Column(name="contact_number", sql="c.contact_number"),
                 Column(name="channel", sql="c.channel"),
-                Column(name="agent_id", sql="c.first_agent_id"),
-                _TEAM,
+                *_owner("c", _CONVERSATION_OWNER),
+                Column(name="first_agent_id", sql="c.first_agent_id", description="the agent of its first human reply"),
                 Column(name="messages", sql="c.messages"),
                 Column(name="inbound", sql="c.inbound"),
                 Column(name="human_replies", sql="c.human_replies"),
             ),
-            joins=(_agents_join("c.first_agent_id"),),
             dimensions=_SPLITS,
             row_id="conversation_id",
             row_columns=(
@@ -329,8 +339,8 @@ FACTS: dict[str, Fact] = {
                 Column(name="line_number", sql="s.line_number"),
                 Column(name="contact_number", sql="s.contact_number"),
                 Column(name="channel", sql="s.channel"),
-                Column(name="agent_id", sql="s.agent_id"),
-                _TEAM,
+                *_owner("s", f"the owner of the conversation it rates: {_OWNER_RULE}"),
+                Column(name="rated_agent_id", sql="s.agent_id", description="the last human replier before it"),
                 Column(name="survey", sql="s.survey"),
                 Column(
                     name="score",
@@ -354,7 +364,6 @@ FACTS: dict[str, Fact] = {
                 ),
             ),
             joins=(
-                _agents_join("s.agent_id"),
                 Join(
                     alias="rs",
                     sql="LEFT JOIN (SELECT unnest($rescored_ids) AS response_id, "
@@ -414,12 +423,10 @@ FACTS: dict[str, Fact] = {
                 Column(name="line_number", sql="p.line_number"),
                 Column(name="contact_number", sql="p.contact_number"),
                 Column(name="channel", sql="p.channel"),
-                Column(name="agent_id", sql="p.agent_id"),
-                _TEAM,
+                *_owner("p", f"its conversation's owner: {_OWNER_RULE}"),
                 Column(name="survey", sql="p.survey"),
                 Column(name="answered", sql="p.answered"),
             ),
-            joins=(_agents_join("p.agent_id"),),
             dimensions=_SPLITS,
             segments={
                 "answered": is_true("answered"),

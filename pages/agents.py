@@ -17,6 +17,8 @@ PER_AGENT = [
     "active_texting_seconds",
     "first_response_time_median",
     "reply_time_median",
+    "unanswered_inquiries",
+    "same_business_day_response_rate",
     "csat_mean",
     "csat_responses",
 ]
@@ -24,17 +26,21 @@ PER_AGENT = [
 st.title("Agents")
 if common.require_data():
     st.caption(
-        f"Response medians in **{common.hours_label()}**; a reply's time goes to the agent who replied, a survey "
-        "score to the agent who sent the last human reply before the survey. Active texting time: each human "
+        f"Response medians in **{common.hours_label()}**. Inquiry blocks, their reply times and the unanswered ones, "
+        "and survey scores, go to the conversation's owner: the agent the source assigns, else the agent of its "
+        f"first human reply; **{theme.UNASSIGNED}** is what no agent owns yet (so the rows add up to the team's "
+        "figures); replies and texting time go to who sent them. Active texting time: each human "
         f"reply stands for {common.settings().typing_allowance_seconds} s of typing, overlapping spans merged. "
         "Click a column header to sort."
     )
-    agents = common.metrics(PER_AGENT, by="agent").filter(pl.col("agent").is_not_null())
+    agents = common.metrics(PER_AGENT, by="agent")
     if agents.is_empty():
         common.empty()
     else:
         shares = common.share_of_team("human_replies").select("agent", "share_of_team")
-        agents = common.named(common.with_low_n(agents, {"csat_mean": "CSAT"})).join(shares, on="agent", how="left")
+        agents = common.named(
+            common.with_low_n(agents, {"csat_mean": "CSAT", "same_business_day_response_rate": "same day"})
+        ).join(shares, on="agent", how="left")
         table = agents.rename({"share_of_team": "share_of_team_replies"}).select(
             "name",
             "team",
@@ -46,6 +52,8 @@ if common.require_data():
             "first_response_time_median_n",
             "reply_time_median",
             "reply_time_median_n",
+            "unanswered_inquiries",
+            "same_business_day_response_rate",
             "csat_mean",
             "csat_responses",
             "low n",
@@ -76,6 +84,12 @@ if common.require_data():
                     "first response", "seconds", width=105, help="Median first response time (n in the CSV)."
                 ),
                 "reply_time_median": Col("reply time", "seconds", width=90, help="Median reply time."),
+                "unanswered_inquiries": Col(
+                    "unanswered", "count", width=90, help="Inquiry blocks of their conversations with no reply yet."
+                ),
+                "same_business_day_response_rate": Col(
+                    "same day", "ratio", width=80, help="Same-business-day response rate of their inquiry blocks."
+                ),
                 "csat_mean": Col("CSAT", "score", width=70, help="Mean CSAT score."),
                 "csat_responses": Col("CSAT n", "count", width=70, help="Valid CSAT replies."),
                 "low n": Col(
@@ -84,7 +98,7 @@ if common.require_data():
             },
         )
 
-        everyone = table.sort("human_replies", descending=True)
+        everyone = table.filter(pl.col("agent").is_not_null()).sort("human_replies", descending=True)
         labels = dict(zip(everyone["agent"].to_list(), everyone["name"].to_list(), strict=True))
         charted = everyone["agent"].to_list()
         if len(charted) > TOP + 3:  # a long list: the busiest in the charts, any other by name (the box searches)

@@ -15,8 +15,8 @@ if common.require_data():
     f = common.filters()
     if f.agents or f.teams:
         st.caption(
-            "Agent and team filters keep only what an agent handled: inbound texts have no agent, so "
-            "clear those filters to see customer demand."
+            "Agent and team filters select by owner: a customer's text counts for the owner of its conversation "
+            "(and its team, else the line's team); clear those filters to see all customer demand."
         )
     measure = st.segmented_control(
         "Count",

@@ -218,7 +218,13 @@ def named_with(
         people = directory.rename({"agent_id": agent})
         drop = [c for c in ("name", "team") if c in frame.columns]
         frame = frame.drop(drop).join(people, on=agent, how="left", coalesce=True, maintain_order="left")
-        frame = frame.with_columns(pl.coalesce("name", agent).alias("name"))
+        # a null agent is the rows nobody owns: a group of their own, never dropped (README "Ownership")
+        frame = frame.with_columns(
+            pl.when(pl.col(agent).is_null())
+            .then(pl.lit(theme.UNASSIGNED))
+            .otherwise(pl.coalesce("name", agent))
+            .alias("name")
+        )
         first = [agent, "name", "team"]
         frame = frame.select(*first, *[c for c in frame.columns if c not in first])
     return frame

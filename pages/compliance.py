@@ -22,7 +22,10 @@ st.markdown(
 if common.require_data():
     f = common.filters()
     if f.agents or f.teams:
-        st.caption("Agent and team filters keep only outbound texts: inbound texts have no agent.")
+        st.caption(
+            "Agent and team filters select by owner: a reply by its sender, a customer's text by its conversation's "
+            "owner."
+        )
     overall = common.metrics(["sensitive_data_messages", "sensitive_data_open"]).row(0, named=True)
     total = overall["sensitive_data_messages"]
     by_direction = common.metrics(["sensitive_data_messages"], by="direction")
@@ -54,7 +57,7 @@ if common.require_data():
         common.empty("No messages with card numbers or SSNs for these filters.")
     else:
         by_agent = common.metrics(["sensitive_data_messages"], by="agent").filter(pl.col("sensitive_data_messages") > 0)
-        by_agent = common.named(by_agent).with_columns(pl.col("name").fill_null("customer (inbound, no agent)"))
+        by_agent = common.named(by_agent)
         left, right = st.columns([3, 2])
         with left:
             common.show_figure(

@@ -121,6 +121,9 @@ _LOAD = "etl.load"
 _MERGE = "etl.merge"
 _DERIVE = "etl.derive"
 _SYNC = "etl.sync.state"
+_OWNERSHIP = "etl.ownership"
+# owners are re-computed after every load over the whole table, written where they changed (etl.ownership)
+_OWNERS = Write(Disposition.MERGE, "owner_agent_id, owner_team: where the owner changed", _OWNERSHIP)
 _METRICS = ("metrics.registry",)  # the facts every metric, drill-down and the conversation viewer read
 _HEALTH = ("metrics.health",)
 TABLES: dict[str, Table] = {
@@ -134,16 +137,22 @@ TABLES: dict[str, Table] = {
                 # written with their pair's re-derivation
                 Write(Disposition.MERGE, "source columns, merged on message_id by etl.merge", _DERIVE),
                 Write(Disposition.REDERIVE, "conversation_id, kind, survey, is_opt_out, created_local", _DERIVE),
+                _OWNERS,
             ),
             _METRICS,
         ),
         Table(
             "conversations",
             ("conversation_id",),
-            (Write(Disposition.REDERIVE, "all", _DERIVE),),
-            (*_METRICS, "metrics.conversation"),
+            (Write(Disposition.REDERIVE, "all but the owners", _DERIVE), _OWNERS),
+            (*_METRICS, "metrics.conversation", _OWNERSHIP),
         ),
-        Table("inquiry_blocks", ("block_id",), (Write(Disposition.REDERIVE, "all", _DERIVE),), _METRICS),
+        Table(
+            "inquiry_blocks",
+            ("block_id",),
+            (Write(Disposition.REDERIVE, "all but the owners", _DERIVE), _OWNERS),
+            _METRICS,
+        ),
         Table(
             "survey_responses",
             ("response_id", "origin"),
@@ -151,11 +160,12 @@ TABLES: dict[str, Table] = {
                 Write(Disposition.MERGE, "origin = 'file': a surveys file's rows, by response_id", _MERGE),
                 Write(Disposition.REDERIVE, "origin = 'message': replies texted after a survey prompt", _DERIVE),
                 Write(Disposition.REDERIVE, "score, parse_status, conversation_id, agent_id of every row", _DERIVE),
+                _OWNERS,
             ),
             _METRICS,
         ),
-        Table("agents", ("agent_id",), (Write(Disposition.MERGE, "all", _MERGE),), ("metrics.registry",)),
-        Table("lines", ("line_number",), (Write(Disposition.MERGE, "all", _MERGE),), ("metrics.health",)),
+        Table("agents", ("agent_id",), (Write(Disposition.MERGE, "all", _MERGE),), ("metrics.reads", _OWNERSHIP)),
+        Table("lines", ("line_number",), (Write(Disposition.MERGE, "all", _MERGE),), ("metrics.health", _OWNERSHIP)),
         Table(
             "calls",
             ("call_id",),
@@ -194,8 +204,7 @@ TABLES: dict[str, Table] = {
             "sync_conversations",
             ("source", "conversation_id"),
             (Write(Disposition.MERGE, "the newest copy of each conversation object", _SYNC),),
-            (),
-            kept_for="issue 13's conversation ownership (Quo's assignedTo and participants)",
+            (_OWNERSHIP,),  # Quo's assignedTo: the owner of the pair's conversations
         ),
         Table(
             "schema_migrations",

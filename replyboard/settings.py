@@ -118,6 +118,7 @@ class LineSetting(Strict):
     number: str
     name: str
     source_id: str | None = None  # e.g. OpenPhone phoneNumberId (PN...)
+    team: str | None = None  # the team that owns the line: owner of its conversations no agent owns
 
 
 # etl.serve.TASKS runs them; "digests" and "alerts" are registered by the digests package (issue 17)

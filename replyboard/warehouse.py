@@ -35,7 +35,7 @@ MEMORY_LIMIT = os.environ.get("REPLYBOARD_MEMORY_LIMIT", "2GB")
 # changed row; a migration that rewrites bodies recomputes it with the same expression.
 MESSAGE_CONTENT_HASH_SQL = (
     "hash(created_at, direction, line_number, contact_number, agent_id, is_automated, body, channel, "
-    "source_conversation_id, status)"
+    "source_conversation_id, status, assigned_agent_id)"
 )
 
 

@@ -61,6 +61,7 @@ def test_migrations_are_applied_once_and_recorded(load):
         (3, "003_sync_state.sql"),
         (4, "004_one_row_per_key.py"),
         (5, "005_primary_keys.sql"),
+        (6, "006_ownership.py"),
     ]
     con = duckdb.connect(str(db))
     try:

@@ -482,7 +482,8 @@ def test_grouping_by_agent_team_line_channel(dbs):
     assert grouped(vol, ["inbound_messages"], "line") == {L1: 12, L2: 4}
     assert grouped(vol, ["inbound_messages"], "channel") == {"sms": 12, "whatsapp": 4}
     assert grouped(vol, ["sensitive_data_messages"], "direction") == {"inbound": 1, "outbound": 1}
-    assert grouped(vol, ["sensitive_data_messages"], "agent") == {"ag_03": 1, None: 1, "ag_01": 0, "ag_02": 0}
+    # the customer's card number belongs to the owner of its conversation (ag_03's), like every inbound text
+    assert grouped(vol, ["sensitive_data_messages"], "agent") == {"ag_03": 2, None: 0, "ag_01": 0, "ag_02": 0}
     # CSAT goes to the last human replier before the survey: ag_01 d07 8; ag_02 s1 5; ag_03 only ambiguous/empty
     csat = run(vol, ["csat_mean"], by="agent")
     assert {r["agent"]: (r["csat_mean"], r["csat_mean_n"]) for r in csat.iter_rows(named=True)} == {
@@ -492,11 +493,12 @@ def test_grouping_by_agent_team_line_channel(dbs):
     }
     # active texting per agent (see GOLDEN): 390 / 360 / 240
     assert grouped(vol, ["active_texting_seconds"], "agent") == {"ag_01": 390.0, "ag_02": 360.0, "ag_03": 240.0}
-    # response times go to the replier: ag_01 B2 600, B4 3000, B6 61200 -> median 3000; ag_02 B3 8100, B7 12600
-    # -> (8100 + 12600) / 2 = 10350; ag_03 B1 228000, B8 300 -> 114150; unanswered blocks: no agent, no value
+    # response times go to the block's owner, the conversation's first replier (README "Ownership"): ag_01 owns
+    # +1 (B2 600, B3 8100: answered by ag_02), +2 (B4 3000) and +3 (B6 61200, B7 12600: answered by ag_02)
+    # -> median 8100; ag_02 owns no conversation (no group); ag_03 owns +4 (B1 228000) and +5 (B8 300, B9
+    # unanswered) -> 114150; B5 (+7) and B10 (+6) were never answered: no owner, no value
     assert grouped(dbs["response"], ["reply_time_median"], "agent") == {
-        "ag_01": 3000.0,
-        "ag_02": 10350.0,
+        "ag_01": 8100.0,
         "ag_03": 114150.0,
         None: None,
     }
@@ -507,10 +509,10 @@ def test_grouping_metrics_of_different_facts_gives_one_row_per_key(dbs):
     # human_replies (messages) and reply_time_median (blocks) both have a "no agent" group: one row, not two
     got = grouped(dbs["response"], ["human_replies", "reply_time_median", "unanswered_inquiries"], "agent")
     assert got == {
-        "ag_01": (3, 3000.0, 0),  # a08 a12 a16
-        "ag_02": (2, 10350.0, 0),  # a10 a18
-        "ag_03": (2, 114150.0, 0),  # a03 a20
-        None: (0, None, 3),  # B5 B9 B10 have no replier
+        "ag_01": (3, 8100.0, 0),  # a08 a12 a16; the blocks of +1, +2, +3
+        "ag_02": (2, None, 0),  # a10 a18, in conversations ag_01 owns
+        "ag_03": (2, 114150.0, 1),  # a03 a20; B9 is in +5, which ag_03 owns
+        None: (0, None, 2),  # B5 B10: conversations nobody answered
     }
 
 
@@ -723,8 +725,8 @@ def test_cli_json_rows_by_agent(dbs, capsys):
     assert code == 0
     got = json.loads(out)
     assert got == [
-        {"agent": "ag_01", "human_replies": 3, "reply_time_median": 3000.0},
-        {"agent": "ag_02", "human_replies": 2, "reply_time_median": 10350.0},
+        {"agent": "ag_01", "human_replies": 3, "reply_time_median": 8100.0},  # the owner's blocks (see above)
+        {"agent": "ag_02", "human_replies": 2, "reply_time_median": None},
         {"agent": "ag_03", "human_replies": 2, "reply_time_median": 114150.0},
         {"agent": None, "human_replies": 0, "reply_time_median": None},
     ]

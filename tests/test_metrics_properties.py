@@ -5,8 +5,9 @@ number), human replies, auto-replies, survey prompts and failed sends at random 
 from Thu 2026-10-22 on, so the data often crosses the end of US daylight saving time (Nov 1). Each example is
 loaded into a fresh warehouse with run_load and the team settings of tests/conftest.py, then checked:
 reply times are never negative, business <= calendar seconds for every block, count metrics grouped by any
-dimension sum to the ungrouped value (the null group included) and a filtered value equals its group's
-row, rates lie in [0, 1], n is never negative and is 0 exactly when a mean/median/ratio is null, inbound
+dimension sum to the ungrouped value (the null group included; by agent and team these are the owners, with
+source assignments and a line owned by a team), so do a rate's denominators and met rows, a filtered value
+equals its group's row, rates lie in [0, 1], n is never negative and is 0 exactly when a mean/median/ratio is null, inbound
 texts are inquiries + survey answers + opt-outs, and every inquiry belongs to exactly one inquiry block.
 """
 
@@ -25,6 +26,7 @@ from metrics.params import Params
 from metrics.query import Filters, compute
 from metrics.registry import CATALOG, METRICS
 from metrics.rows import rows
+from metrics.spec import RatioMetric
 from replyboard import warehouse
 from replyboard.business_time import business_seconds
 from tests.helpers import FIXTURES, team_settings
@@ -61,8 +63,13 @@ COLUMNS = (
     "channel",
     "conversation_id",
     "status",
+    "assigned_agent_id",
 )
 COUNTS = [n for n, m in CATALOG.items() if m.aggregation in ("count", "sum")]
+# sums divided (a contact-share such as repeat_customer_rate counts a contact in each group it is in)
+RATIOS = [n for n, m in METRICS.items() if isinstance(m, RatioMetric)]
+# line +15550100001 belongs to team Care, the other to no team: the owning team falls back to the line's
+LINES_FILE = "line_number,name,team\n+15550100001,Support,Care\n+15550100002,WhatsApp,\n"
 SECONDS = [n for n, m in CATALOG.items() if m.unit == "seconds" and m.aggregation in ("median", "p90", "mean")]
 
 
@@ -79,6 +86,8 @@ def conversation_sets(draw) -> list[dict]:
         for m in range(draw(st.integers(1, 9))):
             direction, automated, status, body = draw(st.sampled_from(EVENTS))
             agent = draw(st.sampled_from(AGENTS)) if direction == "outbound" and not automated else None
+            # the source assigns some conversations (ownership: wins over the first replier)
+            assigned = draw(st.sampled_from(("ag_03", None, None))) if direction == "inbound" else None
             rows.append(
                 {
                     "message_id": f"p{p}m{m}",
@@ -92,6 +101,7 @@ def conversation_sets(draw) -> list[dict]:
                     "channel": LINES[line],
                     "conversation_id": "",
                     "status": status,
+                    "assigned_agent_id": assigned or "",
                 }
             )
             t += timedelta(seconds=draw(GAPS))
@@ -105,7 +115,9 @@ def load(rows: list[dict], folder: Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     db = folder / "w.duckdb"
-    report = run_load(db, [path, FIXTURES / "metrics" / "agents.csv"], team_settings())
+    lines = folder / "lines.csv"
+    lines.write_text(LINES_FILE)
+    report = run_load(db, [path, FIXTURES / "metrics" / "agents.csv", lines], team_settings())
     assert report.errors == [] and report.total("rows_rejected") == 0
     return db
 
@@ -221,7 +233,8 @@ def _check(con) -> None:
     assert total["conversations_handled"] <= total["conversations"]
 
     # ---- grouping sums to the total (the null group included); one row per key; filtered == grouped
-    for by in ("agent", "line", "day", "weekday", "hour"):
+    ratios = compute(con, RATIOS).row(0, named=True)
+    for by in ("agent", "team", "line", "day", "weekday", "hour"):
         grouped = compute(con, COUNTS, by=by)
         keys = grouped[by].to_list()
         assert len(keys) == len(set(keys)), (by, keys)
@@ -229,10 +242,17 @@ def _check(con) -> None:
             check_values(row, COUNTS)
         for name in COUNTS:
             assert close(sum(grouped[name].to_list()), total[name]), (by, name, grouped[name].to_list(), total[name])
-        if by in ("agent", "line", "day") and keys and keys[0] is not None:
+        # a rate's groups reconcile too: their n (denominators) and met rows (value x n) sum to the total's
+        rates = compute(con, RATIOS, by=by)
+        for name in RATIOS:
+            assert sum(rates[f"{name}_n"].to_list()) == ratios[f"{name}_n"], (by, name)
+            met = sum((v or 0) * n for v, n in zip(rates[name].to_list(), rates[f"{name}_n"].to_list(), strict=True))
+            assert close(met, (ratios[name] or 0) * ratios[f"{name}_n"]), (by, name)
+        if by in ("agent", "team", "line", "day") and keys and keys[0] is not None:
             key = keys[0]
             filters = {
                 "agent": Filters(agents=(key,)),
+                "team": Filters(teams=(key,)),
                 "line": Filters(lines=(key,)),
                 "day": Filters(date_from=key, date_to=key),
             }[by]

@@ -31,6 +31,7 @@ MESSAGE_COLUMNS = (
     "channel",
     "conversation_id",
     "status",
+    "assigned_agent_id",  # optional: the agent the source assigns the conversation to (issue 13 ownership)
 )
 # Canonical call columns (SourceFrame.calls), all text but source_line.
 CALL_COLUMNS = (
@@ -46,7 +47,7 @@ CALL_COLUMNS = (
 REQUIRED_MESSAGE_COLUMNS = ("message_id", "created_at", "direction", "line_number", "contact_number")
 SURVEY_COLUMNS = ("response_id", "received_at", "contact_number", "survey", "reply_text", "line_number")
 AGENT_COLUMNS = ("agent_id", "name", "team")
-LINE_COLUMNS = ("line_number", "name")
+LINE_COLUMNS = ("line_number", "name", "team")  # team: optional, the team that owns the line
 
 
 class SourceError(Exception):

@@ -19,7 +19,7 @@ How a message maps to canonical columns (both kinds):
   no number for our side, `phoneNumberId` is looked up in settings.lines[].source_id; if that fails too the
   record is rejected with that reason. An outgoing group text gets the first recipient as contact.
 - agent_id = `userId` on outgoing messages only (OpenPhone also puts the line owner's userId on incoming
-  messages; that is not who answered). Outgoing with no userId is automated (is_automated "true",
+  messages; that is not who answered: it is assigned_agent_id, the conversation's owner, README "Ownership"). Outgoing with no userId is automated (is_automated "true",
   agent_id null). Incoming messages are never automated. Outgoing whose body matches
   settings.auto_reply_templates or whose line is in settings.automation_numbers is classified as automated
   by etl.derive, for every source alike (in SQL, with DuckDB's linear-time RE2): the adapters never run the
@@ -238,6 +238,8 @@ def _message_row(obj: dict[str, Any], line: int, settings: Settings) -> dict[str
         "channel": "sms",
         "conversation_id": text_or_none(obj.get("conversationId")),
         "status": text_or_none(obj.get("status")),
+        # the userId OpenPhone puts on an incoming message is the user the conversation is with: its owner
+        "assigned_agent_id": text_or_none(obj.get("userId")) if direction == "inbound" else None,
         "source_line": line,
     }
 

@@ -1,0 +1,93 @@
+"""Who owns each conversation, inquiry block, survey reply and message (issue 13; README "Ownership").
+
+- A conversation's owner agent is the agent the source assigns (a Quo conversation object's `assignedTo`,
+  saved by `etl sync quo`; else the latest `assigned_agent_id` its messages carry: the canonical optional
+  column, OpenPhone's `userId` on an incoming message), else the agent of its first human reply, else none.
+- Its inquiry blocks and survey replies (through the conversation a reply is linked to) have its owner; a
+  message belongs to the agent who sent it (a human reply), else to its conversation's owner (a customer's
+  text, an automated one).
+- The owning team is the owner agent's team, else the team of the line (`lines.team`: the lines CSV or
+  settings.lines), else none.
+
+Owners depend on messages, the sync's conversation objects and the agents and lines tables, which any load may
+change (an agents file moving someone to another team re-owns their conversations). So this runs after every
+load's derivation over the whole warehouse, and writes only the rows whose owner changed: the stored owners are
+always the function of what is stored, whatever the order of the loads that stored it.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from replyboard.warehouse import run
+
+# The conversation's line and contact pair -> the agent a Quo conversation object assigns it to (the newest
+# object wins when several name the pair); lines.source_id is the Quo phoneNumberId of our line.
+_QUO_ASSIGNED = """
+    SELECT l.line_number, p.contact_number,
+           arg_max(p.assigned_to, coalesce(p.updated_at, TIMESTAMPTZ '1970-01-01 00:00:00+00')) AS agent_id
+    FROM (SELECT phone_number_id, assigned_to, updated_at, unnest(participants) AS contact_number
+          FROM sync_conversations WHERE assigned_to IS NOT NULL) p
+    JOIN lines l ON l.source_id = p.phone_number_id
+    GROUP BY ALL
+"""
+
+_OWNERS = {
+    "conversations": (
+        "conversation_id",
+        f"""
+        SELECT c.conversation_id,
+               coalesce(q.agent_id, c.assigned_agent_id, c.first_agent_id) AS owner_agent_id, c.line_number
+        FROM conversations c
+        LEFT JOIN ({_QUO_ASSIGNED}) q ON q.line_number = c.line_number AND q.contact_number = c.contact_number
+        """,
+    ),
+    "inquiry_blocks": (
+        "block_id",
+        """
+        SELECT b.block_id, c.owner_agent_id, b.line_number
+        FROM inquiry_blocks b LEFT JOIN conversations c USING (conversation_id)
+        """,
+    ),
+    "messages": (
+        "message_id",
+        """
+        SELECT m.message_id, coalesce(m.agent_id, c.owner_agent_id) AS owner_agent_id, m.line_number
+        FROM messages m LEFT JOIN conversations c USING (conversation_id)
+        """,
+    ),
+    "survey_responses": (
+        "response_id, origin",
+        """
+        SELECT s.response_id, s.origin, coalesce(c.owner_agent_id, s.agent_id) AS owner_agent_id,
+               coalesce(c.line_number, s.line_number) AS line_number
+        FROM survey_responses s LEFT JOIN conversations c USING (conversation_id)
+        """,
+    ),
+}
+
+
+def assign_owners(con: duckdb.DuckDBPyConnection) -> None:
+    """Set owner_agent_id and owner_team on every row whose owner changed (conversations first: the others
+    take their conversation's owner)."""
+    for table, (key, owners) in _OWNERS.items():
+        keys = [k.strip() for k in key.split(",")]
+        run(
+            con,
+            f"""
+            CREATE OR REPLACE TEMP TABLE rb_owners AS
+            SELECT o.* EXCLUDE (line_number), coalesce(a.team, l.team) AS owner_team
+            FROM ({owners}) o
+            LEFT JOIN agents a ON a.agent_id = o.owner_agent_id
+            LEFT JOIN lines l ON l.line_number = o.line_number
+            """,
+        )
+        on = " AND ".join(f"t.{k} = o.{k}" for k in keys)
+        con.execute(
+            f"""
+            UPDATE {table} t SET owner_agent_id = o.owner_agent_id, owner_team = o.owner_team
+            FROM rb_owners o
+            WHERE {on} AND (t.owner_agent_id IS DISTINCT FROM o.owner_agent_id
+                            OR t.owner_team IS DISTINCT FROM o.owner_team)
+            """
+        )
