@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from charts import figures
+from charts import figures, theme
 from digests import links
 from digests.model import REPORT_TITLES, Chart, Digest, Figure, KeyResultLine, ObjectiveLine, Table
 from metrics import health, okr
@@ -53,8 +53,7 @@ AGENT_METRICS = (
     "same_business_day_response_rate",
     "csat_mean",
 )
-# A team's figures: its agents' own work (inbound texts and automation belong to no agent, so the Overview's
-# headline would read 0 for them under a team filter).
+# A team's figures: what the team owns (README "Ownership": its agents' conversations and its lines' unowned ones).
 TEAM_HEADLINE: tuple[tuple[str, str], ...] = (
     ("human_replies", "Replies"),
     ("conversations_handled", "Conversations handled"),
@@ -435,13 +434,15 @@ def _add_agents(
     link: str,
 ) -> None:
     per_agent = compute(con, list(AGENT_METRICS), by="agent", filters=filters, params=params)
-    per_agent = per_agent.filter(pl.col("agent").is_not_null())  # automation and unassigned texts are not a person
-    names = [labels.agents.get(a, a) for a in per_agent["agent"].to_list()]
+    # what no agent owns is a row of its own (README "Ownership"): the rows add up to the team's figures
+    names = [labels.agents.get(a, a) if a is not None else theme.UNASSIGNED for a in per_agent["agent"].to_list()]
     data = per_agent.with_columns(pl.Series("name", names, dtype=pl.String)).select(
         "agent", "name", *(c for c in per_agent.columns if c != "agent")
     )
     digest.tables.append(Table("agents", "Per agent", _shown(per_agent, {"agent": names}, AGENT_METRICS), data))
-    replies = pl.DataFrame({"agent": names, "replies": per_agent["human_replies"].to_list()})
+    replies = pl.DataFrame({"agent": names, "replies": per_agent["human_replies"].to_list()}).filter(
+        per_agent["agent"].is_not_null()
+    )
     fig = figures.bars(replies.reverse(), x="agent", y="replies", title="Replies per agent", horizontal=True)
     fig.update_layout(width=600, paper_bgcolor="white", plot_bgcolor="white")
     digest.charts.append(Chart("replies-per-agent", "Replies per agent", fig, 600, int(fig.layout.height or 300)))

@@ -898,7 +898,13 @@ def generate(
             "team": [TEAMS[a[2]] for a in AGENTS],
         }
     )
-    lines = pl.DataFrame({"line_number": [ln[0] for ln in LINES], "name": [ln[1] for ln in LINES]})
+    lines = pl.DataFrame(
+        {
+            "line_number": [ln[0] for ln in LINES],
+            "name": [ln[1] for ln in LINES],
+            "team": [TEAMS[ln[2]] for ln in LINES],  # the team that owns what no agent owns on the line
+        }
+    )
     say("tables built")
     return {"messages": messages, "surveys": surveys, "agents": agents, "lines": lines}
 

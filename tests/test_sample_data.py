@@ -124,7 +124,7 @@ def test_headers_are_exactly_the_canonical_columns(out_dir):
     first = (out_dir / "surveys.csv").read_text(encoding="utf-8").split("\n", 1)[0]
     assert first == ",".join(SURVEY_COLUMNS)
     assert (out_dir / "agents.csv").read_text(encoding="utf-8").startswith("agent_id,name,team\n")
-    assert (out_dir / "lines.csv").read_text(encoding="utf-8").startswith("line_number,name\n")
+    assert (out_dir / "lines.csv").read_text(encoding="utf-8").startswith("line_number,name,team\n")
 
 
 def test_message_rows_are_well_formed(messages, out_dir):
