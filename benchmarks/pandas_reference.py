@@ -71,6 +71,7 @@ from replyboard.settings import Settings, load_settings
 from replyboard.survey_parse import parse_score
 
 FAILED_STATUSES = ("failed", "undelivered", "canceled")
+UNSENT_STATUSES = ("accepted", "scheduled", "queued", "sending")  # not a reply until sent or delivered
 TRUE_VALUES = ("true", "t", "1", "yes", "y")
 FOLLOW_UP_SECONDS = 7200
 BUSINESS = "@business"
@@ -260,9 +261,10 @@ def derive_messages(m: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         & ((m["created_at"] - prompt_at) <= window)
     )
     failed = m["status"].isin(FAILED_STATUSES)
+    unsent = m["status"].isin(UNSENT_STATUSES)
     m["kind"] = np.select(
-        [answer, inbound & m["is_opt_out"], inbound, prompt, automated, failed],
-        ["survey_answer", "opt_out", "inquiry", "survey_prompt", "automated", "failed_reply"],
+        [answer, inbound & m["is_opt_out"], inbound, prompt, automated, failed, unsent],
+        ["survey_answer", "opt_out", "inquiry", "survey_prompt", "automated", "failed_reply", "pending_reply"],
         default="human_reply",
     )
     human = m["kind"] == "human_reply"

@@ -19,14 +19,13 @@ import duckdb
 import polars as pl
 
 from replyboard.business_time import business_seconds_query, deadline_query, register_calendar_around
-from replyboard.contract import TABLES, SurveyType
+from replyboard.contract import FAILED_STATUSES, TABLES, UNSENT_STATUSES, SurveyType
 from replyboard.faults import checkpoint
 from replyboard.settings import DerivationSettings
 from replyboard.survey_parse import STRIP_PUNCT_SQL_REGEX, parse_scores_frame
 from replyboard.warehouse import frame, one, run, temp_table
 
 PAIRS = "rb_pairs"  # the line/contact pairs the last derive() re-derived
-FAILED_STATUSES = ("failed", "undelivered", "canceled")  # a delivery status that makes a reply a failed one
 
 
 def _any_regex(patterns: tuple[str, ...]) -> str:
@@ -159,6 +158,8 @@ def derive(
                     WHEN prompt_survey IS NOT NULL THEN $kind_survey_prompt
                     WHEN automated THEN $kind_automated
                     WHEN list_contains($failed::VARCHAR[], status) THEN $kind_failed_reply
+                    -- queued, accepted, scheduled, sending: not a reply until a later status arrives
+                    WHEN list_contains($unsent::VARCHAR[], status) THEN $kind_pending_reply
                     ELSE $kind_human_reply
                 END AS kind
             FROM w
@@ -190,7 +191,12 @@ def derive(
                 ORDER BY created_at, message_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS human_before
         FROM sessions
         """,
-        {"window_seconds": window_seconds, "gap_seconds": gap_seconds, "failed": list(FAILED_STATUSES)},
+        {
+            "window_seconds": window_seconds,
+            "gap_seconds": gap_seconds,
+            "failed": list(FAILED_STATUSES),
+            "unsent": list(UNSENT_STATUSES),
+        },
     )
     _publish_messages(con)
     checkpoint("after_derive_messages")

@@ -18,6 +18,7 @@ import duckdb
 from etl.sources import twilio_webhook
 from etl.sources.base import Reject
 from etl.validate import raw_text
+from replyboard.contract import UNSENT_STATUSES
 from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, one, run
 
 CHANGED = "rb_changed"
@@ -26,8 +27,7 @@ SURVEY_CONTACTS = "rb_survey_contacts"  # contacts whose file survey replies a r
 # Sources write one instant with or without milliseconds; a time further off is another message.
 SAME_INSTANT_SECONDS = 1
 # Twilio dates a message not sent yet by its creation and re-dates it by its send time once sent: for these
-# statuses a different time is still the same message (a status update).
-UNSENT_STATUSES = ("accepted", "scheduled", "queued", "sending")
+# statuses (replyboard.contract.UNSENT_STATUSES) a different time is still the same message (a status update).
 # Sources whose time is when Replyboard received the event, not the message's own: a webhook's copy of a
 # message the API sync also brings is the same message a few seconds off.
 RECEIPT_TIME_SOURCES = (twilio_webhook.KIND,)

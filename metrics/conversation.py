@@ -33,6 +33,7 @@ KIND_LABELS = {
     MessageKind.INQUIRY: "inquiry",
     MessageKind.HUMAN_REPLY: "human reply",
     MessageKind.FAILED_REPLY: "reply not delivered",
+    MessageKind.PENDING_REPLY: "reply not sent yet",
     MessageKind.AUTOMATED: "automated",
     MessageKind.SURVEY_PROMPT: "survey prompt",
     MessageKind.SURVEY_ANSWER: "survey answer",

@@ -660,7 +660,8 @@ METRICS: dict[str, Metric] = {
             "messages_outbound",
             "count",
             None,
-            "Texts sent: human replies, automated messages and failed sends.",
+            "Texts sent: human replies, automated messages, failed sends and sends not sent yet (queued, "
+            "accepted, scheduled, sending).",
         ),
         _simple(
             "human_replies",
@@ -668,7 +669,9 @@ METRICS: dict[str, Metric] = {
             "count",
             "higher",
             "Outbound texts written by a person: not automated, not an auto-reply template, not a survey "
-            "prompt, not failed or undelivered. Attributed to the agent who sent them.",
+            "prompt, not failed, undelivered or canceled, and sent: one still queued, accepted, scheduled or "
+            "sending is not a reply until a later status (sent, delivered) arrives. Attributed to the agent who "
+            "sent them.",
         ),
         _simple(
             "automated_messages",

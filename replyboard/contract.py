@@ -24,10 +24,19 @@ class MessageKind(StrEnum):
     INQUIRY = "inquiry"
     HUMAN_REPLY = "human_reply"
     FAILED_REPLY = "failed_reply"
+    # a person's text whose latest status says it is not sent yet (UNSENT_STATUSES): no reply until a later
+    # status (sent, delivered) arrives for the same message, which re-derives it as a human reply
+    PENDING_REPLY = "pending_reply"
     AUTOMATED = "automated"
     SURVEY_PROMPT = "survey_prompt"
     SURVEY_ANSWER = "survey_answer"
     OPT_OUT = "opt_out"
+
+
+# Delivery statuses of an outbound text, as the sources write them (lower-cased at load): a message's stored
+# status is its latest (etl.merge), so these say what it is now.
+UNSENT_STATUSES = ("accepted", "scheduled", "queued", "sending")  # not sent yet: not a reply yet
+FAILED_STATUSES = ("failed", "undelivered", "canceled")  # never sent: never a reply
 
 
 class SurveyType(StrEnum):

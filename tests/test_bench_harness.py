@@ -111,8 +111,11 @@ def test_pandas_reference_equals_replyboard_on_generated_data(tmp_path: Path, st
         ("response_times.csv", "agents.csv"),
         ("volume_surveys.csv", "volume_surveys_file.csv", "agents.csv"),
         ("weeks.csv", "agents.csv"),
+        ("sends_queued.csv", "agents.csv"),
+        ("sends_queued.csv", "sends_delivered.csv", "agents.csv"),
+        ("ownership.csv", "ownership_lines.csv", "agents.csv"),
     ],
-    ids=["response", "volume", "weeks"],
+    ids=["response", "volume", "weeks", "queued", "delivered", "ownership"],
 )
 def test_pandas_reference_equals_replyboard_on_the_golden_fixtures(tmp_path: Path, files) -> None:
     """The hand-built corner cases of tests/test_metrics.py (weekend waits, lunch breaks, STOP answering a

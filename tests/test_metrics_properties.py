@@ -49,6 +49,7 @@ EVENTS = (
     ("outbound", True, "delivered", "How would you rate us on a scale of 1-9?"),
     ("outbound", True, "delivered", "On a scale of 0-10 how likely are you to recommend us?"),
     ("outbound", False, "failed", "Checking now"),
+    ("outbound", False, "queued", "Sending you the link"),  # not a reply yet
 )
 GAPS = st.one_of(st.integers(1, 240), st.integers(241, 3 * 3600), st.integers(3 * 3600, 2 * 86400))
 COLUMNS = (
