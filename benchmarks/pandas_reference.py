@@ -53,6 +53,7 @@ timestamp, an unknown direction or survey kind are dropped.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import sys
 import time
@@ -227,6 +228,33 @@ def _last_before(values: pd.Series, mask: pd.Series, group: pd.Series) -> pd.Ser
     return values.where(mask).groupby(group).ffill().groupby(group).shift()
 
 
+_EMOJI_TEXT = {"So", "Sk", "Mn", "Zs", "Zl", "Zp"}
+
+
+def _no_reply_kind(text: str, settings: Settings) -> str | None:
+    """'reaction', 'closer' or None for one customer text (README "Texts that need no reply"), written with
+    Python's re and unicodedata rather than the warehouse's RE2 expressions."""
+    if len(text) > 500:
+        return None
+    s = "".join(c for c in text if unicodedata.category(c) != "Cf").strip(" ")
+    cats = [unicodedata.category(c) for c in s]
+    if s and "So" in cats and all(k in _EMOJI_TEXT or c.isspace() for c, k in zip(s, cats, strict=True)):
+        return "reaction"
+    if any(re.fullmatch(p, s, re.IGNORECASE) for p in settings.reactions):
+        return "reaction"
+    if any(q in s for q in "?？¿") or not settings.closers:
+        return None
+    words = "".join(c if c.isalnum() or c in "'’" else " " for c in s).split()
+    phrases = "(?:" + "|".join(f"(?:{p})" for p in settings.closers) + ")"
+    sequence = re.compile(f"{phrases}(?: {phrases})*", re.IGNORECASE)
+    if words and sequence.fullmatch(" ".join(words)):
+        return "closer"
+    name = words[-1] if len(words) > 1 else ""
+    if len(name) > 1 and name[0].isupper() and name[1:].isalpha() and name[1:].islower():
+        return "closer" if sequence.fullmatch(" ".join(words[:-1])) else None
+    return None
+
+
 def derive_messages(m: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Kinds, conversations and, per conversation, how many human replies came before each message."""
     m = m.sort_values(["line_number", "contact_number", "created_at", "message_id"], ignore_index=True)
@@ -262,9 +290,23 @@ def derive_messages(m: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     )
     failed = m["status"].isin(FAILED_STATUSES)
     unsent = m["status"].isin(UNSENT_STATUSES)
+    no_reply = pd.Series(
+        [_no_reply_kind(t, settings) if i else None for t, i in zip(m["body"].fillna(""), inbound, strict=True)],
+        index=m.index,
+        dtype=object,
+    )
     m["kind"] = np.select(
-        [answer, inbound & m["is_opt_out"], inbound, prompt, automated, failed, unsent],
-        ["survey_answer", "opt_out", "inquiry", "survey_prompt", "automated", "failed_reply", "pending_reply"],
+        [answer, inbound & m["is_opt_out"], inbound & no_reply.notna(), inbound, prompt, automated, failed, unsent],
+        [
+            "survey_answer",
+            "opt_out",
+            no_reply.fillna(""),
+            "inquiry",
+            "survey_prompt",
+            "automated",
+            "failed_reply",
+            "pending_reply",
+        ],
         default="human_reply",
     )
     human = m["kind"] == "human_reply"
@@ -433,6 +475,7 @@ def compute_all(files: list[Path], settings: Settings) -> dict[str, Value]:
     automated = kind.isin(["automated", "survey_prompt"])
     out["inbound_messages"] = int((m["direction"] == "inbound").sum())
     out["inquiry_messages"] = int((kind == "inquiry").sum())
+    out["no_reply_needed_messages"] = int(kind.isin(["closer", "reaction"]).sum())
     out["survey_answer_messages"] = int(((kind == "survey_answer") & ~m["is_opt_out"]).sum())
     out["outbound_messages"] = int((m["direction"] == "outbound").sum())
     out["human_replies"] = int((kind == "human_reply").sum())

@@ -21,6 +21,7 @@ import polars as pl
 from replyboard.business_time import business_seconds_query, deadline_query, register_calendar_around
 from replyboard.contract import FAILED_STATUSES, TABLES, UNSENT_STATUSES, SurveyType
 from replyboard.faults import checkpoint
+from replyboard.no_reply import EMOJI_ONLY_RE, FORMAT_CHARS_RE, LONGEST, QUESTION_RE, SEPARATORS_RE, closer_regex
 from replyboard.settings import DerivationSettings
 from replyboard.survey_parse import STRIP_PUNCT_SQL_REGEX, parse_scores_frame
 from replyboard.warehouse import frame, one, run, temp_table
@@ -30,6 +31,19 @@ PAIRS = "rb_pairs"  # the line/contact pairs the last derive() re-derived
 
 def _any_regex(patterns: tuple[str, ...]) -> str:
     return "|".join(f"(?:{p})" for p in patterns) if patterns else r"[^\s\S]"  # never matches (RE2 has no (?!))
+
+
+# What an inbound text is when it needs no reply (replyboard.no_reply): a reaction (a tapback pattern or emoji
+# alone, whole text), else a closer (closer phrases only once separators are one space, and no question mark).
+# nr_text: an inbound text short enough to be one, without format characters (NULL otherwise).
+_NR_TEXT_SQL = f"""CASE WHEN direction = $direction_inbound AND length(coalesce(body, '')) <= {LONGEST}
+    THEN trim(regexp_replace(coalesce(body, ''), $format_re, '', 'g')) END"""
+_NO_REPLY_SQL = """CASE
+    WHEN regexp_full_match(nr_text, $emoji_only_re) OR regexp_full_match(nr_text, $reaction_re, 'i') THEN $kind_reaction
+    WHEN NOT regexp_matches(nr_text, $question_re)
+         AND regexp_full_match(trim(regexp_replace(nr_text, $separators_re, ' ', 'g')), $closer_re, 'c')
+        THEN $kind_closer
+    END"""
 
 
 def _pairs_in_scope(con: duckdb.DuckDBPyConnection, changed: str, affected: str) -> None:
@@ -93,7 +107,7 @@ def derive(
             CASE WHEN automated AND regexp_matches(text, $csat_re, 'i') THEN $survey_csat
                  WHEN automated AND regexp_matches(text, $nps_re, 'i') THEN $survey_nps END AS prompt_survey
         FROM (
-            SELECT rowid AS rid, message_id, line_number, contact_number,
+            SELECT base_rowid AS rid, message_id, line_number, contact_number,
                 hash(line_number, contact_number) AS pair_key,
                 created_at, direction, agent_id, assigned_agent_id, status, source_conversation_id, channel,
                 coalesce(body, '') AS text,
@@ -104,8 +118,9 @@ def derive(
                 CASE WHEN direction = $direction_inbound AND length(coalesce(body, '')) <= {longest_opt_out}
                     THEN list_contains($opt_outs::VARCHAR[], upper(regexp_replace(coalesce(body, ''), $strip_re, '', 'g')))
                     ELSE false END AS is_opt_out,
+                {_NO_REPLY_SQL} AS no_reply,
                 timezone($tz, created_at) AS created_local
-            FROM rb_base)
+            FROM (SELECT *, rowid AS base_rowid, {_NR_TEXT_SQL} AS nr_text FROM rb_base))
         """,
         {
             "csat_re": _any_regex(settings.survey_prompts.csat),
@@ -115,6 +130,12 @@ def derive(
             "opt_outs": [k.upper() for k in settings.opt_out_keywords],
             "strip_re": STRIP_PUNCT_SQL_REGEX,
             "tz": tz,
+            "format_re": FORMAT_CHARS_RE,
+            "emoji_only_re": EMOJI_ONLY_RE,
+            "reaction_re": _any_regex(settings.reactions),
+            "question_re": QUESTION_RE,
+            "separators_re": SEPARATORS_RE,
+            "closer_re": closer_regex(settings.closers),
         },
     )
     con.execute("ALTER TABLE rb_k DROP COLUMN text")
@@ -154,6 +175,7 @@ def derive(
                          AND (prev_inbound_at IS NULL OR prev_inbound_at < prompt_at)
                          AND epoch(created_at) - epoch(prompt_at) <= $window_seconds THEN $kind_survey_answer
                     WHEN direction = $direction_inbound AND is_opt_out THEN $kind_opt_out
+                    WHEN direction = $direction_inbound AND no_reply IS NOT NULL THEN no_reply
                     WHEN direction = $direction_inbound THEN $kind_inquiry
                     WHEN prompt_survey IS NOT NULL THEN $kind_survey_prompt
                     WHEN automated THEN $kind_automated

@@ -38,6 +38,8 @@ KIND_LABELS = {
     MessageKind.SURVEY_PROMPT: "survey prompt",
     MessageKind.SURVEY_ANSWER: "survey answer",
     MessageKind.OPT_OUT: "opt-out",
+    MessageKind.CLOSER: "closer (no reply needed)",
+    MessageKind.REACTION: "reaction (no reply needed)",
 }
 
 

@@ -481,6 +481,7 @@ MEASURES: dict[str, Measure] = {
         _count("messages_automated", "messages", seg("automated")),
         _count("messages_automated_or_human", "messages", seg("automated_or_human")),
         _count("messages_opt_out", "messages", is_true("is_opt_out")),
+        _count("messages_no_reply_needed", "messages", one_of("kind", MessageKind.CLOSER, MessageKind.REACTION)),
         _count("messages_sensitive", "messages", not_null("sensitive")),
         _count("messages_sensitive_open", "messages", all_of(not_null("sensitive"), negate(is_true("handled")))),
         Measure(
@@ -638,14 +639,26 @@ METRICS: dict[str, Metric] = {
             "messages_inbound",
             "count",
             None,
-            "Texts received from customers: inquiry_messages + survey_answer_messages + opt_outs.",
+            "Texts received from customers: inquiry_messages + survey_answer_messages + opt_outs + "
+            "no_reply_needed_messages.",
         ),
         _simple(
             "inquiry_messages",
             "messages_inquiry",
             "count",
             None,
-            "Inbound texts that are inquiries: not a survey answer, not an opt-out keyword.",
+            "Inbound texts that are inquiries: not a survey answer, not an opt-out keyword, not a closer or a "
+            "reaction (no_reply_needed_messages).",
+        ),
+        _simple(
+            "no_reply_needed_messages",
+            "messages_no_reply_needed",
+            "count",
+            None,
+            "Inbound texts that need no reply: closers (only closer phrases such as 'thanks', 'ok', 'got it', "
+            "'gracias', perhaps with emoji or a name, and no question mark) and reactions (iMessage tapbacks such "
+            "as Liked “…”, Google Messages' 👍 to “…”, emoji alone); settings closers and reactions. They never open "
+            "an inquiry block and do not change an open one; a closer that asks something is an inquiry.",
         ),
         _simple(
             "survey_answer_messages",

@@ -31,6 +31,9 @@ class MessageKind(StrEnum):
     SURVEY_PROMPT = "survey_prompt"
     SURVEY_ANSWER = "survey_answer"
     OPT_OUT = "opt_out"
+    # customer texts that need no reply (replyboard.no_reply): never open an inquiry block, never change one
+    CLOSER = "closer"
+    REACTION = "reaction"
 
 
 # Delivery statuses of an outbound text, as the sources write them (lower-cased at load): a message's stored

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, ValidationErro
 
 from replyboard.dates import DateOrder, default_date_order
 from replyboard.files import NotARegularFile, read_text
+from replyboard.no_reply import DEFAULT_CLOSERS, DEFAULT_REACTIONS
 from replyboard.phones import normalize_number
 from replyboard.schedules import (
     WEEKDAYS,
@@ -357,6 +358,9 @@ class Settings(BusinessCalendarMixin, Strict):
         default_factory=lambda: [r"^Thanks for reaching out!", r"^We're closed right now"]
     )
     automation_numbers: list[str] = Field(default_factory=list)
+    # texts that need no reply (replyboard.no_reply): closer phrases and whole-text reaction patterns
+    closers: list[str] = Field(default_factory=lambda: list(DEFAULT_CLOSERS))
+    reactions: list[str] = Field(default_factory=lambda: list(DEFAULT_REACTIONS))
     default_region: str = "US"
     date_order: DateOrder | None = None  # reading: slash dates' order; None: from default_region (replyboard.dates)
     lines: list[LineSetting] = Field(default_factory=list)
@@ -400,7 +404,7 @@ class Settings(BusinessCalendarMixin, Strict):
     def _known_country(cls, value: object) -> object:
         return normalise_holiday_country(value)
 
-    @field_validator("auto_reply_templates")
+    @field_validator("auto_reply_templates", "closers", "reactions")
     @classmethod
     def _templates_compile(cls, patterns: list[str]) -> list[str]:
         return check_patterns(patterns)
@@ -431,6 +435,8 @@ class Settings(BusinessCalendarMixin, Strict):
             survey_prompts=self.survey_prompts,
             opt_out_keywords=tuple(self.opt_out_keywords),
             auto_reply_templates=tuple(self.auto_reply_templates),
+            closers=tuple(self.closers),
+            reactions=tuple(self.reactions),
             # as stored lines are: normalised like every line ("(201) 923-5161" is +12019235161), and as
             # written too, for sender ids and short codes; so default_region counts here only through them
             automation_numbers=tuple(sorted({*self.automation_numbers, *(n for n in normalised if n)})),
@@ -477,6 +483,8 @@ class DerivationSettings(BusinessCalendarMixin, Strict):
     opt_out_keywords: tuple[str, ...]
     auto_reply_templates: tuple[str, ...]
     automation_numbers: tuple[str, ...]  # lines whose outbound texts are automation, as stored lines are
+    closers: tuple[str, ...]  # texts that need no reply (replyboard.no_reply)
+    reactions: tuple[str, ...]
 
     def changed_fields(self, other: DerivationSettings) -> set[str]:
         """The derivation settings that differ between two models (what a re-derivation must redo)."""

@@ -114,8 +114,9 @@ def test_pandas_reference_equals_replyboard_on_generated_data(tmp_path: Path, st
         ("sends_queued.csv", "agents.csv"),
         ("sends_queued.csv", "sends_delivered.csv", "agents.csv"),
         ("ownership.csv", "ownership_lines.csv", "agents.csv"),
+        ("closers_reactions.csv", "agents.csv"),
     ],
-    ids=["response", "volume", "weeks", "queued", "delivered", "ownership"],
+    ids=["response", "volume", "weeks", "queued", "delivered", "ownership", "closers"],
 )
 def test_pandas_reference_equals_replyboard_on_the_golden_fixtures(tmp_path: Path, files) -> None:
     """The hand-built corner cases of tests/test_metrics.py (weekend waits, lunch breaks, STOP answering a

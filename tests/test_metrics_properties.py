@@ -42,6 +42,9 @@ EVENTS = (
     ("inbound", False, "received", "STOP"),
     ("inbound", False, "received", "8"),
     ("inbound", False, "received", "my card is 4111 1111 1111 1111"),
+    ("inbound", False, "received", "great thanks!"),  # a closer: no block
+    ("inbound", False, "received", "Liked “On it, one moment”"),  # a reaction
+    ("inbound", False, "received", "thanks, when do you open?"),  # asks: an inquiry
     ("outbound", False, "delivered", "On it, one moment"),
     ("outbound", False, "delivered", "All sorted!"),
     ("outbound", True, "delivered", "Thanks for reaching out! We'll reply soon"),
@@ -222,12 +225,15 @@ def _check(con) -> None:
         same_day = [b for b in blocks if b[1] is not None or b[5] <= end]
         assert row["same_business_day_response_rate_n"] == len(same_day)
 
-    # ---- inbound texts = inquiries + survey answers + opt-outs (the inbound kinds)
+    # ---- inbound texts = inquiries + survey answers + opt-outs + texts that need no reply (the inbound kinds)
     assert total["inbound_messages"] == (
-        total["inquiry_messages"] + total["survey_answer_messages"] + total["opt_outs"]
+        total["inquiry_messages"]
+        + total["survey_answer_messages"]
+        + total["opt_outs"]
+        + total["no_reply_needed_messages"]
     )
     kinds = dict(one("SELECT kind, count(*) FROM messages WHERE direction = 'inbound' GROUP BY kind").fetchall())
-    assert set(kinds) <= {"inquiry", "survey_answer", "opt_out"}
+    assert set(kinds) <= {"inquiry", "survey_answer", "opt_out", "closer", "reaction"}
     assert sum(kinds.values()) == total["inbound_messages"]
     assert kinds.get("inquiry", 0) == total["inquiry_messages"]
     assert total["unanswered_inquiries"] <= total["inquiry_blocks"]
