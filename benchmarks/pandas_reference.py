@@ -153,6 +153,14 @@ def instants(text: pd.Series, zone: str) -> pd.Series:
     return out
 
 
+def _participants(contact: pd.Series) -> pd.Series:
+    """A group text's participants (several numbers, comma- or semicolon-separated) as one key: the set,
+    sorted and comma-joined (README "Group texts"; numbers are taken as written, like every number here)."""
+    return contact.map(
+        lambda c: ",".join(sorted({p.strip() for p in re.split("[,;]", c) if p.strip()})) if isinstance(c, str) else c
+    )
+
+
 def prepare_messages(raw: pd.DataFrame, zone: str = "UTC") -> pd.DataFrame:
     cols = {
         c: raw[c] if c in raw else pd.Series(pd.NA, index=raw.index, dtype="str")
@@ -175,7 +183,7 @@ def prepare_messages(raw: pd.DataFrame, zone: str = "UTC") -> pd.DataFrame:
             "created_at": instants(cols["created_at"], zone),
             "direction": cols["direction"].str.strip().str.lower(),
             "line_number": _clean(cols["line_number"]),
-            "contact_number": _clean(cols["contact_number"]),
+            "contact_number": _participants(_clean(cols["contact_number"])),
             "agent_id": _clean(cols["agent_id"]),
             "is_automated": cols["is_automated"].fillna("").str.strip().str.lower().isin(TRUE_VALUES),
             "body": cols["body"],

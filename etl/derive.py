@@ -5,7 +5,9 @@ For each (line, contact) pair touched by a load, all of that pair's messages are
 their first human reply, calendar and business seconds, the same-business-day deadline, survey
 answers with their parsed score and the agent they rate. Pairs not touched are left as they are,
 so a daily load never rebuilds history. A conversation the source numbered across several pairs (a group
-text) is re-derived whole: every pair sharing a source conversation id with a touched one is touched too.
+text) is re-derived whole: every pair sharing a source conversation id with a touched one is touched too. A
+group text's contact is its set of participants (replyboard.phones.normalize_participants), so a group is one
+pair like any contact.
 Definitions: README "Metric definitions".
 
 Only DerivationSettings come in (replyboard.settings): what this module reads is exactly what the

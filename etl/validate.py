@@ -12,7 +12,7 @@ import polars as pl
 from etl.redact import SENSITIVE_COLUMN, redact_stage
 from etl.sources.base import Reject
 from replyboard import data_range
-from replyboard.phones import normalize_many
+from replyboard.phones import GROUP_SEPARATOR, normalize_many
 from replyboard.settings import Settings
 from replyboard.warehouse import one, run, temp_table
 
@@ -136,10 +136,18 @@ def _last_per_id(con: duckdb.DuckDBPyConnection, id_column: str) -> str:
 
 def _number_rule(alias: str, col: str, required: bool) -> str:
     missing = f"WHEN \"{col}\" IS NULL OR trim(\"{col}\") = '' THEN 'missing {col}'" if required else ""
+    # several numbers are a group text's participants: a contact may be one, a line never is
+    one_line = (
+        f"WHEN contains({alias}.normalized, '{GROUP_SEPARATOR}') THEN '{col}: several numbers; a line is one of "
+        "ours (several numbers belong in contact_number: a group text)'"
+        if col == "line_number"
+        else ""
+    )
     return f"""
         {missing}
         WHEN "{col}" IS NOT NULL AND trim("{col}") <> '' AND {alias}.normalized IS NULL
-            THEN '{col}: ' || coalesce({alias}.error, 'not a phone number')"""
+            THEN '{col}: ' || coalesce({alias}.error, 'not a phone number')
+        {one_line}"""
 
 
 def _number_value(alias: str, col: str) -> str:

@@ -92,14 +92,39 @@ def normalize_number(raw: str | None, default_region: str = "US") -> tuple[str |
     return None, channel, f"{_describe(text)} is not a phone number, short code or sender id"
 
 
+GROUP_SEPARATOR = ","  # between the members of a group text's participant set (README "Group texts")
+_GROUP_SPLIT_RE = re.compile(r"[,;]")
+
+
+def normalize_participants(raw: str | None, default_region: str = "US") -> tuple[str | None, str, str | None]:
+    """``normalize_number``, or for several numbers separated by commas or semicolons (a group text's other
+    participants) their set: each normalised, duplicates dropped, sorted and joined with GROUP_SEPARATOR, so one
+    set of people is one key whatever order a source lists them in (one number left is that number)."""
+    if raw is None or not _GROUP_SPLIT_RE.search(raw):
+        return normalize_number(raw, default_region)
+    parts = [p for p in _GROUP_SPLIT_RE.split(raw) if p.strip()]
+    if not parts:
+        return None, "sms", f"{_describe(raw.strip())} is not a phone number, short code or sender id"
+    results = [normalize_number(p, default_region) for p in parts]
+    for normalized, channel, error in results:
+        if normalized is None:
+            return None, channel, f"a participant of the group: {error}"
+    members = sorted({r[0] for r in results if r[0]})
+    return GROUP_SEPARATOR.join(members), results[0][1], None
+
+
+def is_group(contact: str | None) -> bool:
+    return bool(contact) and GROUP_SEPARATOR in contact  # type: ignore[operator]
+
+
 def normalize_many(
     values: Iterable[str | None], default_region: str = "US"
 ) -> dict[str | None, tuple[str | None, str, str | None]]:
-    """``normalize_number`` for each distinct value, as {raw: result}; each distinct value is parsed once."""
+    """``normalize_participants`` for each distinct value, as {raw: result}; each distinct value is parsed once."""
     results: dict[str | None, tuple[str | None, str, str | None]] = {}
     for value in values:
         if value not in results:
-            results[value] = normalize_number(value, default_region)
+            results[value] = normalize_participants(value, default_region)
     return results
 
 
@@ -112,6 +137,8 @@ def mask_number(e164: str | None) -> str:
     """
     if not e164:
         return ""
+    if is_group(e164):  # a group text's participants: each masked
+        return ", ".join(mask_number(member) for member in e164.split(GROUP_SEPARATOR))
     digits = [ch for ch in e164 if "0" <= ch <= "9"]
     if len(digits) <= 4:
         return e164

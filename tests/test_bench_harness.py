@@ -139,6 +139,19 @@ STOP",sms,,received
 """
 
 
+def test_pandas_reference_equals_replyboard_on_a_group_text(tmp_path: Path) -> None:
+    """tests/test_golden_group.py's group, its members written in E.164 (the reference normalises no numbers)."""
+    text = (FIXTURES / "metrics" / "group_text.csv").read_text().replace("(555) 500-0001", "+15555000001")
+    messages = tmp_path / "group_text.csv"
+    messages.write_text(text)
+    paths = [messages, FIXTURES / "metrics" / "agents.csv"]
+    db = tmp_path / "w.duckdb"
+    run_load(db, paths, team_settings())
+    ours, theirs = both_sides(db, paths, team_settings())
+    assert pr.mismatches(ours, theirs) == []
+    assert theirs["conversations"] == 2 and theirs["human_replies"] == 2
+
+
 def test_opt_out_keywords_with_unicode_punctuation_or_a_leading_newline(tmp_path: Path) -> None:
     settings = team_settings()
     path = tmp_path / "messages.csv"

@@ -285,9 +285,11 @@ def test_openphone_webhooks_real_samples(tmp_path: Path) -> None:
     )
     assert delivered["agent_id"] == "USu5AsEHuQ" and delivered["status"] == "delivered"
     assert delivered["created_at"] == "2022-01-23T17:05:45.195Z"
-    # v3 capture: `to` is ONE comma-joined string of five numbers -> one row, first number as our line
+    # v3 capture: `to` is ONE comma-joined string of five numbers -> one row, first number as our line; a group
+    # text: its contact is every other participant, the sender first (etl.validate sorts them into one key)
     group = rows["ACdab71744ad3a4414a584fd45d61b80f2"]
-    assert group["line_number"] == "+15032601493" and group["contact_number"] == "+12243068171"
+    assert group["line_number"] == "+15032601493"
+    assert group["contact_number"] == "+12243068171,+15036576960,+15039665948,+15039990213,+15093611926"
     assert group["body"].startswith("While going about your daily activities")
     # call.* events are calls, merged per call id; the latest event (recording.completed) wins
     calls = by_id(frame, "call_id")
@@ -331,7 +333,7 @@ def test_openphone_webhook_oddities() -> None:
     assert rows["ACdup"]["status"] == "delivered" and rows["ACdup"]["source_line"] == 1
     # comma-joined `to`: our configured line is picked out of the three numbers
     assert rows["ACgroup"]["line_number"] == "+15550100100"
-    assert rows["ACgroup"]["contact_number"] == "+15550100209"
+    assert rows["ACgroup"]["contact_number"] == "+15550100209,+15550100301,+15550100302"  # the group's others
     assert frame.calls is not None and frame.calls.height == 1
     call = frame.calls.row(0, named=True)
     assert call["duration_seconds"] == "120" and call["agent_id"] == "USalice01"

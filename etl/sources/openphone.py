@@ -17,7 +17,9 @@ How a message maps to canonical columns (both kinds):
   candidate equal to the number settings.lines[].source_id maps the message's `phoneNumberId` to, a candidate
   configured in settings.lines, the mapped number itself, else the first candidate. When the payload holds
   no number for our side, `phoneNumberId` is looked up in settings.lines[].source_id; if that fails too the
-  record is rejected with that reason. An outgoing group text gets the first recipient as contact.
+  record is rejected with that reason. A group text (several other participants: an outgoing one's recipients,
+  an incoming one's sender and the recipients other than our line) has them all as contact_number, comma-
+  separated; etl.validate normalises them into one sorted set, the group conversation's key.
 - agent_id = `userId` on outgoing messages only (OpenPhone also puts the line owner's userId on incoming
   messages; that is not who answered: it is assigned_agent_id, the conversation's owner, README "Ownership"). Outgoing with no userId is automated (is_automated "true",
   agent_id null). Incoming messages are never automated. Outgoing whose body matches
@@ -176,9 +178,11 @@ def _direction(obj: dict[str, Any], problems: list[str]) -> str | None:
 
 
 def _sides(
-    obj: dict[str, Any], direction: str | None, settings: Settings, problems: list[str]
+    obj: dict[str, Any], direction: str | None, settings: Settings, problems: list[str], group: bool = False
 ) -> tuple[str | None, str | None]:
-    """(line_number, contact_number) of a message or call; problems noted."""
+    """(line_number, contact_number) of a message or call; problems noted. group: a message with several other
+    participants (recipients of an outgoing one; the sender and the other recipients of an incoming one) has
+    them all as its contact, comma-separated (etl.validate makes the set one key: README "Group texts")."""
     phone_number_id = text_or_none(obj.get("phoneNumberId"))
     mapped = line_for_source_id(settings, phone_number_id)
     senders, recipients = _numbers(obj.get("from")), _numbers(obj.get("to"))
@@ -193,8 +197,12 @@ def _sides(
         line, contact = (ours[0] if ours else mapped), (others[0] if others else None)
     elif direction == "outbound":
         line, contact = pick_line(senders, mapped, settings), (recipients[0] if recipients else None)
+        others = recipients
     else:
         line, contact = pick_line(recipients, mapped, settings), (senders[0] if senders else None)
+        others = senders + [r for r in recipients if not (line and same_number(r, line, settings))]
+    if group and len(others) > 1:
+        contact = ",".join(others)
     if direction is not None:
         our_field, their_field = ("from", "to") if direction == "outbound" else ("to", "from")
         if participants and not senders and not recipients:
@@ -219,7 +227,7 @@ def _message_row(obj: dict[str, Any], line: int, settings: Settings) -> dict[str
         problems.append("no message id ('id')")
     direction = _direction(obj, problems)
     created_at = _created_at(obj, problems)
-    line_number, contact = _sides(obj, direction, settings, problems)
+    line_number, contact = _sides(obj, direction, settings, problems, group=True)
     if problems:
         return "; ".join(problems)
     body_raw = obj["text"] if "text" in obj else obj.get("body")

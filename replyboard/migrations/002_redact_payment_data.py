@@ -20,13 +20,21 @@ import duckdb
 import polars as pl
 
 from replyboard.sensitive import PREFILTER_PARAMS, candidate_sql, redact, redact_reject
-from replyboard.warehouse import temp_table
+from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, temp_table
 
-# The content hash as it was then (006 added assigned_agent_id to it and recomputes every stored hash).
+# The content hash as it was then: 006 added assigned_agent_id to it (and recomputes every stored hash), so a
+# warehouse without that column yet takes this one.
 _HASH_AT_002 = (
     "hash(created_at, direction, line_number, contact_number, agent_id, is_automated, body, channel, "
     "source_conversation_id, status)"
 )
+
+
+def _content_hash(con: duckdb.DuckDBPyConnection) -> str:
+    (has_owner_column,) = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'messages' AND column_name = 'assigned_agent_id'"
+    ).fetchone() or (0,)
+    return MESSAGE_CONTENT_HASH_SQL if has_owner_column else _HASH_AT_002
 
 
 def upgrade(con: duckdb.DuckDBPyConnection) -> None:
@@ -55,7 +63,7 @@ def _messages(con: duckdb.DuckDBPyConnection) -> None:
         f"""
         UPDATE messages SET body = r.body, sensitive = r.sensitive
         FROM rb_m002_messages r WHERE messages.message_id = r.message_id;
-        UPDATE messages SET content_hash = {_HASH_AT_002}
+        UPDATE messages SET content_hash = {_content_hash(con)}
         WHERE message_id IN (SELECT message_id FROM rb_m002_messages);
         -- survey answers found in the message log carry their message's body and hash
         UPDATE survey_responses SET reply_text = m.body, content_hash = m.content_hash
