@@ -88,6 +88,7 @@ WAREHOUSES = {
     "response": ("response_times.csv", "agents.csv"),
     "volume": ("volume_surveys.csv", "volume_surveys_file.csv", "agents.csv"),
     "weeks": ("weeks.csv", "agents.csv"),
+    "closers": ("closers_reactions.csv", "agents.csv"),  # tests/test_golden_closers.py works it out
 }
 L1, L2 = "+15550100001", "+15550100002"
 NO_FILTERS = Filters()
@@ -149,6 +150,12 @@ GOLDEN: dict[str, list[Case]] = {
     "inquiry_messages": [
         Case("response", 12),  # every inbound text of response_times.csv is an inquiry
         Case("volume", 8),  # m01 d01 d04 d08 f01 e01 h01 k01; survey answers and STOPs are not inquiries
+    ],
+    "no_reply_needed_messages": [
+        Case("response", 0),
+        Case("volume", 0),  # "great service!" answers a survey: a survey answer, not a closer
+        # r03 great thanks!, r09 r11 r12 r13 tapbacks, r14 👍🏽, r15 Thanks Luis! (not r06, which asks)
+        Case("closers", 7),
     ],
     "survey_answer_messages": [
         Case("response", 0),

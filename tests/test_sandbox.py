@@ -502,7 +502,7 @@ def test_good_queries_return_correct_results(place: dict[str, Path]) -> None:
 def test_catalog_statements_are_allowed(place: dict[str, Path]) -> None:
     db = place["db"]
     summary = run_query(db, "SUMMARIZE messages").frame
-    assert summary.height == 20 and "column_name" in summary.columns  # one row per messages column
+    assert summary.height == 23 and "column_name" in summary.columns  # one row per messages column
     assert run_query(db, "DESCRIBE messages").frame["column_name"].to_list()[:3] == [
         "message_id",
         "source",
@@ -510,7 +510,7 @@ def test_catalog_statements_are_allowed(place: dict[str, Path]) -> None:
     ]
     assert set(TABLES) <= set(run_query(db, "SHOW TABLES").frame["name"].to_list())
     assert "messages" in run_query(db, "SELECT table_name FROM duckdb_tables()").frame["table_name"].to_list()
-    assert run_query(db, "SELECT * FROM information_schema.columns WHERE table_name = 'lines'").frame.height == 3
+    assert run_query(db, "SELECT * FROM information_schema.columns WHERE table_name = 'lines'").frame.height == 4
     for sql in [
         "EXPLAIN SELECT * FROM messages",
         "/* plan */ EXPLAIN ANALYZE SELECT count(*) FROM messages",
@@ -596,6 +596,7 @@ def test_schema_overview(place: dict[str, Path]) -> None:
         ("lines", "line_number", "VARCHAR"),
         ("lines", "name", "VARCHAR"),
         ("lines", "source_id", "VARCHAR"),
+        ("lines", "team", "VARCHAR"),  # the team that owns the line (issue 13 ownership)
     ]
     assert not schema.filter(pl.col("table").str.starts_with("rb_")).height
 
