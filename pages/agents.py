@@ -72,28 +72,30 @@ if common.require_data():
                 "reply_time_median_n": "reply_time_median",
             },
             default="human_replies",
-            # the columns a lead compares, narrow enough for 1,280 px; each median's n is in the CSV
+            # the columns a lead compares, all visible at 1,440 px (the help names each in full); medians' n in the CSV
             columns={
-                "name": Col("agent", pinned=True, width=130),
-                "team": Col("team", width=80),
-                "human_replies": Col("replies", "count", width=80, help="Human replies sent."),
-                "share_of_team_replies": Col("share of team", "ratio", width=95, help="Of the team's human replies."),
-                "conversations_handled": Col("conversations", "count", width=100),
-                "active_texting_seconds": Col("texting time", "seconds", width=95, help="Active texting time."),
-                "first_response_time_median": Col(
-                    "first response", "seconds", width=105, help="Median first response time (n in the CSV)."
+                "name": Col("agent", pinned=True, width=120),
+                "team": Col("team", width=70),
+                "human_replies": Col("replies", "count", width=70, help="Human replies sent."),
+                "share_of_team_replies": Col(
+                    "team share", "ratio", width=80, help="Share of the team's human replies."
                 ),
-                "reply_time_median": Col("reply time", "seconds", width=90, help="Median reply time."),
+                "conversations_handled": Col("conv.", "count", width=65, help="Conversations handled."),
+                "active_texting_seconds": Col("texting", "seconds", width=80, help="Active texting time."),
+                "first_response_time_median": Col(
+                    "first reply", "seconds", width=85, help="Median first response time (n in the CSV)."
+                ),
+                "reply_time_median": Col("reply time", "seconds", width=80, help="Median reply time."),
                 "unanswered_inquiries": Col(
-                    "unanswered", "count", width=90, help="Inquiry blocks of their conversations with no reply yet."
+                    "unanswered", "count", width=85, help="Inquiry blocks of their conversations with no reply yet."
                 ),
                 "same_business_day_response_rate": Col(
-                    "same day", "ratio", width=80, help="Same-business-day response rate of their inquiry blocks."
+                    "same day", "ratio", width=75, help="Same-business-day response rate of their inquiry blocks."
                 ),
-                "csat_mean": Col("CSAT", "score", width=70, help="Mean CSAT score."),
-                "csat_responses": Col("CSAT n", "count", width=70, help="Valid CSAT replies."),
+                "csat_mean": Col("CSAT", "score", width=60, help="Mean CSAT score."),
+                "csat_responses": Col("CSAT n", "count", width=60, help="Valid CSAT replies."),
                 "low n": Col(
-                    "low n", width=70, help=f"Figures of this agent made from fewer than {common.min_n()} replies."
+                    "low n", width=60, help=f"Figures of this agent made from fewer than {common.min_n()} replies."
                 ),
             },
         )
