@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlencode
 
 import plotly.graph_objects as go
@@ -90,7 +90,8 @@ def complete_periods(frame: pl.DataFrame, x: str, period: str | None) -> pl.Data
     data instead of joining the days on either side (a weekend, a day nobody wrote in)."""
     if frame.is_empty() or period not in PERIOD_DAYS or not _is_time(frame[x].to_list()):
         return frame
-    first, last = frame[x].min(), frame[x].max()
+    # a time column (checked above): its bounds are dates or datetimes
+    first, last = cast(date, frame[x].min()), cast(date, frame[x].max())
     interval = {"day": "1d", "week": "1w", "month": "1mo"}[period]
     every = pl.DataFrame({x: pl.date_range(first, last, interval, eager=True)}).cast({x: frame.schema[x]})
     return every.join(frame, on=x, how="left", maintain_order="left")
@@ -537,7 +538,7 @@ def matrix_heatmap(
     if drill is not None:
         if x not in {column for column, _ in drill.groups}:  # the x axis is a split too (its column names it)
             drill = drill.grouped_by(**{x: x})
-        first = {}
+        first: dict[Any, dict[str, Any]] = {}
         for row in frame.iter_rows(named=True):
             first.setdefault(row[y], row)
         pairs = [(r, c) for r in rows for c in cols]
@@ -594,9 +595,9 @@ def stacked_bars(
         totals = frame.group_by(x).agg(pl.col(y).sum())[y].to_list()
         _integer_axis(fig, totals)
     if horizontal:  # rows read top-down in the frame's order
-        rows = frame[x].unique(maintain_order=True).to_list()
-        fig.update_layout(hovermode="closest", height=max(220, 110 + 28 * len(rows)))
-        fig.update_yaxes(categoryorder="array", categoryarray=rows, autorange="reversed")
+        categories = frame[x].unique(maintain_order=True).to_list()
+        fig.update_layout(hovermode="closest", height=max(220, 110 + 28 * len(categories)))
+        fig.update_yaxes(categoryorder="array", categoryarray=categories, autorange="reversed")
     else:
         _time_axis(fig, frame[x].to_list(), x)
     return _with_refs(fig, drill)

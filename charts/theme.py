@@ -8,12 +8,15 @@ closest to its hex code; .streamlit/config.toml's primary colour is blue, not St
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
+
+# The colours Streamlit names for badges and KPI deltas (st.metric's delta_color takes these too).
+StreamlitColour = Literal["red", "orange", "yellow", "green", "blue", "violet", "gray", "grey", "primary"]
 
 
 class StatusStyle(NamedTuple):
     colour: str  # hex, for charts
-    streamlit: str  # the named colour of Streamlit's badges and deltas
+    streamlit: StreamlitColour  # the named colour of Streamlit's badges and deltas
 
 
 STATUS_STYLES = {

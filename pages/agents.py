@@ -166,7 +166,7 @@ if common.require_data():
             "Agent",
             by_name,
             index=by_name.index(everyone["agent"][0]),  # the busiest first; type a name to find another
-            format_func=labels.get,
+            format_func=labels.__getitem__,
             key="agent_detail",
         )
         if chosen:

@@ -23,7 +23,7 @@ if common.require_data():
         list(MEASURES),
         default="inbound_messages",
         required=True,
-        format_func=MEASURES.get,
+        format_func=MEASURES.__getitem__,
         key="busiest_measure",
     )
     matrix = common.busiest(measure)

@@ -705,7 +705,7 @@ def undo(annotation_id: int) -> bool:
     return store().undo(annotation_id, author=author())
 
 
-def annotations(target: Target | None = None, *, ids: Sequence[str] | None = None) -> list[Annotation]:
+def annotation_history(target: Target | None = None, *, ids: Sequence[str] | None = None) -> list[Annotation]:
     """Annotations with their history (undone ones too), newest first; only those about ``ids`` when given, and
     only about what the person's scope holds (a lead never reads another team's notes); none for agents."""
     if store_revision() < 0 or not may_annotate():
@@ -755,7 +755,7 @@ def conversations_of(target: Target, ids: Sequence[str]) -> dict[str, str]:
 # ---- drill-downs: every number opens the rows behind it ----------------------------------------------
 
 
-def rows_query(metric: str, where: Mapping[str, object] | None = None, **extra: object) -> dict:
+def rows_query(metric: str, where: Mapping[str, object] | None = None, **extra: object) -> dict[str, str | list[str]]:
     """The rows page's query parameters for a metric, one group and extras (target, all_agents...)."""
     return drill_query(Drill.of(metric, fixed=where or {}).ref(None, {}, **extra))
 
@@ -768,7 +768,7 @@ def line_number_of(label: str) -> str:
     return label
 
 
-def open_rows(query: Mapping[str, object]) -> None:
+def open_rows(query: Mapping[str, str | list[str]]) -> None:
     st.switch_page(ROWS_PAGE, query_params=dict(query))
 
 
@@ -893,10 +893,18 @@ def show_figure(fig: go.Figure, key: str | None = None) -> None:
         st.plotly_chart(fig, width="stretch", key=key, config=config)
         return
     event = st.plotly_chart(fig, width="stretch", key=key, config=config, on_select="rerun", selection_mode="points")
-    for point in (event or {}).get("selection", {}).get("points", []):
+    for point in _selected(event, "points"):
         ref = point_ref(point)
         if ref:
             open_rows(drill_query(ref))
+
+
+def _selected(event: object, what: str) -> list[Any]:
+    """What a chart's or table's selection event holds (points, cells, rows); nothing when there is no event (an
+    element drawn without on_select returns itself, not an event)."""
+    if not isinstance(event, Mapping):
+        return []
+    return list(event.get("selection", {}).get(what, []))
 
 
 @dataclass(frozen=True)
@@ -924,7 +932,7 @@ def view(frame: pl.DataFrame, columns: Mapping[str, Col]) -> tuple[pl.DataFrame,
     for name, col in columns.items():
         if name not in frame.columns:
             continue
-        common = dict(label=col.label, width=col.width, pinned=col.pinned or None, help=col.help)
+        common: dict[str, Any] = dict(label=col.label, width=col.width, pinned=col.pinned or None, help=col.help)
         expr = pl.col(name)
         if col.unit == "wait":
             expr = expr.map_elements(fmt_duration, return_dtype=pl.String)
@@ -1004,7 +1012,7 @@ def drill_table(
     event = st.dataframe(shown, hide_index=True, key=key, on_select="rerun", selection_mode="single-cell", **kwargs)
     st.caption("Click a cell to see the rows behind it.")
     download_csv(frame.drop([c for c in hidden if c in frame.columns]), name, columns=columns)
-    for row_index, column in (event or {}).get("selection", {}).get("cells", []):
+    for row_index, column in _selected(event, "cells"):
         row = frame.row(int(row_index), named=True)
         where = {dim: row.get(col) for col, dim in groups.items()} | dict(fixed or {})
         extra = {k: v[-1] for k, v in parse_qs(row.get("drill_extra") or "").items()}
@@ -1035,7 +1043,7 @@ def conversation_table(
     if selectable:
         st.caption("Select a row to read its conversation.")
     download_csv(frame, name, key=f"dl-{key}", columns=columns)
-    for row_index in (event or {}).get("selection", {}).get("rows", []) if selectable else []:
+    for row_index in _selected(event, "rows") if selectable else []:
         chosen = ids[int(row_index)] if ids is not None and int(row_index) < len(ids) else None
         if chosen:
             open_conversation(chosen)

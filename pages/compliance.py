@@ -39,7 +39,7 @@ if common.require_data():
         help="Metric: `sensitive_data_messages` (dates on the message time).",
     )
     for col, direction, label in ((cols[1], "inbound", "From customers"), (cols[2], "outbound", "Sent by us")):
-        n = by_direction.filter(pl.col("direction") == direction)["sensitive_data_messages"].sum()
+        n = int(by_direction.filter(pl.col("direction") == direction)["sensitive_data_messages"].sum())
         common.kpi(col, label, common.fmt_number(n), "sensitive_data_messages", n, where={"direction": direction})
     with cols[3]:
         st.metric(

@@ -117,7 +117,7 @@ def compliance_controls(messages: list[TranscriptMessage], zone: ZoneInfo) -> No
                 label="Mark handled",
                 placeholder="what was done (e.g. told the customer, sent the payment link)",
             )
-        annotating.history(common.annotations(Target.MESSAGE, ids=[m.message_id]), key=f"hist-{m.message_id}")
+        annotating.history(common.annotation_history(Target.MESSAGE, ids=[m.message_id]), key=f"hist-{m.message_id}")
 
 
 def show_block(b: TranscriptBlock, zone: ZoneInfo) -> None:
@@ -132,7 +132,7 @@ def show_block(b: TranscriptBlock, zone: ZoneInfo) -> None:
             label="Mark: no reply needed",
             placeholder="why (e.g. the customer only said thanks)",
         )
-    annotating.history(common.annotations(Target.BLOCK, ids=[b.block_id]), key=f"hist-{b.block_id}")
+    annotating.history(common.annotation_history(Target.BLOCK, ids=[b.block_id]), key=f"hist-{b.block_id}")
 
 
 def show_surveys(t: Transcript) -> None:
@@ -160,7 +160,7 @@ def show_surveys(t: Transcript) -> None:
                 placeholder="why (e.g. 'between 6 and 8': the customer meant 7)",
             )
             annotating.history(
-                common.annotations(Target.SURVEY_REPLY, ids=[s.response_id]), key=f"hist-{s.response_id}"
+                common.annotation_history(Target.SURVEY_REPLY, ids=[s.response_id]), key=f"hist-{s.response_id}"
             )
 
 

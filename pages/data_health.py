@@ -56,8 +56,8 @@ else:
             f"{formats.fmt_day(when)} {when:%H:%M}",
             help=f"Run {last['run_id']} ({last['status']}), {last['started_at']:%Y-%m-%d %H:%M:%S} UTC.",
         )
-        cols[2].metric("Rows loaded (all runs)", common.fmt_number(runs["rows_loaded"].sum()))
-        cols[3].metric("Rows rejected (all runs)", common.fmt_number(runs["rows_rejected"].sum()))
+        cols[2].metric("Rows loaded (all runs)", common.fmt_number(int(runs["rows_loaded"].sum())))
+        cols[3].metric("Rows rejected (all runs)", common.fmt_number(int(runs["rows_rejected"].sum())))
 
         st.subheader("Freshness per source")
         freshness = common.health_read("sources")

@@ -4,6 +4,8 @@ The team's median is computed in the read layer (metrics.reads.against_team_medi
 only that number reaches this page: no other agent's name or value. Every figure links to the agent's own rows.
 """
 
+from collections.abc import Callable
+
 import polars as pl
 import streamlit as st
 
@@ -11,7 +13,7 @@ from charts import figures
 from charts.figures import Drill
 from pages import common
 
-MINE = {
+MINE: dict[str, tuple[str, Callable[[float | None], str]]] = {
     "human_replies": ("Replies", common.fmt_number),
     "conversations_handled": ("Conversations", common.fmt_number),
     "reply_time_median": ("Reply time (median)", common.fmt_duration),

@@ -118,12 +118,12 @@ def listing(frame: pl.DataFrame, q: Queue) -> pl.DataFrame:
     out = frame.rename(
         {"line_number": "line", "agent_id": "agent", "local_time": "time", "seconds": "reply time"}, strict=False
     ).rename({"waiting_seconds": "waiting"}, strict=False)
-    drop = [
+    drop: list[str] = [
         c
         for c in ("started_at", "created_at", "received_at", "t", "no_reply_needed", "rescored", "block_seq")
         if c in out.columns
     ]
-    empty = [c for c in ("replied_at", "score") if c in out.columns and out[c].null_count() == out.height]
+    empty: list[str] = [c for c in ("replied_at", "score") if c in out.columns and out[c].null_count() == out.height]
     shown = common.named(common.masked(out.drop(drop + empty), texts=q.texts))
     return common.readable(shown, first=("time", "waiting", "reply time", "survey", "score", "sensitive", "handled"))
 
@@ -160,7 +160,7 @@ def show(q: Queue) -> None:
     found = common.rows(q.metric, f=f, order=order, descending=q.descending, limit=LIMIT, extra=q.extra)
     head = st.columns([2, 5])
     with head[0]:
-        common.rows_link(q.metric, found.total, **_rows_extra(q))
+        common.rows_link(q.metric, found.total, None, **_rows_extra(q))
         if q.slug == "compliance":
             open_now = common.metrics(["sensitive_data_open"], f=f).row(0, named=True)["sensitive_data_open"]
             st.markdown(f"**{open_now:,}** not handled yet")
@@ -182,7 +182,7 @@ def show(q: Queue) -> None:
             columns=_columns(rows),
         )
     st.markdown(f"**Annotations: {annotating.ACTION_WORDS[q.action]}**")
-    found_notes = [a for a in common.annotations(q.target) if a.action is q.action]
+    found_notes = [a for a in common.annotation_history(q.target) if a.action is q.action]
     if not found_notes:
         st.caption(
             "None yet. Open a conversation to mark "

@@ -56,7 +56,7 @@ def shaped(frame: pl.DataFrame, value_column: str | None) -> pl.DataFrame:
     """The rows as a lead reads them: local time first, the row's own value as a duration next to its number,
     lines by name, agents with their names; UTC copies dropped."""
     out = frame.rename({"line_number": "line", "agent_id": "agent"}, strict=False)
-    first = [c for c in ("local_time", "first_local_time") if c in out.columns]
+    first: list[str] = [c for c in ("local_time", "first_local_time") if c in out.columns]
     if value_column and value_column in out.columns:
         label = VALUE_LABELS.get(value_column, value_column)
         if value_column in DURATIONS:

@@ -7,6 +7,7 @@ import streamlit as st
 from charts import figures
 from charts.figures import Drill
 from pages import common
+from pages.common import Col
 
 st.title("Satisfaction")
 if common.require_data():
@@ -127,7 +128,6 @@ if common.require_data():
     if per_agent.is_empty():
         common.empty("No survey replies attributed to an agent for these filters.")
     else:
-        Col = common.Col
         flagged = common.with_low_n(per_agent, {"csat_mean": "CSAT", "csat_satisfied_rate": "satisfied", "nps": "NPS"})
         common.drill_table(
             common.named(flagged)
@@ -161,7 +161,6 @@ if common.require_data():
             },
         )
 
-    Col = common.Col
     st.subheader("Replies that could not be parsed")
     found = common.rows("survey_replies_not_parsed", descending=True, limit=500, extra=("reply_text",))
     unparsed = found.frame.select(
