@@ -398,7 +398,7 @@ def _shown(frame: pl.DataFrame, first: dict[str, list[str]], metrics: Sequence[s
     return pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.String))
 
 
-def _low_n(metric: str, n: int | None, params: Params) -> bool:
+def _low_n(metric: str, n: float | None, params: Params) -> bool:
     """A rate or score made from fewer rows than min_n (and at least one: no value is just no value)."""
     return flags_low_n(metric) and n is not None and 0 < int(n) < params.min_n
 

@@ -11,8 +11,9 @@ import asyncio
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from digests.model import Chart
 
@@ -64,13 +65,16 @@ async def _render(charts: Sequence[Chart]) -> dict[str, bytes]:
     return out
 
 
-def _run(coroutine):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """asyncio.run, also from code that already runs inside an event loop (then in a thread of its own)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
-    result: dict[str, object] = {}
+    result: dict[str, Any] = {}  # the value or the error, from the thread
 
     def target() -> None:
         try:
@@ -82,5 +86,5 @@ def _run(coroutine):  # type: ignore[no-untyped-def]
     thread.start()
     thread.join()
     if "error" in result:
-        raise result["error"]  # type: ignore[misc]
+        raise result["error"]
     return result["value"]

@@ -146,7 +146,7 @@ def email_message(
     msg.set_content(text_body)
     if html_body is not None:
         msg.add_alternative(html_body, subtype="html")
-        html_part = msg.get_payload()[-1]
+        *_, html_part = msg.iter_parts()  # multipart/alternative: the HTML is its last part
         for chart_id, png in (images or {}).items():
             html_part.add_related(png, "image", "png", cid=f"<{content_id(chart_id)}>", filename=f"{chart_id}.png")
     for name, data in (attachments or {}).items():

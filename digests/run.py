@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
+import duckdb
+
 from digests import images, render, schedule
 from digests.build import build
 from digests.deliver import DeliveryError, Outcome, RetryPolicy, Sender, with_retries
@@ -33,8 +35,8 @@ from etl.sync.run import secrets_path
 from etl.sync.secrets import Credentials
 from metrics import okr
 from metrics.scope import EVERYTHING, AccessError, Scope, load_access
-from replyboard.appstate import AppState, state_path
-from replyboard.settings import DigestSubscription, Settings, SmtpSettings
+from replyboard.appstate import AppState, SendRecord, state_path
+from replyboard.settings import DigestSubscription, ReportFilters, Settings, SmtpSettings
 from replyboard.warehouse import connect_readonly
 
 # The digest `digest --out` / `--send --to` writes when the settings hold no subscription: the weekly OKR digest.
@@ -46,7 +48,7 @@ DEFAULT_SUBSCRIPTION = DigestSubscription.model_construct(
     recipients=[],
     url_env=None,
     secret_env=None,
-    filters=DigestSubscription.model_fields["filters"].default_factory(),  # type: ignore[misc]
+    filters=ReportFilters(),
     hours="calendar",
     skip_if_empty=True,
 )
@@ -195,7 +197,9 @@ def run(request: Request, say: Callable[[str], None], warn: Callable[[str], None
     return result
 
 
-def _build(con, request: Request, sub: DigestSubscription, as_of: date, scope: Scope = EVERYTHING) -> Digest:  # type: ignore[no-untyped-def]
+def _build(
+    con: duckdb.DuckDBPyConnection, request: Request, sub: DigestSubscription, as_of: date, scope: Scope = EVERYTHING
+) -> Digest:
     previous = schedule.previous_as_of(sub.cadence, as_of, request.settings.zone)
     return build(
         con,
@@ -222,7 +226,7 @@ def _footer(request: Request, sub: DigestSubscription, recipients: Sequence[str]
 
 
 def _write(
-    con,  # type: ignore[no-untyped-def]
+    con: duckdb.DuckDBPyConnection,
     request: Request,
     sub: DigestSubscription,
     as_of: date,
@@ -259,7 +263,7 @@ def _write(
 
 
 def _send(
-    con,  # type: ignore[no-untyped-def]
+    con: duckdb.DuckDBPyConnection,
     request: Request,
     sub: DigestSubscription,
     as_of: date,
@@ -337,7 +341,7 @@ def _whom(channel: str, recipients: Sequence[str], sub: DigestSubscription) -> s
     return f"the {channel} URL in {sub.url_variable}"
 
 
-def _delivered_read_only(db: Path, subscription: str, period: str):  # type: ignore[no-untyped-def]
+def _delivered_read_only(db: Path, subscription: str, period: str) -> SendRecord | None:
     """A dry run reads the store without creating it."""
     path = state_path(db)
     return AppState(path).delivered(subscription, period) if path.exists() else None
