@@ -11,13 +11,14 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from metrics.annotations import NO_OVERLAY, check_target, overlay_for
 from metrics.compiler import CompileError, Filters
 from metrics.conversation import ConversationNotFound, as_text, transcript
 from metrics.explain import explain
 from metrics.output import column_units, csv_bytes, format_table, json_value, rows_as_json
-from metrics.params import Params, ParamsError
+from metrics.params import Hours, Params, ParamsError
 from metrics.query import compute
 from metrics.registry import CATALOG, DIMENSIONS, METRICS
 from metrics.rows import MAX_PAGE, parse_where, rows
@@ -38,7 +39,7 @@ def _date(text: str) -> date:
 
 
 def params_from(
-    settings: Settings, hours: str, target: float | None, db: str | None = None, scope: Scope = EVERYTHING
+    settings: Settings, hours: Hours, target: float | None, db: str | None = None, scope: Scope = EVERYTHING
 ) -> Params:
     """The reporting settings, with the leads' annotations of the warehouse's app-state store applied, for the
     person asking (scope)."""
@@ -48,7 +49,7 @@ def params_from(
         hours=hours,
         target_minutes=target,
         overlay=overlay,
-        scope=scope,  # type: ignore[arg-type]
+        scope=scope,
     )
 
 
@@ -92,7 +93,7 @@ def _filters(args: argparse.Namespace) -> Filters:
     )
 
 
-def _print_frame(frame, fmt: str) -> None:  # type: ignore[no-untyped-def]
+def _print_frame(frame: pl.DataFrame, fmt: str) -> None:
     if fmt == "json":  # raw numbers, for programs
         print(json.dumps(rows_as_json(frame, float_digits=6), indent=2))
     elif fmt == "csv":  # numbers with their unit in the header (first_response_time_median_min), as on the dashboard

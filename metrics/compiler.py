@@ -430,12 +430,13 @@ def compile_rows(
                 f", CASE WHEN {col} >= {b.value(metric.promoters_from)} THEN 'promoter' WHEN {col} <= "
                 f"{b.value(metric.detractors_to)} THEN 'detractor' ELSE 'passive' END AS band"
             )
-        shown = metric.value_column and metric.value_column not in select_cols
-        value = f", {_q(metric.value_column)}" if shown else ""
+        shown = metric.value_column if metric.value_column not in select_cols else None
+        value = f", {_q(shown)}" if shown else ""
         where_sql, filter_cols = filter_sql(filters, fact, b, where, registry, scope)
         needed = set(select_cols) | condition_columns(rows_where, fact) | condition_columns(counted, fact)
         needed |= {metric.value_column} if metric.value_column else set()
-        needed |= {getattr(metric, "column", None)} - {None}  # type: ignore[arg-type]
+        column = getattr(metric, "column", None)  # the metric's own column (percentile, NPS), if it has one
+        needed |= {column} if column is not None else set()
         inner = inner_select(fact, needed | filter_cols, hours)
         cols = ", ".join(_q(c) for c in select_cols)
         low, high = value_range

@@ -17,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metrics.spec import (
+    Better,
     Col,
     Column,
+    Condition,
     Dimension,
     EntityShareMetric,
     Fact,
@@ -31,6 +33,7 @@ from metrics.spec import (
     RatioMetric,
     Registry,
     SimpleMetric,
+    Unit,
     all_of,
     any_of,
     cmp,
@@ -462,8 +465,8 @@ _FOLLOW_UP_ELIGIBLE = all_of(
 )
 
 
-def _count(name: str, fact: str, where: object = None) -> Measure:
-    return Measure(name=name, fact=fact, agg="count", where=where)  # type: ignore[arg-type]
+def _count(name: str, fact: str, where: Condition | None = None) -> Measure:
+    return Measure(name=name, fact=fact, agg="count", where=where)
 
 
 MEASURES: dict[str, Measure] = {
@@ -567,8 +570,8 @@ _STILL_OPEN = " Unanswered blocks still inside that window when the data ends ar
 def _simple(
     name: str,
     measure: str,
-    unit: str,
-    better: str | None,
+    unit: Unit,
+    better: Better,
     description: str,
     n: str | None = None,
     value_column: str | None = None,
@@ -578,7 +581,7 @@ def _simple(
         measure=measure,
         n=n or measure,
         unit=unit,
-        better=better,  # type: ignore[arg-type]
+        better=better,
         description=description,
         value_column=value_column,
     )
@@ -615,14 +618,14 @@ def _response(prefix: str, first_only: bool, label: str) -> list[Metric]:
 
 
 def _rate(
-    name: str, numerator: str, denominator: str, better: str, description: str, value_column: str | None = None
+    name: str, numerator: str, denominator: str, better: Better, description: str, value_column: str | None = None
 ) -> RatioMetric:
     return RatioMetric(
         name=name,
         numerator=numerator,
         denominator=denominator,
         unit="ratio",
-        better=better,  # type: ignore[arg-type]
+        better=better,
         description=description,
         value_column=value_column,
     )

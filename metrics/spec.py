@@ -362,6 +362,8 @@ def _condition_problems(where: str, cond: Condition, fact: Fact, params: Mapping
 def validate(registry: Registry) -> list[str]:
     """Every problem of the registry at once (empty when it is consistent)."""
     problems: list[str] = []
+    fact: Fact | None  # each section below rebinds these: a fact looked up may be missing
+    cond: Condition | None
     for name, fact in registry.facts.items():
         where = f"fact {name}"
         if fact.name != name:
@@ -384,9 +386,9 @@ def validate(registry: Registry) -> list[str]:
                 problems.append(f"{where}: unknown dimension {d!r}")
                 continue
             problems += [f"{where}: dimension {d} reads {c!r}, not a column" for c in dim.reads if c not in names]
-        for c in (fact.row_id, *fact.row_columns):
-            if c not in names:
-                problems.append(f"{where}: drill-down column {c!r} is not a column")
+        for column in (fact.row_id, *fact.row_columns):
+            if column not in names:
+                problems.append(f"{where}: drill-down column {column!r} is not a column")
         for s, cond in fact.segments.items():
             problems += _condition_problems(f"{where} segment {s}", cond, fact, registry.params)
     for name, m in registry.measures.items():

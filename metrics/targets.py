@@ -74,7 +74,9 @@ def targets(settings: Settings, periods: Iterable[Period], day: date | None) -> 
         for metric in RESPONSE_TIME_METRICS
     }
     period = pick_period(list(periods), day) if day is not None else None
-    for objective in period.objectives if period else ():
+    if period is None:
+        return found
+    for objective in period.objectives:
         for kr in objective.key_results:
             if not isinstance(kr, MetricKeyResult) or kr.metric not in METRICS or _filtered(kr):
                 continue

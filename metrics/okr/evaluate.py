@@ -332,7 +332,7 @@ def evaluate_key_result(
     w_from, w_to = current_window(period, kr, as_of)
     if started and covered:
         current, n = measure(con, kr, settings, w_from, w_to, overlay, scope)
-    progress: float | None = None
+    progress = None
     scoring = "linear" if baseline_usable(baseline, kr.comparator, kr.target) else "pass_fail"
     met = False
     if current is not None:
@@ -376,8 +376,7 @@ def with_checkins(period: Period, extra: Mapping[str, Iterable[tuple[date, float
     for obj in period.objectives:
         krs = []
         for kr in obj.key_results:
-            added = list(extra.get(kr.id, ())) if isinstance(kr, ManualKeyResult) else []
-            if added:
+            if isinstance(kr, ManualKeyResult) and (added := list(extra.get(kr.id, ()))):
                 checkins = [
                     CheckIn(
                         date=day,

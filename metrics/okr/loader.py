@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import duckdb
 import yaml
@@ -227,7 +227,7 @@ def known_values(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     }
 
 
-def _number(value: Any) -> bool:
+def _number(value: object) -> TypeGuard[float]:
     """A finite number (the shape check reports .inf and .nan; comparing them here would add noise)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -291,7 +291,8 @@ def _check_metric(kr: Mapping, loc: Loc, known: Known | None, add: Any) -> None:
             (*loc, "metric"),
             f"unknown metric {name!r}; {_closest(name, METRICS)}valid metrics: {', '.join(METRICS)}",
         )
-    comparator, target, baseline = kr.get("comparator"), kr.get("target"), kr.get("baseline")
+    raw_comparator, target, baseline = kr.get("comparator"), kr.get("target"), kr.get("baseline")
+    comparator = raw_comparator if isinstance(raw_comparator, str) else ""  # the shape check reports a non-string
     known_comparator = comparator in COMPARATORS
     up = known_comparator and aims_up(comparator)
     opposite = {"gte": "lte", "gt": "lt", "lte": "gte", "lt": "gt"}.get(comparator, "")
