@@ -26,7 +26,7 @@ from etl.sources.base import (
     reading,
 )
 from replyboard.files import NotARegularFile, check_regular, open_regular, read_bytes
-from replyboard.warehouse import one
+from replyboard.warehouse import one_row
 
 # kind -> (all canonical columns, required columns)
 CANONICAL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -198,7 +198,7 @@ def _stage_fast(
     ]
     if rejects:
         _renumber(con, table, sorted(r.line for r in rejects if r.line is not None))
-    (staged,) = one(con, f"SELECT count(*) FROM {table}")
+    (staged,) = one_row(con, f"SELECT count(*) FROM {table}")
     return StagedFile(kind, table, staged + len(rejects), rejects)
 
 

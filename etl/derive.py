@@ -17,6 +17,8 @@ warehouse's derivation key records. Kinds, statuses and origins are bound as par
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
 import polars as pl
 
@@ -26,12 +28,12 @@ from replyboard.faults import checkpoint
 from replyboard.no_reply import EMOJI_ONLY_RE, FORMAT_CHARS_RE, LONGEST, QUESTION_RE, SEPARATORS_RE, closer_regex
 from replyboard.settings import DerivationSettings
 from replyboard.survey_parse import STRIP_PUNCT_SQL_REGEX, parse_scores_frame
-from replyboard.warehouse import frame, one, run, temp_table
+from replyboard.warehouse import frame, one, one_row, run, temp_table
 
 PAIRS = "rb_pairs"  # the line/contact pairs the last derive() re-derived
 
 
-def _any_regex(patterns: tuple[str, ...]) -> str:
+def _any_regex(patterns: Sequence[str]) -> str:
     return "|".join(f"(?:{p})" for p in patterns) if patterns else r"[^\s\S]"  # never matches (RE2 has no (?!))
 
 
@@ -331,7 +333,7 @@ def _blocks(con: duckdb.DuckDBPyConnection, settings: DerivationSettings, every_
         FROM b LEFT JOIN r ON r.conversation_id = b.conversation_id AND r.ordinal = b.human_before + 1
         """,
     )
-    first, last = one(con, "SELECT min(started_at), max(coalesce(replied_at, started_at)) FROM rb_blocks")
+    first, last = one_row(con, "SELECT min(started_at), max(coalesce(replied_at, started_at)) FROM rb_blocks")
     register_calendar_around(con, settings, first, last, table="rb_calendar", temporary=True)
     # replyboard.business_time's own SQL (the tests check it against the Python reference): business seconds
     # to the first human reply, whether the block started in opening hours, its same-business-day deadline

@@ -21,7 +21,7 @@ from replyboard.files import NotARegularFile, check_regular
 from replyboard.load_lock import heartbeat
 from replyboard.sensitive import redact_reject
 from replyboard.settings import DerivationSettings, ReadingSettings, Settings
-from replyboard.warehouse import one
+from replyboard.warehouse import one, one_row
 
 MESSAGE_STAGE = "rb_stage"
 VALID = "rb_valid"
@@ -147,7 +147,7 @@ def run_load(
     # a holder quiet for longer than a step may take (plus a minute of slack) is not making progress
     stuck_after = budget + 60 if budget else None
     with warehouse.writer(db, wait=wait, stuck_after=stuck_after) as con:
-        (run_id,) = one(con, "SELECT nextval('etl_run_seq')")
+        (run_id,) = one_row(con, "SELECT nextval('etl_run_seq')")
         report.run_id = run_id
         con.execute(
             "INSERT INTO etl_runs (run_id, started_at, status, settings_key) VALUES (?, now(), 'running', ?)",
@@ -277,7 +277,7 @@ def _derive(
             f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE (conversation_id, kind, survey, "
             "is_opt_out, created_local, owner_agent_id, owner_team), 0::BIGINT AS source_line FROM messages LIMIT 0"
         )
-    (pairs,) = one(con, f"SELECT count(DISTINCT (line_number, contact_number)) FROM {merge.AFFECTED}")
+    (pairs,) = one_row(con, f"SELECT count(DISTINCT (line_number, contact_number)) FROM {merge.AFFECTED}")
     if pairs:
         t0 = time.perf_counter()
         progress(f"deriving conversations and reply times for {pairs:,} line/contact pairs")
@@ -424,7 +424,7 @@ def _insert_calls(
         """,
         [kind, settings.timezone, run_id, validate.OFFSET_RE],
     )
-    (changed,) = one(
+    (changed,) = one_row(
         con,
         """
         SELECT count(*) FROM rb_calls n LEFT JOIN calls c USING (call_id)

@@ -12,7 +12,7 @@ def load_table(report: LoadReport) -> str:
     with times written without a UTC offset, how many rows were read as the team's local time, and the run's
     notes."""
     head = ("file", "kind", "read", "loaded", "updated", "rejected", "duplicate")
-    rows = [
+    rows: list[tuple[str | int, ...]] = [
         (Path(f.path).name, f.kind, f.rows_read, f.rows_loaded, f.rows_updated, f.rows_rejected, f.rows_duplicate)
         for f in report.files
     ]

@@ -19,7 +19,7 @@ from etl.sources import twilio_webhook
 from etl.sources.base import Reject
 from etl.validate import raw_text
 from replyboard.contract import UNSENT_STATUSES
-from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, one, run
+from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, one_row, run
 
 CHANGED = "rb_changed"
 AFFECTED = "rb_affected"
@@ -78,7 +78,7 @@ def _collisions(
         FROM {merged} WHERE old_hash IS NOT NULL AND ({differs})
         """
     )
-    (n,) = one(con, "SELECT count(*) FROM rb_collisions")
+    (n,) = one_row(con, "SELECT count(*) FROM rb_collisions")
     if not n:
         return []
     rows = con.execute(
@@ -149,7 +149,7 @@ def merge_messages(
                 ),
             ],
         )
-    loaded, updated, duplicate = one(
+    loaded, updated, duplicate = one_row(
         con,
         """
         SELECT count(*) FILTER (WHERE old_hash IS NULL),
@@ -203,7 +203,7 @@ def merge_surveys(
                 _time_check("received_at", "old_received"),
             ],
         )
-    loaded, updated, duplicate = one(
+    loaded, updated, duplicate = one_row(
         con,
         """
         SELECT count(*) FILTER (WHERE old_hash IS NULL),
@@ -249,7 +249,7 @@ def merge_reference(con: duckdb.DuckDBPyConnection, valid: str, kind: str, *, re
 
     after = ", ".join(kept(f"v.{f}", f"t.{f}") for f in fields)
     before = ", ".join(f"t.{f}" for f in fields)
-    loaded, updated, duplicate = one(
+    loaded, updated, duplicate = one_row(
         con,
         f"""
         SELECT count(*) FILTER (WHERE t.{key} IS NULL),
@@ -268,4 +268,4 @@ def merge_reference(con: duckdb.DuckDBPyConnection, valid: str, kind: str, *, re
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(one(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [table])[0])
+    return bool(one_row(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [table])[0])

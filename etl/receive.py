@@ -151,8 +151,8 @@ def create_app(config: ReceiverConfig, *, log: Callable[[str], None] | None = No
         try:
             verify_twilio(config.twilio_token, url, params, request.headers.get("x-twilio-signature"))
         except SignatureError as exc:
-            status = 401 if "missing" in str(exc) else 403
-            return _refuse(status, str(exc), say, "twilio")
+            code = 401 if "missing" in str(exc) else 403
+            return _refuse(code, str(exc), say, "twilio")
         values = dict(params)
         sid = values.get("MessageSid") or values.get("SmsMessageSid") or values.get("SmsSid")
         if not sid:

@@ -80,7 +80,7 @@ def _key(job: ScheduleJob) -> str:
 
 
 def _brief(summary: dict[str, Any]) -> str:
-    keys = ("rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate")
+    keys: tuple[str, ...] = ("rows_read", "rows_loaded", "rows_updated", "rows_rejected", "rows_duplicate")
     keys += ("sent", "skipped", "fired", "resolved", "failed")  # the digests and alerts tasks
     parts = [f"{k}={summary[k]}" for k in keys if k in summary]
     errors = summary.get("errors") or []

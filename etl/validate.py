@@ -14,7 +14,7 @@ from etl.sources.base import Reject
 from replyboard import data_range
 from replyboard.phones import GROUP_SEPARATOR, normalize_many
 from replyboard.settings import Settings
-from replyboard.warehouse import one, run, temp_table
+from replyboard.warehouse import one_row, run, temp_table
 
 # Instants outside this range are typos or epoch-zero defaults, not messages.
 PLAUSIBLE_FROM = data_range.FIRST_DAY.isoformat()
@@ -118,7 +118,7 @@ def local_time_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """Of the rows the last validate_messages / validate_surveys accepted: how many had a time without a UTC
     offset (read in the team's timezone, or the adapter's), and how many of those fell in a fall-back hour
     that happened twice (the first occurrence was taken)."""
-    naive, ambiguous = one(
+    naive, ambiguous = one_row(
         con,
         "SELECT count(*) FILTER (WHERE rb_naive), count(*) FILTER (WHERE rb_ambiguous) FROM rb_checked "
         "WHERE reason IS NULL",
@@ -128,7 +128,9 @@ def local_time_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
 def _last_per_id(con: duckdb.DuckDBPyConnection, id_column: str) -> str:
     """A QUALIFY keeping the last row per id, only when the file repeats ids (the check is cheaper)."""
-    (repeats,) = one(con, f"SELECT count(*) > count(DISTINCT trim({id_column})) FROM rb_checked WHERE reason IS NULL")
+    (repeats,) = one_row(
+        con, f"SELECT count(*) > count(DISTINCT trim({id_column})) FROM rb_checked WHERE reason IS NULL"
+    )
     return (
         f"QUALIFY row_number() OVER (PARTITION BY trim({id_column}) ORDER BY source_line DESC) = 1" if repeats else ""
     )

@@ -27,7 +27,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 from replyboard.settings import SettingsError
 
@@ -104,7 +104,7 @@ class TimeLimit:
                     raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if not self.enabled:
             return False
         try:

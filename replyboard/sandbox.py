@@ -520,7 +520,7 @@ def open_sandbox(db_path: str | Path) -> duckdb.DuckDBPyConnection:
     """In this process, the locked-down instance the child runs queries on (for trusted SQL: the schema)."""
     path = _warehouse(db_path)
     try:
-        return worker.open_instance(str(path.resolve()))  # type: ignore[return-value]
+        return worker.open_instance(str(path.resolve()))
     except duckdb.Error as exc:
         damage = damage_in(_duckdb_message(exc))
         raise SandboxError(

@@ -40,7 +40,7 @@ THREADS = 2
 CATALOG = "warehouse"  # the name the warehouse is attached under (current_database() in Explore)
 BATCH_ROWS = 2048  # DuckDB's vector size
 # Set when the private instance starts (some can only be set then).
-STARTUP_CONFIG: dict[str, object] = {
+STARTUP_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "threads": THREADS,  # from the start: each extra thread would reserve its stack and malloc arena
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
@@ -169,7 +169,7 @@ def _leaf_ids(duck_type: DuckDBPyType) -> list[str]:
         return [kind]
     leaves = []
     for _, child in duck_type.children:
-        if hasattr(child, "id"):  # an ARRAY's children also hold its size, an int
+        if isinstance(child, DuckDBPyType):  # an ARRAY's children also hold its size, an int
             leaves.extend(_leaf_ids(child))
     return leaves
 
@@ -248,6 +248,7 @@ def _settle(
             columns.append(table.column(f"c{i}"))
             continue
         text = table.column(f"t{i}")
+        reason: str | None
         if plan == "text":
             reason = f"type {types[i]}"
         elif str(types[i].id) in _WIDE_INTEGERS:
@@ -272,6 +273,7 @@ def fetch(con: duckdb.DuckDBPyConnection, sql: str, row_limit: int, max_bytes: i
     aliases = ", ".join(f"c{i}" for i in range(len(types)))
     wrapped = relation.query(_RESULT_VIEW, f"SELECT {', '.join(select)} FROM {_RESULT_VIEW} AS _({aliases})")
     budget = max_bytes * (2 if "check" in plans else 1)  # "check" columns come twice until settled
+    assert wrapped is not None  # a SELECT always makes a relation
     reader = wrapped.to_arrow_reader(min(row_limit + 1, BATCH_ROWS))
     batches, rows, size = [], 0, 0
     for batch in reader:

@@ -97,6 +97,7 @@ class DatedHours(_Dated):
     @field_validator(*WEEKDAYS)
     @classmethod
     def _windows(cls, windows: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        assert info.field_name is not None  # a field validator's: the weekday
         check_week({info.field_name: list(windows)})
         return windows
 

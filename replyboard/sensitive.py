@@ -40,13 +40,16 @@ _SEPARATORS = (
     "\u2028\u2029\u202f\u205f\u3000"  # Unicode spaces (Zs), zero-width space, line/paragraph separators
     "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"  # hyphens, dashes, minus signs
 )
-_SEP_CLASS = (
-    "["
-    + _SEPARATORS.translate(
-        str.maketrans({"-": r"\-", "\t": r"\t", "\n": r"\n", "\r": r"\r", "\f": r"\f", "\v": r"\v"})
-    )
-    + "]"
-)
+# escaped inside the character class (typed as str.maketrans takes it: the dict's values are invariant)
+_CLASS_ESCAPES: dict[str, str | int | None] = {
+    "-": r"\-",
+    "\t": r"\t",
+    "\n": r"\n",
+    "\r": r"\r",
+    "\f": r"\f",
+    "\v": r"\v",
+}
+_SEP_CLASS = "[" + _SEPARATORS.translate(str.maketrans(_CLASS_ESCAPES)) + "]"
 _MAX_SEP = 3  # "4111 - 1111", "\r\n" between lines
 
 # Any 13+ digits joined by up to three separator characters: a superset of what find_sensitive calls a card.

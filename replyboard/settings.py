@@ -268,11 +268,15 @@ class _AlertBase(Delivery):
     name: str = Field(pattern=_SLUG)
 
 
+KrAlertStatus = Literal["at risk", "off track"]
+KR_ALERT_STATUSES: tuple[KrAlertStatus, ...] = ("at risk", "off track")
+
+
 class KeyResultStatusAlert(_AlertBase):
     """A key result of the running OKR period goes to at risk or off track (one episode per key result)."""
 
     rule: Literal["kr_status"]
-    statuses: list[Literal["at risk", "off track"]] = Field(default_factory=lambda: ["at risk", "off track"])
+    statuses: list[KrAlertStatus] = Field(default_factory=lambda: list(KR_ALERT_STATUSES))
 
 
 class CustomerWaitingAlert(_AlertBase):

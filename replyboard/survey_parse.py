@@ -261,10 +261,10 @@ def parse_score(
         return None, "not_a_number"
     if len(values) > 1:
         return None, "ambiguous"
-    (value,) = values
-    if value.denominator != 1:
+    (fraction,) = values
+    if fraction.denominator != 1:
         return None, "ambiguous"
-    score = int(value)
+    score = int(fraction)
     return score, ("valid" if scale_min <= score <= scale_max else "out_of_range")
 
 

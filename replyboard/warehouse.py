@@ -66,6 +66,14 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = N
     return rows[0] if rows else None
 
 
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> tuple:
+    """The row of a query that always returns one (an aggregate, nextval): no row is a bug, said as such."""
+    row = one(con, sql, params)
+    if row is None:
+        raise WarehouseError(f"expected one row, got none: {sql.strip()[:80]}")
+    return row
+
+
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:
     """A query's result as a Polars frame (DuckDB 2: only relations from con.sql have .pl())."""
     params = _with_codes(sql, params)

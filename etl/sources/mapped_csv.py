@@ -288,6 +288,7 @@ def _parse_date(value: str, mapping: Mapping, order: DateOrder) -> datetime | No
             return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=number * _EPOCH_FORMATS[fmt])
         except (ValueError, OverflowError):
             return None
+    moment: datetime | None
     if fmt:
         try:
             moment = datetime.strptime(value, fmt)

@@ -269,6 +269,7 @@ def read(path: Path, settings: Settings, *, line_number: str | None = None) -> S
                     rejects.append(Reject(records, row, _raw(elem)))
                 else:
                     rows.append(row)
+                assert root is not None  # the first start event set it
                 root.clear()  # keep memory flat on large backups
     except ET.ParseError as exc:
         raise SourceError(f"{path}: not well-formed XML ({exc})") from None

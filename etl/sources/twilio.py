@@ -109,11 +109,11 @@ def parse_datetime_text(text: str, date_order: DateOrder = "MDY") -> datetime | 
         return None
     if _RFC_RE.match(s):
         try:
-            moment = parsedate_to_datetime(s)
+            rfc = parsedate_to_datetime(s)
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
         # RFC 2822's "-0000" is UTC with the sender's own offset unknown; the parser gives it back naive
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return rfc if rfc.tzinfo is not None else rfc.replace(tzinfo=UTC)
     zone_hours = None
     head, _, last = s.rpartition(" ")
     zone = last.strip("()").upper()
@@ -199,10 +199,11 @@ def _row(
         problems.append(f"no contact number: '{'from' if direction == 'inbound' else 'to'}' is empty")
     if problems:
         return "; ".join(problems)
+    assert line_number is not None and contact is not None  # a missing one is a problem above
     body = fields.get("body") if isinstance(fields.get("body"), str) else None
     # Twilio's own auto-response; templates and automation numbers are applied by etl.derive
-    automated = direction == "outbound" and bool(raw_direction) and raw_direction.lower() == "outbound-reply"
-    prefixes = {split_channel(line_number)[0], split_channel(contact)[0]} - {None}
+    automated = direction == "outbound" and raw_direction is not None and raw_direction.lower() == "outbound-reply"
+    prefixes = {p for p in (split_channel(line_number)[0], split_channel(contact)[0]) if p is not None}
     channel = next((_CHANNELS[p] for p in sorted(prefixes) if p in _CHANNELS), None if prefixes else "sms")
     return {
         "message_id": sid,

@@ -87,9 +87,10 @@ class TwilioFetcher:
     def fetch(self, start: datetime | None, run: RunFolder) -> Fetched:
         out = Fetched()
         url = f"{self.base}/2010-04-01/Accounts/{self.account}/Messages.json"
-        params: dict[str, Any] | None = {"PageSize": PAGE_SIZE}
+        first: dict[str, Any] = {"PageSize": PAGE_SIZE}
         if start is not None:
-            params["DateSent>"] = start.date().isoformat()
+            first["DateSent>"] = start.date().isoformat()
+        params: dict[str, Any] | None = first  # the next pages' URLs carry their own
         services: set[str] = set()
         total, page = 0, 0
         seen: set[str] = set()
@@ -145,7 +146,7 @@ class TwilioFetcher:
                 following = meta.get("next_page_url")
                 # the credentials go only to the host we were told to use, and no page is read twice
                 ok = isinstance(following, str) and following.startswith(f"{self.messaging}/") and following != url
-                url, params = (following if ok else ""), None
+                url, params = (str(following) if ok else ""), None
             if not numbers:
                 continue
             if len(numbers) > 1:

@@ -108,10 +108,10 @@ def _rejected_rows(con: duckdb.DuckDBPyConnection) -> None:
         """,
         PREFILTER_PARAMS,
     ).fetchall()
-    found = [(rid, raw, reason, *redact_reject(raw, reason)) for rid, raw, reason in rows]
+    redacted = [(rid, raw, reason, *redact_reject(raw, reason)) for rid, raw, reason in rows]
     found = [
         (rid, new_raw, new_reason)
-        for rid, raw, reason, new_raw, new_reason in found
+        for rid, raw, reason, new_raw, new_reason in redacted
         if (raw, reason) != (new_raw, new_reason)
     ]
     if not found:
