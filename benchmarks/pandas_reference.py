@@ -62,6 +62,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,9 @@ from replyboard.business_time import calendar_frame
 from replyboard.sensitive import find_sensitive
 from replyboard.settings import Settings, load_settings
 from replyboard.survey_parse import parse_score
+
+if TYPE_CHECKING:  # the metrics are imported where they run: the reference computes without them
+    from metrics.params import Hours, Params
 
 FAILED_STATUSES = ("failed", "undelivered", "canceled")
 UNSENT_STATUSES = ("accepted", "scheduled", "queued", "sending")  # not a reply until sent or delivered
@@ -282,7 +286,11 @@ def derive_messages(m: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     csat_prompt = automated & _matches(m["body"], settings.survey_prompts.csat)
     nps_prompt = automated & ~csat_prompt & _matches(m["body"], settings.survey_prompts.nps)
     prompt = csat_prompt | nps_prompt
-    m["prompt_kind"] = pd.Series(np.where(csat_prompt, "csat", np.where(nps_prompt, "nps", None)), index=m.index)
+    # numpy's stubs take no None as a branch; at run time it makes the object array of kinds and None meant here
+    m["prompt_kind"] = pd.Series(
+        np.where(csat_prompt, "csat", np.where(nps_prompt, "nps", None)),  # type: ignore[call-overload]
+        index=m.index,
+    )
 
     # Survey answers: the first inbound text after a prompt, within the reply window.
     prompt_at = _last_before(m["created_at"], prompt, pair)
@@ -569,14 +577,14 @@ def hours_dependent(name: str) -> bool:
     return [q.sql for q in calendar] != [q.sql for q in business] or any(cutoffs & q.needs for q in calendar)
 
 
-def metric_runs(settings: Settings) -> list[tuple[str, str, object]]:
+def metric_runs(settings: Settings) -> list[tuple[str, str, Params]]:
     """(key, registry name, Params): every registry metric in calendar hours, hours-dependent ones also in
     business hours."""
     from metrics.params import Params
     from metrics.registry import METRICS
 
-    def options(hours: str) -> Params:
-        return Params.from_settings(settings, hours=hours)  # type: ignore[arg-type]
+    def options(hours: Hours) -> Params:
+        return Params.from_settings(settings, hours=hours)
 
     runs = [(name, name, options("calendar")) for name in METRICS]
     runs += [(name + BUSINESS, name, options("business")) for name in METRICS if hours_dependent(name)]
@@ -609,11 +617,11 @@ def _same(ours: Value, theirs: Value, exact: bool) -> bool:
     return math.isclose(float(ours), float(theirs), rel_tol=TOLERANCE, abs_tol=1e-12)
 
 
-def mismatches(ours: dict[str, Value], theirs: dict[str, Value]) -> list[tuple[str, Value, Value]]:
+def mismatches(ours: dict[str, Value], theirs: dict[str, Value]) -> list[tuple[str, Value | str, Value | str]]:
     """(key, Replyboard, pandas) for every key whose values differ or that one side lacks."""
     from metrics.registry import CATALOG, METRICS
 
-    out = []
+    out: list[tuple[str, Value | str, Value | str]] = []  # "missing" for a side that lacks the key
     for key in ours.keys() | theirs.keys():
         name = key.removesuffix(BUSINESS)
         exact = name in CATALOG and CATALOG[name].aggregation in ("count", "count distinct")

@@ -21,10 +21,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 import polars as pl
+
+if TYPE_CHECKING:  # imported where the pages are measured: the other steps need no Streamlit
+    from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work"
@@ -68,7 +73,10 @@ class Report:
         print(f"  {step:58} {row.shown():>11} {target:>14}{mark}  {note}", flush=True)
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
@@ -83,6 +91,7 @@ def run_child(args: list[str], env: dict | None = None) -> tuple[float, int, str
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, env={**os.environ, **(env or {})})
+        assert proc.stdout is not None  # stdout=PIPE
         out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
@@ -174,7 +183,7 @@ def bench_metrics(db: Path) -> dict[str, float]:
     times = {}
     for name in METRICS:
         compute(con, [name])  # warm
-        times[name] = median_time(lambda n=name: compute(con, [n]), runs=3)
+        times[name] = median_time(partial(compute, con, [name]), runs=3)
     con.close()
     return times
 
@@ -212,7 +221,7 @@ def bench_pages(db: Path) -> list[tuple[str, float, float]]:
     out = []
     for path in PAGE_FILES:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        t_first, _ = timed(lambda at=at, p=path: (at.switch_page(p), at.run()))
+        t_first, _ = timed(partial(_first_render, at, path))
         dates = at.session_state["dates"] if "dates" in at.session_state else None  # noqa: SIM401 - no .get() here
         if dates:
             start, end = dates
@@ -220,6 +229,10 @@ def bench_pages(db: Path) -> list[tuple[str, float, float]]:
         t_change, _ = timed(at.run)
         out.append((path, t_first, t_change))
     return out
+
+
+def _first_render(at: AppTest, page: str) -> AppTest:
+    return at.switch_page(page).run()
 
 
 def bench_pandas(db: Path, files: list[Path]) -> tuple[float, float, bool, str] | None:
@@ -278,7 +291,7 @@ def run(size: int, curve: bool) -> Report:
     sizes = [s for s in (1_000_000, 3_000_000) if s < size] + [size] if curve else [size]
     for n in sizes:
         print(f"\n== {n:,} messages", flush=True)
-        t_gen, folder = timed(lambda n=n: generate(n))
+        t_gen, folder = timed(partial(generate, n))
         csv = folder / "messages.csv"
         files = [csv, folder / "surveys.csv", folder / "agents.csv", folder / "lines.csv"]
         floor = floor_seconds(csv)
@@ -314,7 +327,7 @@ def run(size: int, curve: bool) -> Report:
             inc_s <= 5,
             "same warehouse as a full load" if same else "DIFFERS from a full load",
         )
-        slowest = max(metric_times, key=metric_times.get)
+        slowest = max(metric_times, key=metric_times.__getitem__)
         report.add(
             "each registry metric, warm (slowest)",
             metric_times[slowest],

@@ -44,6 +44,7 @@ import argparse
 import random
 import sys
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -151,6 +152,13 @@ def _log(msg: str, t0: float) -> None:
     print(f"[sample_data] {msg} ({_time.perf_counter() - t0:.1f}s)", file=sys.stderr, flush=True)
 
 
+def _utc_offset(moment: datetime) -> float:
+    """An aware time's offset from UTC, in seconds."""
+    offset = moment.utcoffset()
+    assert offset is not None  # made with a zone
+    return offset.total_seconds()
+
+
 # --------------------------------------------------------------------------------------------- calendar
 @dataclass
 class Calendar:
@@ -176,7 +184,7 @@ class Calendar:
         grid_end = t_end + slack_days * DAY
         n_hours = (grid_end - t_start) // HOUR + 1
         offsets = np.array(
-            [int(datetime.fromtimestamp(t_start + h * HOUR, zone).utcoffset().total_seconds()) for h in range(n_hours)],
+            [int(_utc_offset(datetime.fromtimestamp(t_start + h * HOUR, zone))) for h in range(n_hours)],
             dtype=np.int64,
         )
         grid_last_day = start + timedelta(days=days + slack_days - 1)
@@ -238,7 +246,7 @@ def _first(agent: int) -> str:
     return AGENTS[agent][1].split()[0]
 
 
-def _survey_formats(scale_max: int, survey: corpora.Survey) -> list[tuple[float, object]]:
+def _survey_formats(scale_max: int, survey: corpora.Survey) -> list[tuple[float, Callable[[int, str], str]]]:
     """(weight, fn(score, agent_first_name) -> text) for texted survey replies."""
     words = survey.number_words
 
@@ -327,7 +335,7 @@ def build_texts(texts: corpora.Corpora | None = None) -> Texts:
         )
 
     def variants(templates, k: int = 6) -> np.ndarray:
-        out = []
+        out: list[str] = []
         for t in templates:
             out.extend(fill(t) for _ in range(k if "{" in t else 1))
         return pool.group(out)
@@ -679,10 +687,10 @@ def generate_batch(rng: np.random.Generator, model: Model, n_conv: int, offset: 
         body = np.where(rng.random(n) < 0.3, _pick(rng, tx.ham, n), _pick(rng, tx.follow, n))
         body = np.where(closing, tx.closing[rng.integers(0, len(tx.closing), n), ag], body)
         log.add(cid[e[idx]], tc, K_FOLLOW, body, ex=min(j, 127))
-        two = np.nonzero(~closing & (rng.random(n) < 0.15))[0]
+        twice = np.nonzero(~closing & (rng.random(n) < 0.15))[0]  # indices of the follow-ups sent in two texts
         tc_end = tc.copy()
-        tc_end[two] += rng.integers(8, 60, len(two))
-        log.add(cid[e[idx[two]]], tc_end[two], K_FOLLOW2, _pick(rng, tx.follow, len(two)), ex=min(j, 127))
+        tc_end[twice] += rng.integers(8, 60, len(twice))
+        log.add(cid[e[idx[twice]]], tc_end[twice], K_FOLLOW2, _pick(rng, tx.follow, len(twice)), ex=min(j, 127))
         tl[idx] = tc_end
         last_is_agent[idx] = False
         reply = ~(is_last & final_unanswered[idx])
