@@ -10,16 +10,17 @@ from datetime import timedelta
 
 import streamlit as st
 
+from metrics.scope import Role
 from pages import catalog, common, signin
 from replyboard.appstate import AppStateError
 
 st.set_page_config(page_title="Replyboard", page_icon=":material/sms:", layout="wide")
 
 
-def navigation(role: str) -> dict[str, list]:
+def navigation(role: Role) -> dict[str, list]:
     """The pages of the person's role, by section: a page not listed cannot be opened, not even by its URL."""
     sections: dict[str, list] = {}
-    for i, spec in enumerate(catalog.pages_for(role)):  # type: ignore[arg-type]
+    for i, spec in enumerate(catalog.pages_for(role)):
         sections.setdefault(spec.section, []).append(
             st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0)
         )

@@ -285,7 +285,7 @@ def _rows(
         filters=f,
         params=p,
         where=dict(where) or None,
-        order=order,  # type: ignore[arg-type]
+        order=order,  # type: ignore[arg-type]  # the rows page's URL: anything but "value" sorts by time
         descending=desc,
         limit=limit,
         offset=offset,
@@ -363,7 +363,7 @@ def rows_frame(
             filters=f,
             params=p,
             where=where or None,
-            order=order,  # type: ignore[arg-type]
+            order=order,  # type: ignore[arg-type]  # the rows page's URL: anything but "value" sorts by time
             descending=descending,
             limit=drill.MAX_PAGE,
             extra_columns=extra,

@@ -19,7 +19,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
 import polars as pl
 
@@ -65,7 +65,7 @@ def column_scale(values: Iterable[float | None]) -> Scale:
     return duration_scale(statistics.median(known)) if known else MINUTES
 
 
-def _finite(value: float | int | None) -> bool:
+def _finite(value: float | int | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(float(value))
 
 
@@ -83,14 +83,14 @@ def fmt_duration(seconds: float | None) -> str:
 
 def fmt_rate(value: float | None, digits: int = 1) -> str:
     """A share 0-1 as a percentage: 0.62667 -> 62.7%."""
-    return DASH if not _finite(value) else f"{float(value) * 100:.{digits}f}%"  # type: ignore[arg-type]
+    return f"{float(value) * 100:.{digits}f}%" if _finite(value) else DASH
 
 
 def fmt_number(value: float | int | None, digits: int = 0) -> str:
     """1234.5 -> 1,235 (or 1,234.50 with digits=2)."""
-    if not _finite(value):
-        return DASH
-    return f"{float(value):,.{digits}f}"  # type: ignore[arg-type]
+    if _finite(value):
+        return f"{float(value):,.{digits}f}"
+    return DASH
 
 
 def fmt_score(value: float | None) -> str:

@@ -64,7 +64,7 @@ from metrics.okr.progress import (
     weighted_progress,
 )
 from metrics.okr.spec import CheckIn, KeyResultFilters, ManualKeyResult, MetricKeyResult, Period, RollingWindow
-from metrics.params import Params
+from metrics.params import Hours, Params
 from metrics.query import Filters, compute, flags_low_n, zero_when_empty
 from metrics.registry import METRICS
 from metrics.scope import EVERYTHING, Scope
@@ -175,10 +175,10 @@ def _jsonable(value: Any) -> Any:
 # Attainment: measuring
 
 
-def params_for(settings: Settings, hours: str, overlay: Overlay = NO_OVERLAY, scope: Scope = EVERYTHING) -> Params:
+def params_for(settings: Settings, hours: Hours, overlay: Overlay = NO_OVERLAY, scope: Scope = EVERYTHING) -> Params:
     """A KR's query parameters: its hours, the annotations, and whose scope it is measured in (a KR's own filters
     narrow inside that scope: a lead's OKRs count their teams only)."""
-    return Params.from_settings(settings, hours=hours, overlay=overlay, scope=scope)  # type: ignore[arg-type]
+    return Params.from_settings(settings, hours=hours, overlay=overlay, scope=scope)
 
 
 def _filters(kr: MetricKeyResult, date_from: date, date_to: date) -> Filters:
