@@ -15,7 +15,7 @@ PORT   ?= 8501
 HOST   ?= 127.0.0.1
 OPEN_WITHOUT_SIGNIN ?=
 
-.PHONY: install run sample-db own-db test lint bench lock clean
+.PHONY: install run sample-db own-db check test lint bench lock clean readme
 
 install: $(STAMP)  ## idempotent: a venv with exactly the locked packages
 
@@ -45,8 +45,13 @@ run:  ## the dashboard on http://$(HOST):$(PORT) (DB=... for your own warehouse)
 	REPLYBOARD_DB=$(DB) REPLYBOARD_OPEN_WITHOUT_SIGNIN=$(OPEN_WITHOUT_SIGNIN) $(BIN)/streamlit run app.py \
 		--server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: install  ## lint, then every test
+check: install  ## format, lint, import contracts, types (fix the format with: .venv/bin/ruff format .)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: check  ## make check, then every test
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: install
