@@ -92,10 +92,12 @@ def run_child(args: list[str], env: dict | None = None) -> tuple[float, int, str
         t0 = time.perf_counter()
         proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, env={**os.environ, **(env or {})})
         assert proc.stdout is not None  # stdout=PIPE
-        out = proc.stdout.read()
+        with proc.stdout:
+            out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code  # reaped by wait4 (for its RSS): Popen must not wait for it again
         if code != 0:
             err.seek(0)
             raise RuntimeError(f"{' '.join(args)} failed ({code}): {err.read()[-2000:].decode(errors='replace')}")

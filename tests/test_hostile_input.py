@@ -1228,8 +1228,8 @@ def _special_files(folder: Path) -> list[Path]:
     fifo = folder / "pipe.csv"
     os.mkfifo(fifo)
     sock = folder / "socket.csv"
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(str(sock))
+    with socket.socket(socket.AF_UNIX) as server:  # the socket file stays when the socket is closed
+        server.bind(str(sock))
     return [fifo, Path("/dev/zero"), sock]
 
 

@@ -725,6 +725,7 @@ def test_two_loads_at_once_serialise_and_no_wait_refuses(corpus: Corpus):
 
     procs: dict[str, subprocess.Popen] = {}
     logs = {name: work / f"{name}.err" for name in files}
+    errs = {name: logs[name].open("w") for name in files}  # the children's stderr, closed once they are done
     stopped = None
     try:
         for name, paths in files.items():  # both started at once
@@ -732,7 +733,7 @@ def test_two_loads_at_once_serialise_and_no_wait_refuses(corpus: Corpus):
                 etl_cmd(db, *paths, settings=corpus.settings_file),
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
-                stderr=logs[name].open("w"),
+                stderr=errs[name],
                 text=True,
             )
         tmp_of = {name: db.with_name(f"{db.name}.tmp-{p.pid}") for name, p in procs.items()}
@@ -755,6 +756,8 @@ def test_two_loads_at_once_serialise_and_no_wait_refuses(corpus: Corpus):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        for err in errs.values():
+            err.close()
     for name, p in procs.items():
         assert p.returncode == 0, logs[name].read_text()[-2000:]
         report = json.loads(outs[name])
