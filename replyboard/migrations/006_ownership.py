@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL
+from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, one_row
 
 _COLUMNS = {
     "messages": ("assigned_agent_id", "owner_agent_id", "owner_team"),
@@ -27,7 +27,7 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> None:
         for column in columns:
             con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} VARCHAR")
     con.execute(f"UPDATE messages SET content_hash = {MESSAGE_CONTENT_HASH_SQL}")
-    if con.execute("SELECT count(*) FROM messages").fetchone()[0]:  # a new warehouse has nothing to redo
+    if one_row(con, "SELECT count(*) FROM messages")[0]:  # a new warehouse has nothing to redo
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('derivation_key', ?)",
             ["re-derive: migration 006 added the owners of conversations, blocks and survey replies"],
