@@ -227,7 +227,7 @@ def test_an_agent_signs_in_and_sees_only_their_own(browser, site: dict[str, str]
     context, page = sign_in(browser, site, "sam")
     try:
         mine = _text(page)
-        assert "My stats" in mine and "team median" in mine and "sam@example.com" in mine
+        assert "My stats" in mine and "against the team's median" in mine and "sam@example.com" in mine
         assert not [n for n in names if n != "Sam Rivera" and n in mine], "no other agent's name"
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "signin-agent-my-stats.png"), full_page=True)
