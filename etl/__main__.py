@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         "(another line, contact, direction or time) replaces the stored one instead of being rejected, and "
         "empty cells in agents/lines files clear stored names and teams instead of keeping them",
     )
+    load.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="do not compute the dashboard's default views in the background after the load (they are "
+        "computed when a page first asks; REPLYBOARD_NO_WARM=1 does the same for every load)",
+    )
     migrate = sub.add_parser(
         "migrate",
         help="bring a warehouse written by an older version up to date (loads do this too), e.g. redact "
@@ -93,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=(lambda _: None) if args.quiet or args.json else stderr_progress,
             wait=not args.no_wait,
             replace=args.replace,
+            warm=not args.no_warm,
         )
     except (SettingsError, SourceError, WarehouseError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ import polars as pl
 from etl import canonical, derive, merge, ownership, validate, watchdog
 from etl.sources import twilio_webhook
 from etl.sources.base import Reject, SourceError, SourceFrame, storable
-from replyboard import warehouse
+from replyboard import warehouse, warm_cache
 from replyboard.faults import checkpoint
 from replyboard.files import NotARegularFile, check_regular
 from replyboard.load_lock import heartbeat
@@ -133,13 +133,15 @@ def run_load(
     wait: bool = True,
     before_publish: Callable[[duckdb.DuckDBPyConnection, LoadReport], None] | None = None,
     replace: bool = False,
+    warm: bool = True,
 ) -> LoadReport:
     """Load `paths` into the warehouse `db` in one atomic run.
 
     before_publish(con, report) writes anything that must publish with the data (the API sync's state), in
     the same private copy, after the run is recorded. replace: a row whose id is stored for another message
     or survey reply overwrites it (else it is rejected), and empty cells in agents/lines files clear stored
-    values (else they keep them).
+    values (else they keep them). warm: once published, a background process computes every page's default
+    view for the dashboard (replyboard.warm_cache; off with REPLYBOARD_NO_WARM=1).
     """
     report = LoadReport()
     started = time.perf_counter()
@@ -177,6 +179,8 @@ def run_load(
         checkpoint("after_record")
         heartbeat("publishing")
     report.seconds = time.perf_counter() - started
+    if warm:
+        warm_cache.start_warmer(db)
     return report
 
 

@@ -7,6 +7,8 @@ Streamlit lives only here, in app.py and in the page scripts.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,7 +35,7 @@ from metrics.query import compare, compute, flags_low_n
 from metrics.registry import CATALOG, METRICS
 from metrics.scope import Role, Scope
 from pages import signin
-from replyboard import formats, warehouse
+from replyboard import formats, warehouse, warm_cache
 from replyboard.appstate import Action, Annotation, AppState, AppStateError, CheckinRecord, Target, state_path
 from replyboard.formats import fmt_change, fmt_days, fmt_value
 from replyboard.formats import fmt_count as fmt_count  # pages write figures through common (one formatting module)
@@ -155,11 +157,28 @@ def pending_migrations() -> list[str]:
     return _pending_migrations(data_version())
 
 
-def _cached(fn: Any) -> Any:
-    return st.cache_data(ttl=CACHE_TTL, show_spinner=False)(fn)
+def cached(fn: Any) -> Any:
+    """st.cache_data per data version, read through the warm store (replyboard.warm_cache): a result the warmer
+    computed when the load published is served from it on the first render. ``fn`` takes a ``version``
+    argument (the data version), so no result of one load is ever served for another."""
+    version_at = list(inspect.signature(fn).parameters).index("version")
+    name = f"{fn.__module__}.{fn.__qualname__}"
+
+    @functools.wraps(fn)
+    def read_through(*args: Any) -> Any:
+        version = args[version_at]
+        found = warm_cache.get(db_path(), version, name, args)
+        if found is not warm_cache.MISS:
+            return found
+        value = fn(*args)
+        if warm_cache.writing():  # the warmer (pages.warm) only: a dashboard session reads the store
+            warm_cache.put(db_path(), version, name, args, value)
+        return value
+
+    return st.cache_data(ttl=CACHE_TTL, show_spinner=False)(read_through)
 
 
-@_cached
+@cached
 def _bounds(version: str) -> tuple[date | None, date | None]:
     return health.data_bounds(cursor())
 
@@ -169,7 +188,7 @@ def data_bounds() -> tuple[date | None, date | None]:
     return _bounds(data_version())
 
 
-@_cached
+@cached
 def _freshness(version: str) -> health.Freshness:
     return health.freshness(cursor())
 
@@ -178,7 +197,7 @@ def freshness() -> health.Freshness:
     return _freshness(data_version())
 
 
-@_cached
+@cached
 def _options(version: str, scope: Scope) -> health.FilterOptions:
     return health.filter_options(cursor(), scope)
 
@@ -193,7 +212,7 @@ def line_labels() -> dict[str, str]:
     return filter_options().lines
 
 
-@_cached
+@cached
 def _directory(version: str) -> pl.DataFrame:
     return health.agent_directory(cursor())
 
@@ -234,7 +253,7 @@ def _where_key(where: Mapping[str, object] | None) -> tuple:
     return tuple(sorted((where or {}).items()))
 
 
-@_cached
+@cached
 def _metrics(names: tuple[str, ...], by: tuple[str, ...], f: Filters, p: Params, where: tuple, version: str):
     return compute(cursor(), list(names), by=by, filters=f, params=p, where=dict(where) or None)
 
@@ -252,7 +271,7 @@ def metrics(
     return _metrics(tuple(names), dims, f or filters(), p or params(), _where_key(where), data_version())
 
 
-@_cached
+@cached
 def _compare(names: tuple[str, ...], f: Filters, p: Params, version: str) -> dict:
     return compare(cursor(), list(names), f, p)
 
@@ -265,7 +284,7 @@ def metrics_with_previous(names: list[str]) -> dict:
     return _compare(tuple(names), f, params(), data_version())
 
 
-@_cached
+@cached
 def _rows(
     name: str,
     f: Filters,
@@ -374,7 +393,7 @@ def rows_frame(
     return build
 
 
-@_cached
+@cached
 def _busiest(f: Filters, metric: str, p: Params, version: str) -> pl.DataFrame:
     return reads.busiest_matrix(cursor(), f, metric, p)
 
@@ -383,7 +402,7 @@ def busiest(metric: str = "inbound_messages") -> pl.DataFrame:
     return _busiest(filters(), metric, params(), data_version())
 
 
-@_cached
+@cached
 def _histogram(metric: str, edges: tuple[float, ...], f: Filters, p: Params, version: str) -> pl.DataFrame:
     return reads.value_histogram(cursor(), metric, edges, filters=f, params=p)
 
@@ -392,7 +411,7 @@ def histogram(metric: str, edges: tuple[float, ...]) -> pl.DataFrame:
     return _histogram(metric, edges, filters(), params(), data_version())
 
 
-@_cached
+@cached
 def _share_of_team(metric: str, f: Filters, p: Params, version: str) -> pl.DataFrame:
     return reads.share_of_team(cursor(), metric, f, p)
 
@@ -401,7 +420,7 @@ def share_of_team(metric: str) -> pl.DataFrame:
     return _share_of_team(metric, filters(), params(), data_version())
 
 
-@_cached
+@cached
 def _agent_conversations(agent: str, f: Filters, p: Params, version: str) -> pl.DataFrame:
     return reads.conversations_of_agent(cursor(), agent, f, params=p)
 
@@ -410,7 +429,7 @@ def agent_conversations(agent: str) -> pl.DataFrame:
     return _agent_conversations(agent, filters(), params(), data_version())
 
 
-@_cached
+@cached
 def _against_team(names: tuple[str, ...], f: Filters, p: Params, by: str | None, version: str):
     return reads.against_team_median(cursor(), list(names), f, p, by)
 
@@ -420,7 +439,7 @@ def against_team(names: list[str], by: str | None = None) -> tuple[pl.DataFrame,
     return _against_team(tuple(names), filters(), params(), by, data_version())
 
 
-@_cached
+@cached
 def _health(what: str, arg: Any, version: str) -> pl.DataFrame:
     con = cursor()
     if what == "runs":
@@ -448,7 +467,7 @@ def _definitions_stamp() -> tuple:
     return tuple((p.name, p.stat().st_mtime_ns) for p in okr.definition_files(okr.DEFINITIONS_DIR))
 
 
-@_cached
+@cached
 def _targets(stamp: tuple, day: date | None, version: str) -> dict[str, metric_targets.Target]:
     periods, _ = okr.load_definitions(okr.DEFINITIONS_DIR)  # a file with errors is left out (OKRs page says why)
     return metric_targets.targets(settings(), periods, day)
@@ -731,7 +750,7 @@ def checkins(period: str) -> list[CheckinRecord]:
     return store().checkins(period) if store_revision() >= 0 else []
 
 
-@_cached
+@cached
 def _transcript(conversation_id: str, o: Overlay, s: Scope, version: str) -> conversation.Transcript:
     return conversation.transcript(cursor(), conversation_id, o, s)
 
@@ -742,7 +761,7 @@ def transcript(conversation_id: str) -> conversation.Transcript:
     return _transcript(conversation_id, overlay(), scope(), data_version())
 
 
-@_cached
+@cached
 def _conversations_of(target: Target, ids: tuple[str, ...], s: Scope, version: str) -> dict[str, str]:
     return conversation.conversations_of(cursor(), target, list(ids), s)
 

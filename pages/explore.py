@@ -30,7 +30,7 @@ ROW_LIMIT = 10_000
 TIMEOUT_SECONDS = 10.0
 
 
-@st.cache_data(ttl=common.CACHE_TTL, show_spinner=False)
+@common.cached
 def _schema(version: str):
     return sandbox.schema_overview(common.db_path())
 

@@ -17,7 +17,7 @@ from replyboard import formats
 from replyboard.appstate import AppStateError
 
 
-@st.cache_data(ttl=common.CACHE_TTL, show_spinner=False)
+@common.cached
 def _evaluate(
     version: str, files_stamp: tuple, as_of: date | None, store: tuple[str, int, int], scope: Scope
 ) -> tuple[list[dict], list[str], list[str], int]:

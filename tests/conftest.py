@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from etl.load import run_load
+from replyboard import warm_cache
 from replyboard.settings import Settings
 from tests.helpers import ARTIFACTS, SAMPLE, team_settings
 
@@ -16,6 +18,9 @@ from tests.helpers import ARTIFACTS, SAMPLE, team_settings
 # is correct (speed targets never live in timed tests). Tests that set their own settings still may.
 hypothesis_settings.register_profile("replyboard", deadline=None)
 hypothesis_settings.load_profile("replyboard")
+# No background warmer after the tests' loads (a process per load would outlive its test and compete for the two
+# cores); tests/test_warm_cache.py runs the warmer itself. Children of the tests inherit this.
+os.environ[warm_cache.OFF_ENV] = "1"
 
 
 @pytest.fixture
