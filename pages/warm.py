@@ -10,6 +10,7 @@ One warmer per warehouse: a load that publishes while one runs is warmed by it w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from pages.catalog import PAGE_FILES
 from replyboard import warehouse, warm_cache
+from replyboard.appstate import AppState, AppStateError, state_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DONE = ".done"
@@ -34,6 +36,7 @@ def render_pages(db: Path) -> Iterator[tuple[str, float, str | None]]:
         t0 = time.perf_counter()
         error = None
         try:
+            at.run()  # as a browser does: the app first, then the page (the first run declares the navigation)
             at.switch_page(page)
             at.run()
             if at.exception:
@@ -51,6 +54,8 @@ def warm(db: Path, log: Callable[[str], None] = print) -> bool:
         if not mine:
             log(f"{db}: another warmer is running; it warms the newest version when done")
             return False
+        with contextlib.suppress(AppStateError):
+            AppState(state_path(db))  # made now, not by a page midway: its inode is part of the OKR page's key
         while True:
             version = warehouse.data_version(db)
             warm_cache.prune(db, version)

@@ -438,8 +438,10 @@ class AppState:
             return int(cur.lastrowid or 0)
 
     def record(self, who: str, action: str, **detail: object) -> None:
-        """An audit entry (sign-ins, exports, Explore queries)."""
-        with self._write() as con:
+        """An audit entry (sign-ins, exports, Explore queries). It leaves the revision alone: nothing the read layer
+        derives reads the audit log, and a bump per sign-in or query would empty every session's caches (and make the
+        results warmed after a load, replyboard.warm_cache, never match again)."""
+        with self._write(bump=False) as con:
             con.execute(
                 "INSERT INTO audit (at, who, action, detail) VALUES (?, ?, ?, ?)",
                 [_now(), who, action, json.dumps(detail, default=str)],

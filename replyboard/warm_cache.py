@@ -30,6 +30,7 @@ WRITE_ENV = "REPLYBOARD_WARM_WRITE"  # set in the warmer process: results it com
 OFF_ENV = "REPLYBOARD_NO_WARM"  # set (to anything but "" or "0"): no warmer is started after a load
 MISS = object()
 hits = 0  # results served from the store in this process (tests and the benchmark read it)
+misses = 0  # results asked for and not found there
 
 
 def disabled() -> bool:
@@ -65,11 +66,12 @@ def key(name: str, args: tuple) -> str:
 
 def get(db: str | Path, version: str, name: str, args: tuple) -> object:
     """The stored result, or MISS."""
-    global hits
+    global hits, misses
     try:
         with (_version_dir(db, version) / key(name, args)).open("rb") as fh:
             value = pickle.load(fh)
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        misses += 1
         return MISS  # not warmed, being written, or written by another version of the code: compute it
     hits += 1
     return value

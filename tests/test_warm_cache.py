@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from etl.load import run_load
+from pages.catalog import PAGE_FILES
 from replyboard import warehouse, warm_cache
 from replyboard.settings import load_settings
 from sample_data.generate import generate, write
@@ -55,15 +56,16 @@ def _warm(db: Path) -> None:
     assert "warmed in" in done.stdout, done.stdout
 
 
-def _overview(db: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], int]:
-    """A new session's Overview (Streamlit's memory cache emptied): its figures and the store reads it made."""
+def _overview(db: Path, monkeypatch: pytest.MonkeyPatch, page: str = "pages/overview.py") -> tuple[list[str], int]:
+    """A new session's page (Streamlit's memory cache emptied): its figures and the store reads it made."""
     st.cache_data.clear()
     st.cache_resource.clear()
     monkeypatch.setattr(warm_cache, "hits", 0)
+    monkeypatch.setattr(warm_cache, "misses", 0)
     monkeypatch.setenv("REPLYBOARD_DB", str(db))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/overview.py").run()
+    at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     figures = [f"{m.label}={m.value}" for m in at.metric] + [c.value for c in at.caption]
     return figures, warm_cache.hits
@@ -81,6 +83,10 @@ def test_a_warmed_load_serves_its_figures_and_a_new_load_never_gets_them(
     stored = [p for p in (warm_cache.folder(db) / version).iterdir() if not p.name.startswith(".")]
     assert len(stored) > 10, "every page's reads are stored"
 
+    for page in PAGE_FILES:  # every page's first render finds all it reads in the store
+        _overview(db, monkeypatch, page)
+        assert warm_cache.hits > 0 or page in ("pages/conversation.py",), page
+        assert warm_cache.misses == 0, page
     warmed, hits = _overview(db, monkeypatch)
     assert hits > 0, "the first render read the warmed results"
     # the same figures as a session that computes everything itself (the store moved away)
