@@ -591,13 +591,19 @@ def metric_runs(settings: Settings) -> list[tuple[str, str, Params]]:
     return runs
 
 
-def replyboard_values(con, settings: Settings, repeats: int = 0) -> tuple[dict[str, Value], float]:
-    """Replyboard's value of every metric (one compute call each) and, with repeats, the summed median time."""
+def replyboard_values(
+    con, settings: Settings, repeats: int = 0, keys: Iterable[str] | None = None
+) -> tuple[dict[str, Value], float]:
+    """Replyboard's value of every metric (one compute call each; of `keys` only, when given) and, with repeats,
+    the summed median time."""
     from metrics.query import compute
 
     values: dict[str, Value] = {}
     total = 0.0
+    wanted = set(keys) if keys is not None else None
     for key, name, options in metric_runs(settings):
+        if wanted is not None and key not in wanted:
+            continue
         values[key] = compute(con, [name], params=options).row(0, named=True)[name]  # also the warm-up
         if repeats:
             times = []

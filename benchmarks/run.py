@@ -229,6 +229,12 @@ def bench_pandas(db: Path, files: list[Path]) -> tuple[float, float, bool, str] 
     return pandas_reference.compare(db, files)
 
 
+def bench_polars(db: Path, csv: Path) -> tuple[float, float, bool, str]:
+    from benchmarks import polars_reference
+
+    return polars_reference.compare(db, csv)
+
+
 def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     import plotly
@@ -335,6 +341,16 @@ def run(size: int, curve: bool) -> Report:
                 "same numbers" if equal else "NUMBERS DIFFER",
                 unit="x",
             )
+        ours, theirs, equal, note = bench_polars(db, csv)
+        report.add("Polars peer, core derivation (conversations, blocks, first replies)", theirs, "", None, note)
+        report.add(
+            "Replyboard speed-up over Polars (same figures)",
+            theirs / ours,
+            "> 1x",
+            theirs > ours,
+            "same numbers" if equal else "NUMBERS DIFFER",
+            unit="x",
+        )
         try:
             warm_s, pages, hits = warm_and_bench_pages(db)
             report.add(

@@ -55,6 +55,8 @@ def test_harness_runs_on_a_tiny_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "each registry metric, warm (slowest)",
         "pandas reference, same metrics",
         "Replyboard speed-up over pandas",
+        "Polars peer, core derivation",
+        "Replyboard speed-up over Polars",
     ):  # each of these steps ran and measured something (a step that fails to run reports None)
         row = next(row for row in report.rows if row.step.startswith(step))
         assert row.seconds is not None and row.seconds > 0, row
@@ -62,6 +64,8 @@ def test_harness_runs_on_a_tiny_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert incremental.note == "same warehouse as a full load", incremental
     pandas_row = next(row for row in report.rows if row.step == "pandas reference, same metrics")
     assert "DIFFER" not in pandas_row.note, pandas_row.note
+    polars_row = next(row for row in report.rows if row.step.startswith("Replyboard speed-up over Polars"))
+    assert polars_row.note == "same numbers", polars_row.note
     assert report.curve and report.curve[0][0] == MESSAGES
     assert not (tmp_path / "RESULTS.md").exists()
 
