@@ -255,6 +255,11 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, rows: str, *, rebuild: bo
         con.execute(ddl.replace(f"CREATE TABLE {table}(", f"CREATE OR REPLACE TABLE {table}(", 1))
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
         return
+    if one(con, f"SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)")[0]:
+        # a first load: nothing stored to delete, update or collide with, so the rows go straight in (the
+        # anti-joins against the empty table and its key index cost a third of a first load's derivation)
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
+        return
     on = " AND ".join(f"t.{k} = r.{k}" for k in key)
     columns = [c for (c, *_) in con.execute(f"DESCRIBE {rows}").fetchall() if c not in key]
     run(con, f"DELETE FROM {table} t WHERE {_SCOPE[table]} AND NOT EXISTS (SELECT 1 FROM {rows} r WHERE {on})")
