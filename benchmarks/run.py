@@ -53,7 +53,10 @@ class Row:
 class Report:
     size: int
     rows: list[Row] = field(default_factory=list)
-    curve: list[tuple[int, float, float, float]] = field(default_factory=list)  # size, etl s, floor s, metrics s
+    # size, ETL s, floor s, all metrics s, ETL peak RSS bytes, warehouse bytes
+    curve: list[tuple[int, float, float, float, int, int]] = field(default_factory=list)
+    # the 1/5/15-minute load averages when the run started: on a shared machine, what the figures were measured under
+    load_at_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
     def add(
         self,
@@ -255,6 +258,11 @@ def write_results(report: Report) -> None:
         "",
         f"Machine: {machine()}.",
         "",
+        "Load average (1, 5, 15 min) at the start: {:.2f}, {:.2f}, {:.2f}; at the end: {:.2f}, {:.2f}, {:.2f} "
+        "(2 cores shared with other work: compare the ratios to the floor, measured in the same run).".format(
+            *report.load_at_start, *os.getloadavg()
+        ),
+        "",
         "| step | time | target | met | note |",
         "|---|---:|---|---|---|",
     ]
@@ -266,11 +274,14 @@ def write_results(report: Report) -> None:
             "",
             "## Scale curve",
             "",
-            "| messages | ETL | floor | ETL / floor | all metrics (sum) |",
-            "|---:|---:|---:|---:|---:|",
+            "| messages | ETL | floor | ETL / floor | ETL peak RSS | warehouse | all metrics (sum) |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for size, etl_s, floor_s, metrics_s in report.curve:
-            lines.append(f"| {size:,} | {etl_s:.1f} s | {floor_s:.1f} s | {etl_s / floor_s:.2f}x | {metrics_s:.2f} s |")
+        for size, etl_s, floor_s, metrics_s, rss, db_bytes in report.curve:
+            lines.append(
+                f"| {size:,} | {etl_s:.1f} s | {floor_s:.1f} s | {etl_s / floor_s:.2f}x | {rss / 1e9:.2f} GB "
+                f"| {db_bytes / 1e9:.2f} GB | {metrics_s:.2f} s |"
+            )
     notes = ROOT / "benchmarks" / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text()]
@@ -290,7 +301,7 @@ def run(size: int, curve: bool) -> Report:
         db = WORK / f"full-{n}.duckdb"
         etl_s, rss, out = etl(db, files)
         metric_times = bench_metrics(db)
-        report.curve.append((n, etl_s, floor, sum(metric_times.values())))
+        report.curve.append((n, etl_s, floor, sum(metric_times.values()), rss, db.stat().st_size))
         if n != size:
             continue
         report.add("generate sample data (cached between runs)", t_gen, "<= 60 s (10M)")

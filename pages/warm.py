@@ -26,17 +26,39 @@ DONE = ".done"
 PAGE_TIMEOUT = 300  # seconds a page may take to render cold (a 100M warehouse); then the next page
 
 
+def through_app_py() -> None:
+    """Make every headless run go through app.py (its sidebar filters and navigation), as the server does.
+
+    AppTest marks each new session as Streamlit's older pages-folder mode, so a page opened on a session's first
+    run would run alone: no sidebar, hence no default dates, and other queries than a browser's
+    (tests/conftest.py's app_navigation fixture does the same for the tests). Then the app is run once before
+    switching to a page: without it switch_page may render the default page instead."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+    if getattr(original, "_replyboard_app_py", False):
+        return
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    init._replyboard_app_py = True  # type: ignore[attr-defined]
+    PagesManager.__init__ = init  # type: ignore[method-assign]
+
+
 def render_pages(db: Path) -> Iterator[tuple[str, float, str | None]]:
     """Render each page once in a new session: (page, seconds, error or None) as each is done."""
     from streamlit.testing.v1 import AppTest  # here: the load's process never imports Streamlit
 
     os.environ["REPLYBOARD_DB"] = str(db)
+    through_app_py()
     for page in PAGE_FILES:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=PAGE_TIMEOUT)
         t0 = time.perf_counter()
         error = None
         try:
-            at.run()  # as a browser does: the app first, then the page (the first run declares the navigation)
+            at.run()  # the app first (its navigation declared), then the page: switch_page alone may open the default
             at.switch_page(page)
             at.run()
             if at.exception:
