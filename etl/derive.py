@@ -270,10 +270,7 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, rows: str, *, rebuild: bo
 
 
 def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
-    run(
-        con,
-        """
-        CREATE OR REPLACE TEMP TABLE rb_new_messages AS
+    new_messages = """
         SELECT b.message_id, b.source, b.created_at, b.direction, b.line_number, b.contact_number, b.agent_id,
                b.is_automated, b.body, b.channel, b.source_conversation_id, b.status, b.assigned_agent_id,
                b.content_hash, b.run_id,
@@ -282,8 +279,12 @@ def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
                     WHEN d.kind = $kind_survey_answer THEN d.prompt_kind END AS survey,
                d.is_opt_out, d.created_local, b.sensitive  -- found at load, before the body was redacted
         FROM rb_d d JOIN rb_base b ON b.rowid = d.rid
-        """,
-    )
+        """
+    if one(con, "SELECT count(*) = 0 FROM (SELECT 1 FROM messages LIMIT 1)")[0]:
+        # a first load: straight into the empty table, without one more temp table holding a copy of every body
+        run(con, f"INSERT INTO messages BY NAME {new_messages}")
+        return
+    run(con, f"CREATE OR REPLACE TEMP TABLE rb_new_messages AS {new_messages}")
     _write(con, "messages", "rb_new_messages")  # every message stays: merged even when every pair is re-derived
 
 
