@@ -104,23 +104,31 @@ def derive_messages(m: pl.LazyFrame, settings: Settings) -> pl.LazyFrame:
     """Kinds, conversations and, per conversation, how many human replies came before each message."""
     edge = edge_characters()
     keywords = [k.strip(edge).casefold() for k in settings.opt_out_keywords]
+    # whitespace and punctuation trimmed from both ends (edge_characters, as one regex: Polars' strip_chars with
+    # thousands of characters per row was most of this peer's time)
+    trimmed = pl.col("body").fill_null("").str.replace_all(r"^[\s\p{P}]+|[\s\p{P}]+$", "")
     inbound = pl.col("direction") == "inbound"
     automated = ~inbound & (
         pl.col("is_automated")
         | pl.col("line_number").is_in(list(settings.automation_numbers))
         | _matches("body", settings.auto_reply_templates)
     )
+    changed_pair = (pl.col("line_number") != pl.col("line_number").shift()) | (
+        pl.col("contact_number") != pl.col("contact_number").shift()
+    )
     m = m.sort([*PAIR, "created_at", "message_id"]).with_columns(
+        # an integer id per line/contact pair (rows are sorted by pair): windows over it, not over two strings
+        pair=changed_pair.fill_null(True).cum_sum(),
         automated=automated,
-        is_opt_out=inbound & pl.col("body").fill_null("").str.strip_chars(edge).str.to_lowercase().is_in(keywords),
+        is_opt_out=inbound & trimmed.str.to_lowercase().is_in(keywords),
     )
     csat = pl.col("automated") & _matches("body", settings.survey_prompts.csat)
     nps = pl.col("automated") & ~csat & _matches("body", settings.survey_prompts.nps)
     m = m.with_columns(prompt_kind=pl.when(csat).then(pl.lit("csat")).when(nps).then(pl.lit("nps")))
     prompt = pl.col("prompt_kind").is_not_null()
     window = pl.duration(hours=settings.survey_prompts.reply_window_hours)
-    prompt_at = _last_before(pl.col("created_at"), prompt, list(PAIR))
-    prev_inbound_at = _last_before(pl.col("created_at"), inbound, list(PAIR))
+    prompt_at = _last_before(pl.col("created_at"), prompt, "pair")
+    prev_inbound_at = _last_before(pl.col("created_at"), inbound, "pair")
     answer = (
         inbound
         & prompt_at.is_not_null()
@@ -146,12 +154,12 @@ def derive_messages(m: pl.LazyFrame, settings: Settings) -> pl.LazyFrame:
     # Conversations: the source's id, else a new one after a gap over session_gap_hours, unless the message is an
     # outbound text to a customer still waiting (the customer's question is still open).
     human = pl.col("kind") == "human_reply"
-    last_inquiry = _last_before(pl.col("created_at"), pl.col("kind") == "inquiry", list(PAIR))
-    last_human = _last_before(pl.col("created_at"), human, list(PAIR))
+    last_inquiry = _last_before(pl.col("created_at"), pl.col("kind") == "inquiry", "pair")
+    last_human = _last_before(pl.col("created_at"), human, "pair")
     waiting = last_inquiry.is_not_null() & (last_human.is_null() | (last_inquiry > last_human))
-    gap = pl.col("created_at").diff().over(list(PAIR))
+    gap = pl.col("created_at").diff().over("pair")
     new = gap.is_null() | ((gap > pl.duration(hours=settings.session_gap_hours)) & ~(~inbound & waiting))
-    src = pl.col("src_conv").forward_fill().backward_fill().over(list(PAIR))
+    src = pl.col("src_conv").forward_fill().backward_fill().over("pair")
     m = m.with_columns(session=new.cum_sum(), src=src)
     m = m.with_columns(
         conversation=pl.when(pl.col("src").is_not_null())

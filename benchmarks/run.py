@@ -320,15 +320,22 @@ def run(size: int, curve: bool) -> Report:
         base = WORK / f"history-{n}.duckdb"
         etl(base, [head, *files[1:]])
         inc_db = WORK / f"incremental-{n}.duckdb"
-        shutil.copyfile(base, inc_db)
-        inc_s, _, inc_out = run_child([PY, "-m", "etl", "load", "--json", "--no-warm", "--db", str(inc_db), str(tail)])
-        same = fingerprint(inc_db) == fingerprint(db)
+        runs, same = [], True
+        for _ in range(5):  # issue 19: the median of 5, each into a fresh copy of the history warehouse
+            shutil.copyfile(base, inc_db)
+            inc_s, _, inc_out = run_child(
+                [PY, "-m", "etl", "load", "--json", "--no-warm", "--db", str(inc_db), str(tail)]
+            )
+            runs.append(inc_s)
+            same = same and fingerprint(inc_db) == fingerprint(db)
+        inc_s = statistics.median(runs)
         report.add(
-            f"incremental load of the last day ({json.loads(inc_out)['rows_loaded']:,} rows)",
+            f"incremental load of the last day ({json.loads(inc_out)['rows_loaded']:,} rows), median of 5",
             inc_s,
-            "<= 5 s",
-            inc_s <= 5,
-            "same warehouse as a full load" if same else "DIFFERS from a full load",
+            "<= 2 s",
+            inc_s <= 2,
+            ("same warehouse as a full load" if same else "DIFFERS from a full load")
+            + f"; runs {', '.join(f'{r:.2f}' for r in runs)} s",
         )
         slowest = max(metric_times, key=metric_times.__getitem__)
         report.add(
