@@ -217,10 +217,14 @@ def derive_blocks(m: pl.DataFrame, cal: pl.DataFrame) -> pl.DataFrame:
 def _stats(prefix: str, seconds: pl.Series, suffix: str) -> dict[str, Value]:
     if seconds.is_empty():
         return {f"{prefix}_{s}{suffix}": None for s in ("median", "p90", "mean")}
+    values = (
+        seconds.quantile(0.5, interpolation="linear"),
+        seconds.quantile(0.9, interpolation="linear"),
+        seconds.mean(),
+    )
     return {
-        f"{prefix}_median{suffix}": seconds.quantile(0.5, interpolation="linear"),
-        f"{prefix}_p90{suffix}": seconds.quantile(0.9, interpolation="linear"),
-        f"{prefix}_mean{suffix}": seconds.mean(),
+        f"{prefix}_{s}{suffix}": None if v is None else float(v)  # type: ignore[arg-type]  # a Float64 series
+        for s, v in zip(("median", "p90", "mean"), values, strict=True)
     }
 
 

@@ -255,7 +255,7 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, rows: str, *, rebuild: bo
         con.execute(ddl.replace(f"CREATE TABLE {table}(", f"CREATE OR REPLACE TABLE {table}(", 1))
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
         return
-    if one(con, f"SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)")[0]:
+    if one_row(con, f"SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)")[0]:
         # a first load: nothing stored to delete, update or collide with, so the rows go straight in (the
         # anti-joins against the empty table and its key index cost a third of a first load's derivation)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
@@ -280,7 +280,7 @@ def _publish_messages(con: duckdb.DuckDBPyConnection) -> None:
                d.is_opt_out, d.created_local, b.sensitive  -- found at load, before the body was redacted
         FROM rb_d d JOIN rb_base b ON b.rowid = d.rid
         """
-    if one(con, "SELECT count(*) = 0 FROM (SELECT 1 FROM messages LIMIT 1)")[0]:
+    if one_row(con, "SELECT count(*) = 0 FROM (SELECT 1 FROM messages LIMIT 1)")[0]:
         # a first load: straight into the empty table, without one more temp table holding a copy of every body
         run(con, f"INSERT INTO messages BY NAME {new_messages}")
         return
