@@ -8,7 +8,8 @@ business time). It shares only definitions with the others: the settings, and th
 and compute the core figures below; Replyboard's side is the same figures read from the warehouse (derivation
 done at load, timed as ETL), as for pandas.
 
-The figures: conversations, conversations_handled, human_replies, inquiry_blocks, unanswered_inquiries, and the
+The rule for texts that need no reply (closers, reactions) is the pandas reference's own function, applied to
+each distinct customer text. The figures: conversations, conversations_handled, human_replies, inquiry_blocks, unanswered_inquiries, and the
 first-response and reply-time median, p90 and mean in calendar and business hours (``@business``).
 """
 
@@ -24,7 +25,9 @@ from benchmarks.pandas_reference import (
     BUSINESS,
     FAILED_STATUSES,
     TRUE_VALUES,
+    UNSENT_STATUSES,
     Value,
+    _no_reply_kind,
     edge_characters,
     mismatches,
     replyboard_values,
@@ -74,6 +77,14 @@ def _instants(column: str, zone: str) -> pl.Expr:
     return pl.when(offset).then(with_offset).otherwise(naive).alias(column)
 
 
+def _participants(contact: pl.Expr) -> pl.Expr:
+    """A group text's participants (several numbers, comma- or semicolon-separated) as one key: the set, sorted
+    and comma-joined (README "Group texts"; numbers taken as written)."""
+    parts = contact.str.replace_all(";", ",", literal=True).str.split(",")
+    joined = parts.list.eval(pl.element().str.strip_chars()).list.eval(pl.element().filter(pl.element() != ""))
+    return joined.list.unique().list.sort().list.join(",").alias("contact_number")
+
+
 def read_messages(path: Path, zone: str) -> pl.LazyFrame:
     raw = pl.scan_csv(path, infer_schema=False)
     return (
@@ -82,7 +93,7 @@ def read_messages(path: Path, zone: str) -> pl.LazyFrame:
             _instants("created_at", zone),
             pl.col("direction").str.strip_chars().str.to_lowercase(),
             _clean("line_number"),
-            _clean("contact_number"),
+            _participants(_clean("contact_number")),
             _clean("agent_id"),
             pl.col("is_automated").fill_null("").str.strip_chars().str.to_lowercase().is_in(TRUE_VALUES),
             pl.col("body"),
@@ -135,11 +146,18 @@ def derive_messages(m: pl.LazyFrame, settings: Settings) -> pl.LazyFrame:
         & (prev_inbound_at.is_null() | (prev_inbound_at < prompt_at))
         & ((pl.col("created_at") - prompt_at) <= window)
     )
+    # texts that need no reply (closers, reactions): the pandas reference's rule (Python re and unicodedata, not the
+    # warehouse's RE2), applied once per distinct customer text
+    texts = m.filter(inbound).select(pl.col("body").fill_null("").unique()).collect()["body"].to_list()
+    no_reply_of = {t: k for t in texts if (k := _no_reply_kind(t, settings)) is not None}
+    no_reply = pl.col("body").fill_null("").replace_strict(no_reply_of, default=None, return_dtype=pl.String)
     kind = (
         pl.when(answer)
         .then(pl.lit("survey_answer"))
         .when(inbound & pl.col("is_opt_out"))
         .then(pl.lit("opt_out"))
+        .when(inbound & no_reply.is_not_null())
+        .then(no_reply)
         .when(inbound)
         .then(pl.lit("inquiry"))
         .when(prompt)
@@ -148,6 +166,8 @@ def derive_messages(m: pl.LazyFrame, settings: Settings) -> pl.LazyFrame:
         .then(pl.lit("automated"))
         .when(pl.col("status").is_in(FAILED_STATUSES))
         .then(pl.lit("failed_reply"))
+        .when(pl.col("status").is_in(UNSENT_STATUSES))
+        .then(pl.lit("pending_reply"))
         .otherwise(pl.lit("human_reply"))
     )
     m = m.with_columns(kind=kind)
