@@ -38,6 +38,7 @@ from metrics.derived import derived_settings
 from metrics.params import Params
 from metrics.query import business_cutoff, compute
 from metrics.rows import MAX_PAGE, rows
+from metrics.scope import AccessError, load_access
 from replyboard.appstate import AppState, Episode, state_path
 from replyboard.business_time import business_seconds
 from replyboard.formats import fmt_duration, fmt_rate
@@ -338,6 +339,7 @@ def run_alerts(request: AlertRequest, say: Callable[[str], None], warn: Callable
     if not rules:
         say("no alert rules in the settings (alerts:)")
         return result
+    rules = [_for_everything(rule, settings, warn) for rule in rules]
     path = state_path(request.db)
     store = AppState(path) if not request.dry_run or path.exists() else None
     sender = Sender(settings, Credentials(request.env, secrets_path(settings, request.settings_dir)))
@@ -349,9 +351,38 @@ def run_alerts(request: AlertRequest, say: Callable[[str], None], warn: Callable
     for rule in rules:
         open_now = {e.scope: e for e in store.episodes(rule.name, only_open=True)} if store else {}
         _apply(rule, readings[rule.name], open_now, store, at, request.dry_run, say)
+        if rule.channel == "email" and not rule.recipients:
+            continue  # every recipient was left out (said above): the episodes are kept, nothing is sent
         if store is not None and not request.dry_run:
             _notify(rule, store, sender, request.retry, result, say, warn)
     return result
+
+
+def _for_everything(rule: AlertRule, settings: Settings, warn: Callable[[str], None]) -> AlertRule:
+    """Alerts are measured over every team and line: with an access file, their emails go only to the people it
+    lets see everything (managers, analysts); a lead or agent gets none (their digest is built in their scope),
+    nor does anyone the file does not name. Each one left out is said."""
+    if rule.channel != "email" or not settings.access_file:
+        return rule
+    try:
+        access = load_access(settings.access_file)
+    except AccessError as exc:
+        raise AlertError(str(exc)) from None
+    kept = []
+    for email in rule.recipients:
+        try:
+            scope = access.scope_for(email)
+        except AccessError:
+            warn(f"warning: {rule.name}: {email} is not in the access file ({settings.access_file}): no alert to them")
+            continue
+        if scope.unrestricted:
+            kept.append(email)
+        else:
+            warn(
+                f"warning: {rule.name}: {email} is a {scope.role}, and alerts count every team and line: no alert "
+                "to them (their digests are built in their scope)"
+            )
+    return rule.model_copy(update={"recipients": kept})
 
 
 def _apply(

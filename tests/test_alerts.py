@@ -379,3 +379,47 @@ def test_etl_serve_sends_the_digest_and_the_alert_on_its_schedule(
     subjects = sorted(m["Subject"].strip() for m in box.messages)
     assert subjects[0].startswith("Yesterday: ") and subjects[1].startswith("[Replyboard] No new messages for ")
     assert SMTP_PASSWORD not in log
+
+
+def test_with_an_access_file_alerts_email_only_those_who_see_everything(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Alerts count every team and line: with an access file, the manager gets the email (the control), a lead
+    and someone the file does not name get none, and each one left out is said."""
+    box = Mailbox()
+    monkeypatch.setenv("SSL_CERT_FILE", str(CERT))
+    monkeypatch.setenv("SMTP_USER", SMTP_USER)
+    monkeypatch.setenv("SMTP_PASSWORD", SMTP_PASSWORD)
+    monkeypatch.delenv("REPLYBOARD_STATE", raising=False)
+    (tmp_path / "access.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "people": [
+                    {"email": "boss@example.com", "role": "manager"},
+                    {"email": "care-lead@example.com", "role": "lead", "teams": ["Care"]},
+                ]
+            }
+        )
+    )
+    with SmtpServer(box) as server:
+        rule = {
+            "name": "customer-waiting",
+            "rule": "customer_waiting",
+            "minutes": 30,
+            "recipients": ["boss@example.com", "care-lead@example.com", "stranger@example.com"],
+        }
+        settings = team_settings(alerts=[rule], smtp={"host": "localhost", "port": server.port}).model_dump(mode="json")
+        settings["access_file"] = "access.yaml"  # relative to the settings file
+        path = tmp_path / "settings.yaml"
+        path.write_text(yaml.safe_dump(settings))
+        db = tmp_path / "w.duckdb"
+        messages = tmp_path / "m.csv"
+        with messages.open("w", newline="") as f:
+            csv.writer(f).writerows([HEADER, text("m1", at(9, 50), "+15551110001", "where is my driver?")])
+        run_load(db, [messages], team_settings())
+        args = ["alerts", "--db", str(db), "--settings", str(path), "--at", "2026-10-19T10:30", "--send"]
+        assert main(args) == 0
+    assert len(box.messages) == 1 and box.envelopes[0][1] == ["boss@example.com"]
+    err = capsys.readouterr().err
+    assert "care-lead@example.com is a lead, and alerts count every team and line: no alert to them" in err
+    assert "stranger@example.com is not in the access file" in err
