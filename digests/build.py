@@ -299,15 +299,7 @@ def _add_okrs(
                 )
             link = okr_link
             if kr.type == "metric" and kr.window_start and kr.window_end:
-                query = links.view(
-                    (kr.window_start, kr.window_end),
-                    labels,
-                    lines=kr.filters.get("lines", ()),
-                    channels=kr.filters.get("channels", ()),
-                    teams=kr.filters.get("teams", ()),
-                    agents=kr.filters.get("agents", ()),
-                    hours=kr.hours or "calendar",
-                )
+                query = links.key_result_view((kr.window_start, kr.window_end), kr.filters, kr.hours, labels)
                 link = links.page(base, "rows", {"metric": kr.metric, **query})
             lines.append(
                 KeyResultLine(

@@ -23,7 +23,7 @@ import streamlit as st
 
 from charts import theme
 from charts.figures import DRILL_META, Drill, TargetLine, drill_query, point_ref
-from metrics import conversation, health, okr, reads
+from metrics import conversation, health, okr, reads, view_query
 from metrics import rows as drill
 from metrics import targets as metric_targets
 from metrics.annotations import NO_OVERLAY, Overlay, check_target, overlay_from
@@ -795,30 +795,10 @@ def open_conversation(conversation_id: str) -> None:
     st.switch_page(CONVERSATION_PAGE, query_params={"id": conversation_id})
 
 
-def sidebar_query(
-    window: tuple[date, date],
-    *,
-    lines: Sequence[str] = (),
-    channels: Sequence[str] = (),
-    teams: Sequence[str] = (),
-    agents: Sequence[str] = (),
-    hours: str = "calendar",
-) -> dict[str, str | list[str]]:
-    """The sidebar's query parameters (app.py binds its filters to the URL by label) for a window and filters:
-    a link with them opens a page with exactly those filters set."""
+def view_labels() -> view_query.Labels:
+    """How the sidebar names lines and agents, for links that set it."""
     options = filter_options()
-    query: dict[str, str | list[str]] = {"dates": [window[0].isoformat(), window[1].isoformat()]}
-    for key, values in (
-        ("line", [options.lines.get(n, n) for n in lines]),
-        ("channel", list(channels)),
-        ("team", list(teams)),
-        ("agent", [options.agents.get(a, a) for a in agents]),
-    ):
-        if values:
-            query[key] = values
-    if hours != "calendar":
-        query["hours"] = hours
-    return query
+    return view_query.Labels(options.lines, options.agents)
 
 
 def rows_link(metric: str, n: int | None, where: Mapping[str, object] | None = None, **extra: object) -> None:

@@ -3,12 +3,13 @@ the title in full, its status in colour, current against target and baseline wit
 against expected, and how it is scored."""
 
 from datetime import date
+from typing import Any
 
 import polars as pl
 import streamlit as st
 
 from charts import figures, theme
-from metrics import okr
+from metrics import okr, view_query
 from metrics.annotations import checkins_for
 from metrics.okr import text as okr_text
 from metrics.scope import Scope
@@ -138,16 +139,9 @@ def key_result_row(kr: dict) -> None:
 def _key_result_rows_link(kr: dict) -> None:
     """The rows behind a key result's current value: its metric over its own window, filters and hours (the
     sidebar of the rows page set to them)."""
-    f = kr.get("filters") or {}
     window = (date.fromisoformat(str(kr["window_start"])), date.fromisoformat(str(kr["window_end"])))
-    query = common.sidebar_query(
-        window,
-        lines=f.get("lines", []),
-        channels=f.get("channels", []),
-        teams=f.get("teams", []),
-        agents=f.get("agents", []),
-        hours=kr.get("hours") or "calendar",
-    )
+    view = view_query.key_result_view(window, kr.get("filters") or {}, kr.get("hours"), common.view_labels())
+    query: dict[str, Any] = view_query.present(view)  # st.page_link takes each value as text or a list of it
     label = f"n = {kr['n']:,} · see rows" if kr.get("n") is not None else "see rows"
     st.page_link(
         common.ROWS_PAGE,
