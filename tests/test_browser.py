@@ -132,6 +132,23 @@ def _wait_until_idle(page) -> None:
     raise AssertionError("the page kept running for 60 s")
 
 
+def _wait_for_text(page, text: str, name: str) -> str:
+    """stMain's text once it shows ``text`` (60 s at most): under load the status widget can look idle for a moment
+    before a run has sent all its elements. On a timeout the screenshot and the text are kept for the report."""
+    try:
+        page.wait_for_function(
+            "t => (document.querySelector(\"[data-testid='stMain']\")?.innerText || '').includes(t)",
+            arg=text,
+            timeout=60_000,
+        )
+    except Exception:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{name}-missing-text.png"), full_page=True)
+        (SHOTS / f"{name}-missing-text.txt").write_text(page.inner_text("[data-testid='stMain']"))
+    _wait_until_idle(page)
+    return page.inner_text("[data-testid='stMain']")
+
+
 def _launch(pw):
     return pw.chromium.launch(
         executable_path=CHROMIUM,
@@ -159,7 +176,7 @@ def test_every_page_renders_in_chromium(server: str):
             page.goto(f"{server}/{spec.url_path}", wait_until="networkidle")
             page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
             _wait_until_idle(page)
-            body = page.inner_text("[data-testid='stMain']")
+            body = _wait_for_text(page, KEY_TEXT[spec.url_path], spec.url_path)
             assert page.locator("[data-testid='stException']").count() == 0, f"{spec.url_path}: exception shown"
             assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"{spec.url_path}: error shown"
             assert KEY_TEXT[spec.url_path] in body, f"{spec.url_path}: {KEY_TEXT[spec.url_path]!r} not visible"
