@@ -391,6 +391,10 @@ def _merge_file(
             f"last_at = (SELECT max(created_at) FROM {VALID}) WHERE run_id = ? AND path = ?",
             [run_id, stored_path],
         )
+    # this file's working copies are done with (its changed rows are in merge.CHANGED): dropped now, a 10M file
+    # would otherwise keep four copies of every body in memory through the derivation and spill them to disk
+    for done in (MESSAGE_STAGE, "rb_checked", VALID, "rb_merge", "rb_survey_merge"):
+        con.execute(f"DROP TABLE IF EXISTS {done}")
     return table_kind == "surveys" and (counts.loaded + counts.updated) > 0
 
 
