@@ -28,7 +28,7 @@ from replyboard.faults import checkpoint
 from replyboard.no_reply import EMOJI_ONLY_RE, FORMAT_CHARS_RE, LONGEST, QUESTION_RE, SEPARATORS_RE, closer_regex
 from replyboard.settings import DerivationSettings
 from replyboard.survey_parse import STRIP_PUNCT_SQL_REGEX, parse_scores_frame
-from replyboard.warehouse import frame, one, one_row, run, temp_table
+from replyboard.warehouse import frame, is_empty, one, one_row, run, temp_table
 
 PAIRS = "rb_pairs"  # the line/contact pairs the last derive() re-derived
 
@@ -93,7 +93,7 @@ def derive(
     # The pairs' messages, stored and changed. A first load stores none, so they are `changed` itself: read in
     # place rather than copied (a copy of every body: 6 s and a gigabyte of memory at 10M messages).
     base = changed
-    if not _is_empty(con, "messages"):
+    if not is_empty(con, "messages"):
         base = "rb_base"
         con.execute(
             f"""
@@ -238,10 +238,6 @@ def derive(
         con.execute(f"DROP TABLE IF EXISTS {done}")
 
 
-def _is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(one_row(con, f"SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)")[0])
-
-
 # Rows of the touched pairs in each derived table (survey_responses: only those texted after a prompt).
 _PAIR_ROWS = "(t.line_number, t.contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)"
 _SCOPE = {
@@ -266,7 +262,7 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, rows: str, *, rebuild: bo
         con.execute(ddl.replace(f"CREATE TABLE {table}(", f"CREATE OR REPLACE TABLE {table}(", 1))
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
         return
-    if _is_empty(con, table):
+    if is_empty(con, table):
         # a first load: nothing stored to delete, update or collide with, so the rows go straight in (the
         # anti-joins against the empty table and its key index cost a third of a first load's derivation)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
@@ -274,7 +270,11 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, rows: str, *, rebuild: bo
     on = " AND ".join(f"t.{k} = r.{k}" for k in key)
     columns = [c for (c, *_) in con.execute(f"DESCRIBE {rows}").fetchall() if c not in key]
     run(con, f"DELETE FROM {table} t WHERE {_SCOPE[table]} AND NOT EXISTS (SELECT 1 FROM {rows} r WHERE {on})")
-    con.execute(f"UPDATE {table} t SET {', '.join(f'{c} = r.{c}' for c in columns)} FROM {rows} r WHERE {on}")
+    # only the rows whose values changed: most re-derived rows of a touched pair come out as they were stored
+    differs = f"({', '.join(f't.{c}' for c in columns)}) IS DISTINCT FROM ({', '.join(f'r.{c}' for c in columns)})"
+    con.execute(
+        f"UPDATE {table} t SET {', '.join(f'{c} = r.{c}' for c in columns)} FROM {rows} r WHERE {on} AND {differs}"
+    )
     con.execute(
         f"INSERT INTO {table} BY NAME SELECT r.* FROM {rows} r WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {on})"
     )
@@ -291,7 +291,7 @@ def _publish_messages(con: duckdb.DuckDBPyConnection, base: str) -> None:
                d.is_opt_out, d.created_local, b.sensitive  -- found at load, before the body was redacted
         FROM rb_d d JOIN {base} b ON b.rowid = d.rid
         """
-    if _is_empty(con, "messages"):
+    if is_empty(con, "messages"):
         # a first load: straight into the empty table, without one more temp table holding a copy of every body
         run(con, f"INSERT INTO messages BY NAME {new_messages}")
         return

@@ -156,6 +156,7 @@ def run_load(
             [run_id, settings.derivation_key()],
         )
         merge.start_batch(con)
+        owner_inputs = ownership.inputs(con)  # before any file: did this load change what owners depend on?
         surveys_changed = False
         for n, path in enumerate(paths, 1):
             file_report = FileReport(path=str(path), kind=source or "?")
@@ -168,7 +169,7 @@ def run_load(
         heartbeat("deriving")
         try:
             with watchdog.time_limit(budget, f"{db}: deriving this load's facts", con):
-                _derive(con, report, settings, surveys_changed, progress)
+                _derive(con, report, settings, surveys_changed, progress, owner_inputs)
         except watchdog.StepTimeout as exc:
             raise warehouse.WarehouseError(
                 f"{exc.what}: stopped after {exc.seconds:g} s ({watchdog.ENV}); the load was abandoned, "
@@ -253,10 +254,16 @@ def _file_error(path: Path, exc: BaseException) -> str:
 
 
 def _derive(
-    con: duckdb.DuckDBPyConnection, report: LoadReport, settings: Settings, surveys_changed: bool, progress: Progress
+    con: duckdb.DuckDBPyConnection,
+    report: LoadReport,
+    settings: Settings,
+    surveys_changed: bool,
+    progress: Progress,
+    owner_inputs: tuple,
 ) -> None:
     """Reference rows, then the facts of every line/contact pair the load changed (of every pair, when the
-    derivation settings changed since the warehouse was derived), then the run's record."""
+    derivation settings changed since the warehouse was derived), their owners, then the run's record.
+    owner_inputs: ownership.inputs before the load's first file."""
     _fill_reference(con, settings)
     derivation = settings.derivation
     changed = _derivation_changes(con, derivation)
@@ -299,8 +306,12 @@ def _derive(
             f"SELECT contact_number FROM {derived} UNION SELECT contact_number FROM {merge.SURVEY_CONTACTS}"
         )
         derive.link_file_surveys(con, derivation, contacts="rb_survey_scope")
-    # every load: an agents or lines file (a team change) re-owns conversations without touching a message
-    ownership.assign_owners(con)
+    # An agents or lines file (a team change) re-owns conversations without touching a message: every row then;
+    # otherwise only the rows this load re-derived or re-linked can have another owner.
+    if rederive_all or ownership.inputs(con) != owner_inputs:
+        ownership.assign_owners(con)
+    elif pairs or surveys_changed:
+        ownership.assign_owners(con, ownership.Scope(pairs=derived, contacts="rb_survey_scope"))
     _record(con, report)
 
 

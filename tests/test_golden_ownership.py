@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import etl.ownership
 from etl.load import run_load
 from etl.ownership import assign_owners
 from etl.sync.state import save_conversations
@@ -133,3 +134,38 @@ def test_a_quo_conversation_assigned_to_an_agent_owns_the_pairs_conversation(tmp
         save_conversations(con, "quo", [quo], 1)
         assign_owners(con)
     assert _by(db, ["unanswered_inquiries"], "agent") == {"ag_01": 0, "ag_02": 1, "ag_03": 0, None: 2}
+
+
+def _same_tables(a_path: Path, b_path: Path) -> None:
+    with duckdb.connect(str(a_path), read_only=True) as a, duckdb.connect(str(b_path), read_only=True) as b:
+        for table in ("conversations", "inquiry_blocks", "messages", "survey_responses"):
+            q = f"SELECT * EXCLUDE (run_id) FROM {table} ORDER BY ALL"
+            q = q if table in ("messages", "survey_responses") else f"SELECT * FROM {table} ORDER BY ALL"
+            assert a.execute(q).fetchall() == b.execute(q).fetchall(), table
+
+
+def test_a_later_load_re_owns_only_its_pairs_and_equals_one_load(tmp_path: Path, monkeypatch) -> None:
+    """The customers' texts first, the replies in a second load (no agents or lines change): that load re-owns
+    the rows of the pairs it touched only (issue 19: a daily load into 10M messages no longer re-reads them all),
+    and the owners are those of one load of every file: O1 ag_01, O3 ag_03, O4 ag_03 (assigned), Care/Sales."""
+    lines = (FIXTURES / "ownership.csv").read_text().splitlines()
+    replies = [row for row in lines[1:] if ",outbound," in row]
+    first, second = tmp_path / "texts.csv", tmp_path / "replies.csv"
+    first.write_text("\n".join([lines[0], *[row for row in lines[1:] if row not in replies]]) + "\n")
+    second.write_text("\n".join([lines[0], *replies]) + "\n")
+    scopes: list[object] = []
+    real = etl.ownership.assign_owners
+
+    def spy(con, scope=None):
+        scopes.append(scope)
+        real(con, scope)
+
+    monkeypatch.setattr(etl.ownership, "assign_owners", spy)
+    db = tmp_path / "w.duckdb"
+    run_load(db, [first, *FILES[1:]], team_settings())
+    run_load(db, [second], team_settings())
+    assert scopes[0] is None and scopes[1] is not None  # the first load fills every row; the second its pairs
+    fresh = tmp_path / "fresh.duckdb"
+    run_load(fresh, FILES, team_settings())
+    _same_tables(db, fresh)
+    assert _by(db, ["inbound_messages"], "agent") == {"ag_01": 1, "ag_02": 0, "ag_03": 2, None: 3}

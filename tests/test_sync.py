@@ -122,6 +122,8 @@ def test_quo_first_sync_pages_through_everything_with_names_lines_and_conversati
     assert dict(rows(db, "SELECT agent_id, name FROM agents")) == {"USann": "Ann Lee", "USbo": "Bo Chan"}
     conv = rows(db, "SELECT conversation_id, phone_number_id, participants, assigned_to, raw FROM sync_conversations")
     assert len(conv) == 7 and {c[3] for c in conv} == {"USann"}
+    # the conversation objects' assignment owns their conversations from this sync on, not the next load's
+    assert rows(db, "SELECT owner_agent_id, count(*) FROM conversations GROUP BY ALL") == [("USann", 7)]
     assert json.loads(conv[0][4])["participants"] == conv[0][2]
     mark = max(datetime.fromisoformat(m["updatedAt"].replace("Z", "+00:00")) for m in fake.messages)
     assert rows(db, "SELECT high_water, last_error FROM sync_state WHERE source = 'quo'") == [(mark, None)]

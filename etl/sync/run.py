@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from etl import ownership
 from etl.load import LoadReport, run_load
 from etl.sync import state
 from etl.sync.http import SyncError
@@ -122,7 +123,10 @@ def run_sync(
             else:
                 state.record_success(con, source, fetcher.account, report.run_id, fetched.high_water, fetched.cursor)
             _save_names(con, fetched.agent_names)
+            before = ownership.inputs(con)
             state.save_conversations(con, source, fetched.conversations, report.run_id or 0)
+            if ownership.inputs(con) != before:  # saved after the load's derivation: owners follow them now
+                ownership.assign_owners(con)
 
         report = run_load(db, files, load_settings, progress=progress, wait=wait, before_publish=before_publish)
         run.finish([*leftovers, run.path], keep=settings.sync.keep_pages)
