@@ -48,14 +48,16 @@ _OWNERS = {
         "block_id",
         """
         SELECT b.block_id, c.owner_agent_id, b.line_number
-        FROM (SELECT * FROM inquiry_blocks t {where}) b LEFT JOIN conversations c USING (conversation_id)
+        FROM (SELECT * FROM inquiry_blocks t {where}) b
+        LEFT JOIN (SELECT * FROM conversations t {where}) c USING (conversation_id)
         """,
     ),
     "messages": (
         "message_id",
         """
         SELECT m.message_id, coalesce(m.agent_id, c.owner_agent_id) AS owner_agent_id, m.line_number
-        FROM (SELECT * FROM messages t {where}) m LEFT JOIN conversations c USING (conversation_id)
+        FROM (SELECT * FROM messages t {where}) m
+        LEFT JOIN (SELECT * FROM conversations t {where}) c USING (conversation_id)
         """,
     ),
     "survey_responses": (
@@ -79,7 +81,9 @@ _INPUTS = """
 """
 
 # The rows of a scoped pass (Scope): those of the re-derived pairs, and survey replies of the contacts whose
-# replies or conversations changed. Aliased `t`, as the owner queries below read their table.
+# replies or conversations changed. Aliased `t`, as the owner queries below read their table. A block's or a
+# message's conversation is of the same pairs (a conversation across pairs has all of them re-derived), so
+# their queries read only those conversations too.
 _IN_PAIRS = "(t.line_number, t.contact_number) IN (SELECT (line_number, contact_number) FROM {pairs})"
 _SCOPED = {
     "conversations": _IN_PAIRS,
