@@ -15,7 +15,7 @@ import polars as pl
 from etl import canonical, derive, merge, ownership, validate, watchdog
 from etl.sources import twilio_webhook
 from etl.sources.base import Reject, SourceError, SourceFrame, storable
-from replyboard import warehouse, warm_cache
+from replyboard import reply_gaps, warehouse, warm_cache
 from replyboard.faults import checkpoint
 from replyboard.files import NotARegularFile, check_regular
 from replyboard.load_lock import heartbeat
@@ -294,6 +294,7 @@ def _derive(
         progress(f"deriving conversations and reply times for {pairs:,} line/contact pairs")
         derive.derive(con, derivation, merge.CHANGED, merge.AFFECTED, every_pair=rederive_all)
         checkpoint("after_derive")
+        reply_gaps.refresh(con)  # per agent, across pairs: the replies whose gaps the derivation changed
         progress(f"derived in {time.perf_counter() - t0:.1f} s")
     if rederive_all:
         derive.link_file_surveys(con, derivation)

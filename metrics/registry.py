@@ -189,10 +189,11 @@ FACTS: dict[str, Fact] = {
         Fact(
             name="replies",
             # Spans merge over ALL of an agent's human replies before any filter, so a filtered value (one
-            # line, one day) always equals that group's value in a grouped report, and groups sum to the total.
-            source="""(SELECT *, coalesce(least($typing_allowance_seconds, epoch(created_at)
-                          - epoch(lag(created_at) OVER (PARTITION BY agent_id ORDER BY created_at))),
-                          $typing_allowance_seconds) AS span
+            # line, one day) always equals that group's value in a grouped report, and groups sum to the total:
+            # each reply's gap since the agent's previous one is stored at load (replyboard.reply_gaps), so no
+            # window over every human reply runs here.
+            source="""(SELECT *, coalesce(least($typing_allowance_seconds, prev_reply_gap_seconds),
+                                    $typing_allowance_seconds) AS span
                        FROM messages WHERE kind = $kind_human_reply) r""",
             anchor="message sent or received",
             row="human reply",

@@ -106,6 +106,8 @@ class Disposition(StrEnum):
     MERGE = "merge on key"  # a row with a stored key replaces or updates it; new keys are added
     REPLACE = "replace"  # the table (or the rows it names) is written whole each time
     REDERIVE = "re-derive per line and contact"  # rebuilt from messages for each line/contact pair a load touches
+    # recomputed for each agent whose human replies a load changed, from the earliest change on (replyboard.reply_gaps)
+    REDERIVE_AGENT = "re-derive per agent"
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,11 @@ TABLES: dict[str, Table] = {
                 Write(Disposition.MERGE, "source columns, merged on message_id by etl.merge", _DERIVE),
                 Write(Disposition.REDERIVE, "conversation_id, kind, survey, is_opt_out, created_local", _DERIVE),
                 _OWNERS,
+                Write(
+                    Disposition.REDERIVE_AGENT,
+                    "prev_reply_gap_seconds, and reply_gap_agent_id, reply_gap_at: what each gap was computed for",
+                    "replyboard.reply_gaps",
+                ),
             ),
             _METRICS,
         ),
