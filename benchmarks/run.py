@@ -169,7 +169,7 @@ def fingerprint(db: Path) -> dict[str, tuple]:
     con = duckdb.connect(str(db), read_only=True)
     out = {}
     for table, cols in (
-        ("messages", "message_id, kind, conversation_id, survey, sensitive"),
+        ("messages", "message_id, kind, conversation_id, survey, sensitive, prev_reply_gap_seconds"),
         ("conversations", "conversation_id, messages, inbound, human_replies"),
         ("inquiry_blocks", "block_id, reply_message_id, calendar_seconds, business_seconds, deadline_at"),
         ("survey_responses", "response_id, score, parse_status, agent_id"),

@@ -294,7 +294,8 @@ def _derive(
         progress(f"deriving conversations and reply times for {pairs:,} line/contact pairs")
         derive.derive(con, derivation, merge.CHANGED, merge.AFFECTED, every_pair=rederive_all)
         checkpoint("after_derive")
-        reply_gaps.refresh(con)  # per agent, across pairs: the replies whose gaps the derivation changed
+        # per agent, across pairs: the gaps of the replies this run wrote (of every row when all was re-derived)
+        reply_gaps.refresh(con, run_id=None if rederive_all else report.run_id)
         progress(f"derived in {time.perf_counter() - t0:.1f} s")
     if rederive_all:
         derive.link_file_surveys(con, derivation)

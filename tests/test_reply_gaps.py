@@ -31,15 +31,16 @@ HEADER = [
     *("message_id", "created_at", "direction", "line_number", "contact_number", "agent_id", "is_automated"),
     *("body", "status"),
 ]
-DAY = "2026-10-19T"  # a Monday; times below are UTC
+DAY = "2026-10-19"  # a Monday; times below are UTC
 
 
 def _m(mid: str, at: str, agent: str = "", line: str = L1, contact: str = C1, **kw: str) -> list[str]:
     """One outbound text (a human reply unless its status or flag says otherwise), or an inbound one."""
-    direction = kw.get("direction", "outbound" if agent or kw.get("automated") else "inbound")
+    direction = "outbound" if agent or "automated" in kw else "inbound"
     status = kw.get("status", "delivered" if direction == "outbound" else "received")
     body = kw.get("body", f"text {mid}")
-    return [mid, DAY + at + "Z", direction, line, contact, agent, kw.get("automated", "false"), body, status]
+    when = f"{kw.get('day', DAY)}T{at}Z"
+    return [mid, when, direction, line, contact, agent, kw.get("automated", "false"), body, status]
 
 
 def _write(path: Path, rows: list[list[str]]) -> Path:
@@ -157,6 +158,7 @@ BASE = [
     _m("b07", "10:40:00", "ag_a", L1, C1),
     _m("b08", "10:41:00", "ag_b", L1, C1),
     _m("b09", "10:45:00", "ag_a", L1, C1),
+    _m("c01", "16:00:00", "ag_c", L2, C4, day="2026-10-01"),  # ag_c's reply weeks before
 ]
 UPDATES = {
     # ag_a replies in ANOTHER pair before (09:59) and between (10:04) its stored replies in L1/C1: only L2/C2 is
@@ -168,6 +170,12 @@ UPDATES = {
     "agent_moved": [_m("b03", "10:05:00", "ag_b", L1, C1)],
     # a stored reply's status turns to failed: out of its agent's chain (b09's gap now runs from b06)
     "failed_later": [_m("b07", "10:40:00", "ag_a", L1, C1, status="failed")],
+    # the next day: ag_b's next reply (its previous one within the week refresh looks at first) and ag_c's, whose
+    # previous one is 19 days back (found by the second look, over all of ag_c's replies)
+    "days_later": [
+        _m("d01", "10:00:00", "ag_c", L2, C2, day="2026-10-20"),
+        _m("d02", "09:00:00", "ag_b", L3, C3, day="2026-10-20"),
+    ],
     # a stored reply moved in time (--replace): ag_a's first, from 10:00 to 10:50, after every other of ag_a's
     "redated": [_m("b02", "10:50:00", "ag_a", L1, C1)],
 }
@@ -227,6 +235,7 @@ HISTORIES = {
     "a settings change that re-derives everything": [(["base"], {}), (["earlier_other_pair"], REMINDERS_AUTOMATED)],
     "a reply's agent changed": [(["base", "earlier_other_pair"], {}), (["agent_moved"], {})],
     "a reply failed later": [(["base"], {}), (["failed_later"], {})],
+    "replies a day and 19 days after the agents' last": [(["base"], {}), (["days_later"], {})],
     "a reply re-dated after the others (--replace)": [(["base"], {}), (["redated"], {})],
     "every change, one load each": [
         (["base"], {}),
@@ -251,7 +260,10 @@ def test_the_histories_change_the_gaps_they_are_about(tmp_path: Path, files: dic
     db = tmp_path / "w.duckdb"
     run_load(db, [files["base"]], team_settings())
     before = _gaps(db)
-    assert before == {"b02": None, "b03": 300.0, "b04": None, "b06": 900.0, "b07": 1200.0, "b08": 1860.0, "b09": 300.0}
+    assert before == {
+        **{"b02": None, "b03": 300.0, "b04": None, "b06": 900.0, "b07": 1200.0, "b08": 1860.0, "b09": 300.0},
+        "c01": None,
+    }
     run_load(db, [files["earlier_other_pair"]], team_settings())
     after = _gaps(db)
     assert (after["b02"], after["b03"], after["e01"], after["e02"]) == (60.0, 60.0, None, 240.0)
@@ -261,6 +273,9 @@ def test_the_histories_change_the_gaps_they_are_about(tmp_path: Path, files: dic
     assert (_gaps(db)["b03"], _gaps(db)["b04"], _gaps(db)["b05"]) == (None, 300.0, 540.0)  # b03 now ag_b's first
     run_load(db, [files["failed_later"]], team_settings())
     assert _gaps(db)["b09"] == 1500.0  # b07 (10:40) failed: b09 (10:45) follows b06 (10:20)
+    run_load(db, [files["days_later"]], team_settings())
+    # d02: Tue 20th 09:00 after b08 (Mon 10:41); d01: Tue 20th 10:00 after c01 (Thu 1st 16:00), 19 days back
+    assert (_gaps(db)["d02"], _gaps(db)["d01"]) == (80340.0, 1620000.0)
     run_load(db, [files["redated"]], team_settings(), replace=True)
     assert (_gaps(db)["e01"], _gaps(db)["b02"]) == (None, 300.0)  # b02 10:00 -> 10:50, 5 min after b09
 
