@@ -100,8 +100,8 @@ def refresh(con: duckdb.DuckDBPyConnection, *, run_id: int | None = None, own_tr
     run_id: look for stale rows among that load's rows only, those etl.merge wrote (a new or changed message gets
     the run's id), which is where a load can make one: whether a text is a human reply, its agent and its time
     are the row's own content read with the derivation settings, so while those stay the same only a changed row
-    changes. None (a derivation settings change, the migration): every row; DuckDB skips the row groups that
-    hold no row of the run, so a daily load does not read 10M rows to find its own.
+    changes. DuckDB skips the row groups that hold no row of the run, so a daily load does not read 10M rows to
+    find its own. None: every row (a derivation settings change, the migration).
 
     The steps address rows by rowid, stable only within one transaction (a checkpoint between statements may
     compact a row group), so they run in one: their own, or the caller's (own_transaction=False: a migration,
