@@ -62,6 +62,7 @@ def test_migrations_are_applied_once_and_recorded(load):
         (4, "004_one_row_per_key.py"),
         (5, "005_primary_keys.sql"),
         (6, "006_ownership.py"),
+        (7, "007_reply_gaps.py"),
     ]
     con = duckdb.connect(str(db))
     try:
