@@ -109,13 +109,14 @@ def derive(
     _pairs_in_scope(con, changed, affected)
     # The pairs' messages, stored and changed. A first load stores none, so they are `changed` itself: read in
     # place rather than copied (a copy of every body: 6 s and a gigabyte of memory at 10M messages).
+    first_load = is_empty(con, "messages")
     base = changed
-    if not is_empty(con, "messages"):
+    if not first_load:
         base = "rb_base"
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE rb_base AS
-                SELECT * EXCLUDE (conversation_id, kind, survey, is_opt_out, created_local, owner_agent_id, owner_team),
+                SELECT * EXCLUDE ({", ".join(NOT_LOADED_MESSAGE_COLUMNS)}),
                        rowid AS stored_rowid  -- the stored row, written back through it (_publish_messages)
                 FROM messages m
                 WHERE (m.line_number, m.contact_number) IN (SELECT (line_number, contact_number) FROM rb_pairs)
@@ -165,7 +166,7 @@ def derive(
             "closer_re": closer_regex(settings.closers),
         },
     )
-    # Step 2: within each line/contact pair, in time order (one integer-keyed ordering shared by the windows):
+    # Step 2: within each line/contact pair, in time order (created_at, then message_id):
     # the last survey prompt and the previous inbound (survey answers), then kind; conversations, where a gap
     # over session_gap_hours starts a new one except that an outbound text to a customer still waiting
     # (Friday evening's text answered on Monday, or a reminder sent before that answer) continues it; then
@@ -250,7 +251,7 @@ def derive(
         },
     )
     con.execute("DROP TABLE rb_k")  # what is not needed any more is dropped: a 10M load then spills less
-    _publish_messages(con, base)
+    _publish_messages(con, base, first_load)
     checkpoint("after_derive_messages")
     _conversations(con, every_pair)
     _blocks(con, settings, every_pair)
@@ -303,28 +304,24 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, rows: str) -> None:
     )
 
 
-def _publish_messages(con: duckdb.DuckDBPyConnection, base: str) -> None:
-    new_messages = f"""
-        SELECT b.message_id, b.source, b.created_at, b.direction, b.line_number, b.contact_number, b.agent_id,
+def _publish_messages(con: duckdb.DuckDBPyConnection, base: str, first_load: bool) -> None:
+    # b.sensitive: what the load found before the body was redacted
+    selected = """b.message_id, b.source, b.created_at, b.direction, b.line_number, b.contact_number, b.agent_id,
                b.is_automated, b.body, b.channel, b.source_conversation_id, b.status, b.assigned_agent_id,
                b.content_hash, b.run_id,
                d.conversation_id, d.kind,
                CASE WHEN d.kind = $kind_survey_prompt THEN d.prompt_survey
                     WHEN d.kind = $kind_survey_answer THEN d.prompt_kind END AS survey,
-               d.is_opt_out, d.created_local, b.sensitive  -- found at load, before the body was redacted
-        FROM rb_d d JOIN {base} b ON b.rowid = d.rid
-        """
-    if is_empty(con, "messages"):
-        # a first load: straight into the empty table, without one more temp table holding a copy of every body
-        run(con, f"INSERT INTO messages BY NAME {new_messages}")
+               d.is_opt_out, d.created_local, b.sensitive"""
+    joined = f"FROM rb_d d JOIN {base} b ON b.rowid = d.rid"
+    if first_load:
+        # straight into the empty table, without one more temp table holding a copy of every body
+        run(con, f"INSERT INTO messages BY NAME SELECT {selected} {joined}")
         return
     # Every message stays (a pair's stored messages are all re-derived), so nothing is deleted. Statements that
     # join the stored table on message_id read every id (0.14 s at 10M messages, each); through rowids and the
     # key's index they do not.
-    run(
-        con,
-        f"CREATE OR REPLACE TEMP TABLE rb_new_messages AS {new_messages.replace('SELECT', 'SELECT b.stored_rowid,', 1)}",
-    )
+    run(con, f"CREATE OR REPLACE TEMP TABLE rb_new_messages AS SELECT b.stored_rowid, {selected} {joined}")
     # a stored message re-derived: only what derivation writes can differ (the rest came from the stored row)
     written = ", ".join(f"{c} = r.{c}" for c in _DERIVED_MESSAGE_COLUMNS)
     differs = " OR ".join(f"t.{c} IS DISTINCT FROM r.{c}" for c in _DERIVED_MESSAGE_COLUMNS)
@@ -350,8 +347,10 @@ def _publish_messages(con: duckdb.DuckDBPyConnection, base: str) -> None:
         )
 
 
-# What derive() writes into a message (the rest is the message as loaded).
+# What derive() writes into a message (the rest is the message as loaded), and with the owners
+# (etl.ownership), what a loaded message does not carry.
 _DERIVED_MESSAGE_COLUMNS = ("conversation_id", "kind", "survey", "is_opt_out", "created_local")
+NOT_LOADED_MESSAGE_COLUMNS = (*_DERIVED_MESSAGE_COLUMNS, "owner_agent_id", "owner_team")
 
 
 def _conversations(con: duckdb.DuckDBPyConnection, every_pair: bool) -> None:

@@ -285,8 +285,8 @@ def _derive(
     if not merge._exists(con, merge.CHANGED):  # no messages file in this load: no message changed
         # (the shape of messages, not of the last file's valid rows: a lines or surveys file has other columns)
         con.execute(
-            f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE (conversation_id, kind, survey, "
-            "is_opt_out, created_local, owner_agent_id, owner_team), 0::BIGINT AS source_line FROM messages LIMIT 0"
+            f"CREATE TEMP TABLE {merge.CHANGED} AS SELECT * EXCLUDE ({', '.join(derive.NOT_LOADED_MESSAGE_COLUMNS)}), "
+            "0::BIGINT AS source_line FROM messages LIMIT 0"
         )
     (pairs,) = one_row(con, f"SELECT count(DISTINCT (line_number, contact_number)) FROM {merge.AFFECTED}")
     if pairs:

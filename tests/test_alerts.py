@@ -273,6 +273,24 @@ def test_dry_run_changes_nothing(tmp_path: Path, httpserver) -> None:
     assert t.received["customer-waiting"] == [] and AppState(state_path(t.db)).episodes() == []
 
 
+def _customer_waiting_since_9_50(
+    tmp_path: Path, rule: dict, smtp_port: int, access_file: str | None = None
+) -> tuple[Path, Path]:
+    """A warehouse whose one customer has waited since 09:50, and a settings file with `rule` and the local SMTP
+    server (and the access file, relative to the settings file)."""
+    settings = team_settings(alerts=[rule], smtp={"host": "localhost", "port": smtp_port}).model_dump(mode="json")
+    if access_file:
+        settings["access_file"] = access_file
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    db = tmp_path / "w.duckdb"
+    messages = tmp_path / "m.csv"
+    with messages.open("w", newline="") as f:
+        csv.writer(f).writerows([HEADER, text("m1", at(9, 50), "+15551110001", "where is my driver?")])
+    run_load(db, [messages], team_settings())
+    return db, path
+
+
 def test_alerts_cli_emails_a_lead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
     box = Mailbox()
     monkeypatch.setenv("SSL_CERT_FILE", str(CERT))
@@ -286,14 +304,7 @@ def test_alerts_cli_emails_a_lead(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             "minutes": 30,
             "recipients": ["care-lead@example.com"],
         }
-        settings = team_settings(alerts=[rule], smtp={"host": "localhost", "port": server.port}).model_dump(mode="json")
-        path = tmp_path / "settings.yaml"
-        path.write_text(yaml.safe_dump(settings))
-        db = tmp_path / "w.duckdb"
-        messages = tmp_path / "m.csv"
-        with messages.open("w", newline="") as f:
-            csv.writer(f).writerows([HEADER, text("m1", at(9, 50), "+15551110001", "where is my driver?")])
-        run_load(db, [messages], team_settings())
+        db, path = _customer_waiting_since_9_50(tmp_path, rule, server.port)
         args = ["alerts", "--db", str(db), "--settings", str(path), "--at", "2026-10-19T10:30"]
         assert main([*args, "--send"]) == 0
         assert main([*args, "--send"]) == 0  # once per episode
@@ -408,15 +419,7 @@ def test_with_an_access_file_alerts_email_only_those_who_see_everything(  # type
             "minutes": 30,
             "recipients": ["boss@example.com", "care-lead@example.com", "stranger@example.com"],
         }
-        settings = team_settings(alerts=[rule], smtp={"host": "localhost", "port": server.port}).model_dump(mode="json")
-        settings["access_file"] = "access.yaml"  # relative to the settings file
-        path = tmp_path / "settings.yaml"
-        path.write_text(yaml.safe_dump(settings))
-        db = tmp_path / "w.duckdb"
-        messages = tmp_path / "m.csv"
-        with messages.open("w", newline="") as f:
-            csv.writer(f).writerows([HEADER, text("m1", at(9, 50), "+15551110001", "where is my driver?")])
-        run_load(db, [messages], team_settings())
+        db, path = _customer_waiting_since_9_50(tmp_path, rule, server.port, access_file="access.yaml")
         args = ["alerts", "--db", str(db), "--settings", str(path), "--at", "2026-10-19T10:30", "--send"]
         assert main(args) == 0
     assert len(box.messages) == 1 and box.envelopes[0][1] == ["boss@example.com"]

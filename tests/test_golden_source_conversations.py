@@ -41,29 +41,34 @@ def _load(tmp_path: Path) -> Path:
     return db
 
 
+def _rows(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 def test_a_source_conversation_outlasts_the_session_gap_and_counts_follow_ups(tmp_path: Path) -> None:
     db = _load(tmp_path)
-    with duckdb.connect(str(db), read_only=True) as con:
-        conv = con.execute(
-            "SELECT conversation_id, messages, human_replies FROM conversations WHERE contact_number = '+15553000001'"
-        ).fetchall()
-        blocks = con.execute(
-            "SELECT block_seq, is_follow_up, calendar_seconds, reply_message_id FROM inquiry_blocks "
-            "WHERE conversation_id = 's:CN1' ORDER BY block_seq"
-        ).fetchall()
+    conv = _rows(
+        db, "SELECT conversation_id, messages, human_replies FROM conversations WHERE contact_number = '+15553000001'"
+    )
+    blocks = _rows(
+        db,
+        "SELECT block_seq, is_follow_up, calendar_seconds, reply_message_id FROM inquiry_blocks "
+        "WHERE conversation_id = 's:CN1' ORDER BY block_seq",
+    )
     assert conv == [("s:CN1", 4, 2)]
     assert blocks == [(1, False, 600.0, "s1b"), (2, True, 300.0, "s1d")]
 
 
 def test_a_source_conversation_across_two_pairs_is_answered_by_a_reply_in_either(tmp_path: Path) -> None:
     db = _load(tmp_path)
-    with duckdb.connect(str(db), read_only=True) as con:
-        conv = con.execute(
-            "SELECT conversation_id, contact_number, messages FROM conversations WHERE conversation_id = 's:CN2'"
-        ).fetchall()
-        blocks = con.execute(
-            "SELECT conversation_id, calendar_seconds, reply_message_id, reply_agent_id FROM inquiry_blocks "
-            "WHERE contact_number = '+15553000002'"
-        ).fetchall()
+    conv = _rows(
+        db, "SELECT conversation_id, contact_number, messages FROM conversations WHERE conversation_id = 's:CN2'"
+    )
+    blocks = _rows(
+        db,
+        "SELECT conversation_id, calendar_seconds, reply_message_id, reply_agent_id FROM inquiry_blocks "
+        "WHERE contact_number = '+15553000002'",
+    )
     assert conv == [("s:CN2", "+15553000002", 2)]
     assert blocks == [("s:CN2", 1200.0, "s2b", "ag_02")]
