@@ -28,12 +28,14 @@ from typing import TypeVar
 import duckdb
 import polars as pl
 
+from benchmarks import scale
 from replyboard import warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 PY = sys.executable
+PEERS_UP_TO = 10_000_000
 
 
 @dataclass
@@ -55,8 +57,6 @@ class Row:
 class Report:
     size: int
     rows: list[Row] = field(default_factory=list)
-    # size, ETL s, floor s, all metrics s, ETL peak RSS bytes, warehouse bytes
-    curve: list[tuple[int, float, float, float, int, int]] = field(default_factory=list)
     # the 1/5/15-minute load averages when the run started: on a shared machine, what the figures were measured under
     load_at_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
@@ -122,7 +122,7 @@ def generate(size: int, seed: int = 11) -> Path:
     return folder
 
 
-def floor_seconds(csv: Path) -> float:
+def floor_seconds(csv: Path, runs: int = 3) -> float:
     """DuckDB's own CREATE TABLE AS read_csv of the same file: the floor the ETL is measured against."""
 
     def once() -> None:
@@ -133,7 +133,7 @@ def floor_seconds(csv: Path) -> float:
         con.close()
         target.unlink(missing_ok=True)
 
-    return median_time(once, runs=3)
+    return median_time(once, runs=runs)
 
 
 def etl(db: Path, files: list[Path]) -> tuple[float, int, dict]:
@@ -179,7 +179,7 @@ def fingerprint(db: Path) -> dict[str, tuple]:
     return out
 
 
-def bench_metrics(db: Path) -> dict[str, float]:
+def bench_metrics(db: Path, runs: int = 3) -> dict[str, float]:
     from metrics.query import compute
     from metrics.registry import METRICS
     from replyboard.warehouse import connect_readonly
@@ -188,7 +188,7 @@ def bench_metrics(db: Path) -> dict[str, float]:
     times = {}
     for name in METRICS:
         compute(con, [name])  # warm
-        times[name] = median_time(partial(compute, con, [name]), runs=3)
+        times[name] = median_time(partial(compute, con, [name]), runs=runs)
     con.close()
     return times
 
@@ -271,23 +271,80 @@ def write_results(report: Report) -> None:
     for r in report.rows:
         met = "" if r.ok is None else ("yes" if r.ok else "**no**")
         lines.append(f"| {r.step} | {r.shown()} | {r.target} | {met} | {r.note} |")
-    if report.curve:
-        lines += [
-            "",
-            "## Scale curve",
-            "",
-            "| messages | ETL | floor | ETL / floor | ETL peak RSS | warehouse | all metrics (sum) |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for size, etl_s, floor_s, metrics_s, rss, db_bytes in report.curve:
-            lines.append(
-                f"| {size:,} | {etl_s:.1f} s | {floor_s:.1f} s | {etl_s / floor_s:.2f}x | {rss / 1e9:.2f} GB "
-                f"| {db_bytes / 1e9:.2f} GB | {metrics_s:.2f} s |"
-            )
+    lines += ["", *scale.curve_markdown()]
     notes = ROOT / "benchmarks" / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text()]
     RESULTS.write_text("\n".join(lines) + "\n")
+
+
+def data_for(size: int) -> tuple[float, Path, str]:
+    """Seconds taken, the folder of the data set of ``size`` messages, and where it came from."""
+    if size <= scale.GENERATED_UP_TO:
+        t, folder = timed(partial(generate, size))
+        return t, folder, "generator"
+    base, times = scale.GENERATED_UP_TO, size // scale.GENERATED_UP_TO
+    if size % base:
+        raise SystemExit(f"--points: a size above {base:,} must be a multiple of it (a repeat of that set)")
+    t_base, folder = timed(partial(generate, base))
+    t, out = timed(partial(scale.repeat_set, folder, times, WORK / f"data-{size}"))
+    return t_base + t, out, f"{times}x the {base:,}-message set"
+
+
+def measure_point(size: int, pages: bool) -> tuple[scale.Point, Path, dict, dict[str, float], float]:
+    """One point of the scale curve, saved to benchmarks/curve.json. Above 10M each step runs once (a floor of
+    100M is a minute, its metrics a minute more), below it the medians of 3."""
+    print(f"\n== {size:,} messages", flush=True)
+    t_gen, folder, source = data_for(size)
+    csv = folder / "messages.csv"
+    files = [csv, folder / "surveys.csv", folder / "agents.csv", folder / "lines.csv"]
+    runs = 3 if size <= scale.GENERATED_UP_TO else 1
+    floor = floor_seconds(csv, runs=runs)
+    print(f"  floor {floor:.1f} s", flush=True)
+    db = WORK / f"full-{size}.duckdb"
+    with scale.peak_disk(WORK) as disk_taken:
+        etl_s, rss, out = etl(db, files)
+        disk = disk_taken()
+    print(
+        f"  ETL {etl_s:.1f} s ({etl_s / floor:.2f}x), peak RSS {rss / 1e9:.2f} GB, disk {disk / 1e9:.1f} GB", flush=True
+    )
+    metric_times = bench_metrics(db, runs=runs)
+    slowest = max(metric_times, key=metric_times.__getitem__)
+    print(f"  metrics {sum(metric_times.values()):.2f} s, slowest {slowest} {metric_times[slowest]:.2f} s", flush=True)
+    point = scale.Point(
+        size=size,
+        rows_loaded=out["rows_loaded"],
+        etl_s=etl_s,
+        floor_s=floor,
+        rss_bytes=rss,
+        warehouse_bytes=db.stat().st_size,
+        metrics_sum_s=sum(metric_times.values()),
+        metrics_max_s=metric_times[slowest],
+        slowest_metric=slowest,
+        peak_disk_bytes=disk,
+        source=source,
+    )
+    if pages:
+        add_pages(point, db)
+    scale.save_point(point)
+    return point, db, out, metric_times, t_gen
+
+
+def add_pages(point: scale.Point, db: Path) -> tuple[float, list[tuple[str, float, float]], int]:
+    warm_s, pages, hits = warm_and_bench_pages(db)
+    first = max(pages, key=lambda p: p[1])
+    point.pages_first_max_s, point.pages_change_max_s = first[1], max(p[2] for p in pages)
+    point.slowest_page = Path(first[0]).stem
+    print(f"  pages: warming {warm_s:.1f} s, slowest first render {first[0]} {first[1]:.2f} s", flush=True)
+    return warm_s, pages, hits
+
+
+def run_points(sizes: list[int]) -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    for n in sizes:
+        measure_point(n, pages=True)
+        if RESULTS.exists():
+            RESULTS.write_text(scale.replace_curve_section(RESULTS.read_text()))
 
 
 def run(size: int, curve: bool) -> Report:
@@ -295,15 +352,10 @@ def run(size: int, curve: bool) -> Report:
     report = Report(size)
     sizes = [s for s in (1_000_000, 3_000_000) if s < size] + [size] if curve else [size]
     for n in sizes:
-        print(f"\n== {n:,} messages", flush=True)
-        t_gen, folder = timed(partial(generate, n))
-        csv = folder / "messages.csv"
-        files = [csv, folder / "surveys.csv", folder / "agents.csv", folder / "lines.csv"]
-        floor = floor_seconds(csv)
-        db = WORK / f"full-{n}.duckdb"
-        etl_s, rss, out = etl(db, files)
-        metric_times = bench_metrics(db)
-        report.curve.append((n, etl_s, floor, sum(metric_times.values()), rss, db.stat().st_size))
+        point, db, out, metric_times, t_gen = measure_point(n, pages=False)
+        folder, floor, etl_s, rss = WORK / f"data-{n}", point.floor_s, point.etl_s, point.rss_bytes
+        files = [folder / "messages.csv", folder / "surveys.csv", folder / "agents.csv", folder / "lines.csv"]
+        csv = files[0]
         if n != size:
             continue
         report.add("generate sample data (cached between runs)", t_gen, "<= 60 s (10M)")
@@ -350,30 +402,34 @@ def run(size: int, curve: bool) -> Report:
         )
         okr_s = bench_okrs(db)
         report.add("shipped OKRs evaluated", okr_s, "<= 2 s", None if okr_s is None else okr_s <= 2)
-        pandas = bench_pandas(db, files)
-        if pandas:
-            ours, theirs, equal, note = pandas
-            report.add("pandas reference, same metrics", theirs, "", None, note)
+        if n > PEERS_UP_TO:  # pandas holds every row in memory: ~10 GB per 10M messages
+            report.add("pandas and Polars peers", None, "", None, f"not run above {PEERS_UP_TO:,} messages")
+        else:
+            pandas = bench_pandas(db, files)
+            if pandas:
+                ours, theirs, equal, note = pandas
+                report.add("pandas reference, same metrics", theirs, "", None, note)
+                report.add(
+                    "Replyboard speed-up over pandas",
+                    theirs / ours,
+                    ">= 5x",
+                    theirs / ours >= 5,
+                    "same numbers" if equal else "NUMBERS DIFFER",
+                    unit="x",
+                )
+            ours, theirs, equal, note = bench_polars(db, csv)
+            report.add("Polars peer, core derivation (conversations, blocks, first replies)", theirs, "", None, note)
             report.add(
-                "Replyboard speed-up over pandas",
+                "Replyboard speed-up over Polars (same figures)",
                 theirs / ours,
-                ">= 5x",
-                theirs / ours >= 5,
+                "> 1x",
+                theirs > ours,
                 "same numbers" if equal else "NUMBERS DIFFER",
                 unit="x",
             )
-        ours, theirs, equal, note = bench_polars(db, csv)
-        report.add("Polars peer, core derivation (conversations, blocks, first replies)", theirs, "", None, note)
-        report.add(
-            "Replyboard speed-up over Polars (same figures)",
-            theirs / ours,
-            "> 1x",
-            theirs > ours,
-            "same numbers" if equal else "NUMBERS DIFFER",
-            unit="x",
-        )
         try:
-            warm_s, pages, hits = warm_and_bench_pages(db)
+            warm_s, pages, hits = add_pages(point, db)
+            scale.save_point(point)
             report.add(
                 "warm the default views after the load (pages.warm)",
                 warm_s,
@@ -394,7 +450,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1_000_000, help="messages (default 1M; 10M for the targets)")
     parser.add_argument("--no-curve", action="store_true", help="skip the 1M/3M points of the scale curve")
     parser.add_argument("--no-write", action="store_true", help="do not overwrite benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--points",
+        help="measure only these points of the scale curve (comma-separated sizes; above 10M a multiple of 10M) "
+        "into benchmarks/curve.json and RESULTS.md's curve",
+    )
     args = parser.parse_args(argv)
+    if args.points:
+        try:
+            sizes = [int(s.replace("_", "")) for s in args.points.split(",")]
+        except ValueError:
+            parser.error(f"--points: {args.points!r} is not a comma-separated list of sizes")
+        run_points(sizes)
+        return 0
     report = run(args.size, curve=not args.no_curve and args.size >= 3_000_000)
     if not args.no_write:
         write_results(report)

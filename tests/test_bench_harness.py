@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks import pandas_reference as pr
 from benchmarks import run as bench
+from benchmarks import scale
 from etl.load import run_load
 from metrics.registry import METRICS
 from replyboard.settings import Settings, load_settings
@@ -42,6 +43,7 @@ def both_sides(db: Path, files: list[Path], settings: Settings) -> tuple[dict, d
 def test_harness_runs_on_a_tiny_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "WORK", tmp_path / "work")
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "RESULTS.md")  # never the committed file
+    monkeypatch.setattr(scale, "CURVE", tmp_path / "curve.json")
     report = bench.run(MESSAGES, curve=False)
     steps = [row.step for row in report.rows]
     assert any(step.startswith("full ETL") for step in steps)
@@ -66,7 +68,8 @@ def test_harness_runs_on_a_tiny_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "DIFFER" not in pandas_row.note, pandas_row.note
     polars_row = next(row for row in report.rows if row.step.startswith("Replyboard speed-up over Polars"))
     assert polars_row.note == "same numbers", polars_row.note
-    assert report.curve and report.curve[0][0] == MESSAGES
+    (point,) = scale.load_curve().values()
+    assert point.size == MESSAGES and point.rows_loaded > MESSAGES and point.pages_first_max_s is not None
     assert not (tmp_path / "RESULTS.md").exists()
 
 
