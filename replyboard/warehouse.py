@@ -114,40 +114,42 @@ def check_is_warehouse(path: Path) -> None:
 Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
 
 
-def _python_step(path: Path, version: int) -> Callable[[duckdb.DuckDBPyConnection], None]:
-    """The `upgrade(con)` of a Python migration: a change SQL alone cannot make (e.g. Python's Luhn check)."""
+def _python_step(path: Path, version: int) -> tuple[Callable[[duckdb.DuckDBPyConnection], None], bool]:
+    """The `upgrade(con)` of a Python migration (a change SQL alone cannot make, e.g. Python's Luhn check) and
+    its REWRITE_FILE: True when it replaces stored text that must not stay readable in the file's free blocks."""
     spec = importlib.util.spec_from_file_location(f"replyboard.migrations.m{version:03d}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.upgrade
+    return module.upgrade, bool(getattr(module, "REWRITE_FILE", False))
 
 
 @functools.cache
-def _migrations() -> list[tuple[int, str, Migration]]:
-    """Numbered files in replyboard/migrations: NNN_name.sql (statements) or NNN_name.py (an upgrade(con))."""
+def _migrations() -> list[tuple[int, str, Migration, bool]]:
+    """Numbered files in replyboard/migrations: NNN_name.sql (statements) or NNN_name.py (an upgrade(con)),
+    each with whether the writer rewrites the file after it (only a Python migration that says REWRITE_FILE)."""
     folder = resources.files("replyboard") / "migrations"
-    found: list[tuple[int, str, Migration]] = []
+    found: list[tuple[int, str, Migration, bool]] = []
     for entry in folder.iterdir():
         name = entry.name
         if not name[:3].isdigit():
             continue
         if name.endswith(".sql"):
-            found.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))
+            found.append((int(name[:3]), name, entry.read_text(encoding="utf-8"), False))
         elif name.endswith(".py"):
-            found.append((int(name[:3]), name, _python_step(Path(str(entry)), int(name[:3]))))
+            found.append((int(name[:3]), name, *_python_step(Path(str(entry)), int(name[:3]))))
     return sorted(found, key=lambda m: m[0])
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply each pending migration once, in its own transaction, and record it."""
+    """Apply each pending migration once, in its own transaction, and record it; returns the names applied."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ DEFAULT now())"
     )
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
-    for version, name, step in _migrations():
+    for version, name, step, _ in _migrations():
         if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
@@ -171,7 +173,12 @@ def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
         done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     except duckdb.CatalogException:
         done = set()
-    return [name for version, name, _ in _migrations() if version not in done]
+    return [name for version, name, _, _ in _migrations() if version not in done]
+
+
+def rewrites_file(applied: list[str]) -> bool:
+    """Whether one of these applied migrations replaced stored text the file must not keep in free blocks."""
+    return any(rewrite for _, name, _, rewrite in _migrations() if name in applied)
 
 
 def upgrade(path: str | Path, *, wait: bool = True) -> list[str]:
@@ -490,7 +497,7 @@ def writer(
             configure(con)
             if not intact:
                 _verify_readable(con)
-            if migrate(con) and path.exists():
+            if rewrites_file(migrate(con)) and path.exists():
                 con = _rewritten(con, tmp)  # nothing a migration replaced survives in the published file
             yield con
             con.execute("CHECKPOINT")

@@ -22,6 +22,8 @@ import polars as pl
 from replyboard.sensitive import PREFILTER_PARAMS, candidate_sql, redact, redact_reject
 from replyboard.warehouse import MESSAGE_CONTENT_HASH_SQL, temp_table
 
+REWRITE_FILE = True  # the card numbers replaced here must not stay readable in the file's free blocks
+
 # The content hash as it was then: 006 added assigned_agent_id to it (and recomputes every stored hash), so a
 # warehouse without that column yet takes this one.
 _HASH_AT_002 = (
