@@ -122,14 +122,15 @@ def generate(size: int, seed: int = 11) -> Path:
     return folder
 
 
-def floor_seconds(csv: Path, runs: int = 3) -> float:
-    """DuckDB's own CREATE TABLE AS read_csv of the same file: the floor the ETL is measured against."""
+def floor_seconds(csv: Path | list[Path], runs: int = 3) -> float:
+    """DuckDB's own CREATE TABLE AS read_csv of the same file (or files): the floor the ETL is measured against."""
+    files = [str(p) for p in csv] if isinstance(csv, list) else str(csv)
 
     def once() -> None:
         target = WORK / "floor.duckdb"
         target.unlink(missing_ok=True)
         con = duckdb.connect(str(target))
-        con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [str(csv)])
+        con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [files])
         con.close()
         target.unlink(missing_ok=True)
 
@@ -287,8 +288,10 @@ def data_for(size: int) -> tuple[float, Path, str]:
     if size % base:
         raise SystemExit(f"--points: a size above {base:,} must be a multiple of it (a repeat of that set)")
     t_base, folder = timed(partial(generate, base))
-    t, out = timed(partial(scale.repeat_set, folder, times, WORK / f"data-{size}"))
-    return t_base + t, out, f"{times}x the {base:,}-message set"
+    split = size > scale.ONE_FILE_UP_TO
+    t, out = timed(partial(scale.repeat_set, folder, times, WORK / f"data-{size}", split=split))
+    how = f", {times} loads of one copy each" if split else ""
+    return t_base + t, out, f"{times}x the {base:,}-message set{how}"
 
 
 def measure_point(size: int, pages: bool) -> tuple[scale.Point, Path, dict, dict[str, float], float]:
@@ -296,14 +299,20 @@ def measure_point(size: int, pages: bool) -> tuple[scale.Point, Path, dict, dict
     100M is a minute, its metrics a minute more), below it the medians of 3."""
     print(f"\n== {size:,} messages", flush=True)
     t_gen, folder, source = data_for(size)
-    csv = folder / "messages.csv"
-    files = [csv, folder / "surveys.csv", folder / "agents.csv", folder / "lines.csv"]
+    batches = scale.load_batches(folder)
     runs = 3 if size <= scale.GENERATED_UP_TO else 1
-    floor = floor_seconds(csv, runs=runs)
+    floor = floor_seconds([batch[0] for batch in batches], runs=runs)
     print(f"  floor {floor:.1f} s", flush=True)
     db = WORK / f"full-{size}.duckdb"
     with scale.peak_disk(WORK) as disk_taken:
-        etl_s, rss, out = etl(db, files)
+        etl_s, rss, out = etl(db, batches[0])
+        for i, batch in enumerate(batches[1:], start=2):  # a split repeat: each copy its own load, in order
+            print(f"  load {i - 1}: {etl_s:.1f} s so far, peak RSS {rss / 1e9:.2f} GB", flush=True)
+            more_s, more_rss, more = run_child(
+                [PY, "-m", "etl", "load", "--json", "--no-warm", "--db", str(db), *map(str, batch)]
+            )
+            etl_s, rss = etl_s + more_s, max(rss, more_rss)
+            out["rows_loaded"] += json.loads(more)["rows_loaded"]
         disk = disk_taken()
     print(
         f"  ETL {etl_s:.1f} s ({etl_s / floor:.2f}x), peak RSS {rss / 1e9:.2f} GB, disk {disk / 1e9:.1f} GB", flush=True

@@ -26,6 +26,9 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 CURVE = ROOT / "benchmarks" / "curve.json"
 GENERATED_UP_TO = 10_000_000  # larger points repeat the 10M set
+# Above this, a point is loaded as one load per copy (a backfill of several exports): one file of 100M messages
+# needs more disk for DuckDB's spill than this machine has (benchmarks/NOTES.md, "100M").
+ONE_FILE_UP_TO = 30_000_000
 
 
 @dataclass
@@ -52,10 +55,11 @@ class Point:
         return self.etl_s / self.floor_s
 
 
-def repeat_set(base: Path, times: int, out: Path) -> Path:
+def repeat_set(base: Path, times: int, out: Path, split: bool = False) -> Path:
     """``times`` copies of the data set in ``base``, written to ``out``: copy 0 as it is, copy k with ids
     suffixed ``r<k>`` and its contacts' area codes moved to codes no other copy uses, so no two copies share a
-    message, a response or a customer. Agents and lines are the same files."""
+    message, a response or a customer. Agents and lines are the same files. ``split``: each copy in its own
+    messages-<k>.csv and surveys-<k>.csv (one load each, see load_batches), else all in messages.csv."""
     marker = out / ".done"
     if marker.exists():
         return out
@@ -84,7 +88,7 @@ def repeat_set(base: Path, times: int, out: Path) -> Path:
     def number(col: str) -> str:  # a number outside +1 (none in the generated set) is kept as it is
         return f"CASE WHEN a.moved IS NOT NULL THEN '+1' || a.moved || substr({col}, 6) ELSE {col} END"
 
-    def copy(name: str, id_col: str, cols: list[str], contact: str) -> None:
+    def copy(name: str, id_col: str, cols: list[str], contact: str, k: int | None) -> None:
         select = ", ".join(
             f"CASE WHEN k.k = 0 THEN {c} ELSE {c} || 'r' || k.k END AS {c}"
             if c == id_col
@@ -93,11 +97,13 @@ def repeat_set(base: Path, times: int, out: Path) -> Path:
             else f"t.{c}"
             for c in cols
         )
+        target = out / (name if k is None else name.replace(".csv", f"-{k}.csv"))
+        copies = "range(?) k(k)" if k is None else "(SELECT ?::BIGINT AS k) k"
         con.execute(
-            f"COPY (SELECT {select} FROM read_csv(?, all_varchar=true) t CROSS JOIN range(?) k(k) "
+            f"COPY (SELECT {select} FROM read_csv(?, all_varchar=true) t CROSS JOIN {copies} "
             f"LEFT JOIN area a ON a.k = k.k AND t.{contact} LIKE '+1%' AND a.code = substr(t.{contact}, 3, 3)) "
-            f"TO '{out / name}' (HEADER)",
-            [str(base / name), times],
+            f"TO '{target}' (HEADER)",
+            [str(base / name), times if k is None else k],
         )
 
     for name, id_col, contact in (
@@ -108,12 +114,26 @@ def repeat_set(base: Path, times: int, out: Path) -> Path:
             r[0]
             for r in con.execute("DESCRIBE SELECT * FROM read_csv(?, all_varchar=true)", [str(base / name)]).fetchall()
         ]
-        copy(name, id_col, cols, contact)
+        for k in range(times) if split else [None]:
+            copy(name, id_col, cols, contact, k)
     con.close()
     for name in ("agents.csv", "lines.csv"):
         shutil.copyfile(base / name, out / name)
     marker.touch()
     return out
+
+
+def load_batches(folder: Path) -> list[list[Path]]:
+    """The loads of a data set, in order: one (messages, surveys, agents, lines), or one per copy of a split
+    repeat (the first with agents and lines)."""
+    reference = [folder / "agents.csv", folder / "lines.csv"]
+    if (folder / "messages.csv").exists():
+        return [[folder / "messages.csv", folder / "surveys.csv", *reference]]
+    parts = sorted(folder.glob("messages-*.csv"), key=lambda p: int(p.stem.split("-")[1]))
+    return [
+        [part, folder / part.name.replace("messages", "surveys"), *(reference if i == 0 else [])]
+        for i, part in enumerate(parts)
+    ]
 
 
 @contextmanager

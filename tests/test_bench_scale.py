@@ -64,6 +64,18 @@ def test_a_repeat_is_independent_copies(tmp_path: Path) -> None:
     assert all(one[m] for m in COUNTS), one  # each count has something to triple
     assert three == {**{m: 3 * one[m] for m in COUNTS}, **{m: one[m] for m in RATES}}
 
+    # the same copies one file each, one load each (how the 100M point is loaded): the same warehouse figures
+    parts = scale.repeat_set(base, 3, tmp_path / "x3-split", split=True)
+    batches = scale.load_batches(parts)
+    assert [[p.name for p in b] for b in batches] == [
+        ["messages-0.csv", "surveys-0.csv", "agents.csv", "lines.csv"],
+        ["messages-1.csv", "surveys-1.csv"],
+        ["messages-2.csv", "surveys-2.csv"],
+    ]
+    for batch in batches:
+        run_load(tmp_path / "split.duckdb", batch, settings)
+    assert _counts(tmp_path / "split.duckdb") == three
+
 
 def test_a_point_measured_later_keeps_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "WORK", tmp_path / "work")
