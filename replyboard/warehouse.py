@@ -373,6 +373,12 @@ def storage_failure(exc: BaseException) -> str | None:
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     if any(s in text for s in ("No space left on device", "File too large", "Disk quota exceeded")):
         return f"disk full ({first})"
+    if isinstance(exc, duckdb.OutOfMemoryException) or "could not allocate block" in text:
+        # the tables' key indexes must fit in memory (a 30M-message warehouse needs more than the 2GB default)
+        return (
+            f"out of memory: the load needs more than REPLYBOARD_MEMORY_LIMIT={MEMORY_LIMIT} ({first}); set "
+            "REPLYBOARD_MEMORY_LIMIT in the environment to more (e.g. 8GB, below the machine's free memory)"
+        )
     damage = damage_in(text)
     if damage:
         return damage

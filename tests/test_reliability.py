@@ -360,6 +360,19 @@ def test_full_disk_is_a_clear_error_and_the_warehouse_is_untouched(corpus: Corpu
     figure("full disk", f"full disk: {len(tried)} cases refused, warehouse intact", "; ".join(tried) + skipped)
 
 
+def test_out_of_memory_is_a_clear_error_and_the_warehouse_is_untouched(corpus: Corpus):
+    """A warehouse whose key indexes outgrow REPLYBOARD_MEMORY_LIMIT (30M messages at the 2GB default): one error
+    line naming the setting, exit 2, nothing published; the same load with the default then succeeds."""
+    db = corpus.copy_base(corpus.root / "memory")
+    digest = sha(db)
+    new_files = sorted(corpus.new.glob("*.csv"))
+    env = {**os.environ, "REPLYBOARD_MEMORY_LIMIT": "8MB"}
+    proc = run(etl_cmd(db, *new_files, settings=corpus.settings_file), env=env)
+    assert_clear_error(proc, "out of memory", "REPLYBOARD_MEMORY_LIMIT=8MB", "unchanged")
+    assert sha(db) == digest and leftovers(db.parent) == []
+    assert run(etl_cmd(db, *new_files, settings=corpus.settings_file)).returncode == 0  # the control
+
+
 # ----------------------------------------------------------------------------------------------- read-only folder
 
 
