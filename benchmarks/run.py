@@ -296,8 +296,15 @@ def data_for(size: int) -> tuple[float, Path, str]:
 
 def measure_point(size: int, pages: bool) -> tuple[scale.Point, Path, dict, dict[str, float], float]:
     """One point of the scale curve, saved to benchmarks/curve.json. Above 10M each step runs once (a floor of
-    100M is a minute, its metrics a minute more), below it the medians of 3."""
-    print(f"\n== {size:,} messages", flush=True)
+    100M is a minute, its metrics a minute more), below it the medians of 3; DuckDB's memory limit grows with
+    the size above 10M (scale.memory_limit_for)."""
+    limit = scale.memory_limit_for(size)
+    with scale.memory_limit(limit):
+        return _measure_point(size, pages, limit)
+
+
+def _measure_point(size: int, pages: bool, limit: str) -> tuple[scale.Point, Path, dict, dict[str, float], float]:
+    print(f"\n== {size:,} messages (memory limit {limit})", flush=True)
     t_gen, folder, source = data_for(size)
     batches = scale.load_batches(folder)
     runs = 3 if size <= scale.GENERATED_UP_TO else 1
@@ -332,6 +339,7 @@ def measure_point(size: int, pages: bool) -> tuple[scale.Point, Path, dict, dict
         slowest_metric=slowest,
         peak_disk_bytes=disk,
         source=source,
+        memory_limit=limit,
     )
     if pages:
         add_pages(point, db)

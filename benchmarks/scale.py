@@ -15,7 +15,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -23,12 +23,37 @@ from pathlib import Path
 
 import duckdb
 
+from replyboard import warehouse
+
 ROOT = Path(__file__).resolve().parent.parent
 CURVE = ROOT / "benchmarks" / "curve.json"
 GENERATED_UP_TO = 10_000_000  # larger points repeat the 10M set
 # Above this, a point is loaded as one load per copy (a backfill of several exports): one file of 100M messages
 # needs more disk for DuckDB's spill than this machine has (benchmarks/NOTES.md, "100M").
 ONE_FILE_UP_TO = 30_000_000
+
+
+def memory_limit_for(size: int) -> str:
+    """DuckDB's memory for a point: the 2GB default up to 10M messages, then 2GB per 10M up to 12GB (the key
+    indexes must fit in memory: 30M failed at 2GB; the machine has 24GB)."""
+    if size <= GENERATED_UP_TO:
+        return warehouse.MEMORY_LIMIT
+    return f"{min(12, 2 * -(-size // GENERATED_UP_TO))}GB"
+
+
+@contextmanager
+def memory_limit(limit: str) -> Iterator[None]:
+    """REPLYBOARD_MEMORY_LIMIT for this process's connections and every child it starts."""
+    before_env, before = os.environ.get("REPLYBOARD_MEMORY_LIMIT"), warehouse.MEMORY_LIMIT
+    os.environ["REPLYBOARD_MEMORY_LIMIT"], warehouse.MEMORY_LIMIT = limit, limit
+    try:
+        yield
+    finally:
+        warehouse.MEMORY_LIMIT = before
+        if before_env is None:
+            del os.environ["REPLYBOARD_MEMORY_LIMIT"]
+        else:
+            os.environ["REPLYBOARD_MEMORY_LIMIT"] = before_env
 
 
 @dataclass
@@ -47,6 +72,7 @@ class Point:
     pages_change_max_s: float | None = None
     slowest_page: str = ""
     source: str = "generator"
+    memory_limit: str = "2GB"
     measured_at: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     load_average: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
@@ -192,9 +218,9 @@ def curve_markdown() -> list[str]:
         "metric over the whole data set, warm, one figure each (the median of 3 up to 10M); pages: the slowest",
         "first render (warmed, new process) and filter change.",
         "",
-        "| messages | ETL | floor | ETL / floor | peak RSS | peak disk | warehouse | metrics: sum / slowest "
-        "| pages: first / change | measured (load avg) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "| messages | data, loads | memory limit | ETL | floor | ETL / floor | peak RSS | peak disk | warehouse "
+        "| metrics: sum / slowest | pages: first / change | measured (load avg) |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for p in points:
         disk = "–" if p.peak_disk_bytes is None else f"{p.peak_disk_bytes / 1e9:.1f} GB"
@@ -204,7 +230,7 @@ def curve_markdown() -> list[str]:
             else f"{p.pages_first_max_s:.2f} s / {p.pages_change_max_s:.2f} s ({p.slowest_page})"
         )
         lines.append(
-            f"| {p.size:,} | {p.etl_s:.1f} s | {p.floor_s:.1f} s | {p.ratio:.2f}x | {p.rss_bytes / 1e9:.2f} GB "
+            f"| {p.size:,} | {p.source} | {p.memory_limit} | {p.etl_s:.1f} s | {p.floor_s:.1f} s | {p.ratio:.2f}x | {p.rss_bytes / 1e9:.2f} GB "
             f"| {disk} | {p.warehouse_bytes / 1e9:.2f} GB | {p.metrics_sum_s:.2f} s / {p.metrics_max_s:.2f} s "
             f"({p.slowest_metric}) | {pages} | {p.measured_at} ({p.load_average[0]:.1f}) |"
         )
