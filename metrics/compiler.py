@@ -152,7 +152,8 @@ def _filter(agg: str, where: Condition | None, fact: Fact, b: _Binder) -> str:
     return f"{agg} FILTER (WHERE {condition_sql(where, fact, b)})" if where is not None else agg
 
 
-def measure_sql(m: Measure, fact: Fact, b: _Binder) -> str:
+def measure_sql(m: Measure, fact: Fact, b: _Binder, *, hoisted: bool = False) -> str:
+    """The measure's aggregate; ``hoisted``: its condition is the query's WHERE already (no FILTER)."""
     column = _q(m.column) if m.column else ""
     agg = {
         "count": "count(*)",
@@ -160,15 +161,15 @@ def measure_sql(m: Measure, fact: Fact, b: _Binder) -> str:
         "sum": f"sum({column})",
         "mean": f"avg({column})",
     }[m.agg]
-    return _filter(agg, m.where, fact, b)
+    return agg if hoisted else _filter(agg, m.where, fact, b)
 
 
-def metric_sql(registry: Registry, metric: Metric, fact: Fact, b: _Binder) -> tuple[str, str]:
-    """(value, n) aggregate expressions of a metric over its fact's rows."""
+def metric_sql(registry: Registry, metric: Metric, fact: Fact, b: _Binder, *, hoisted: bool = False) -> tuple[str, str]:
+    """(value, n) aggregate expressions of a metric over its fact's rows (``hoisted``: see hoisted_where)."""
     if isinstance(metric, SimpleMetric):
         return (
-            measure_sql(registry.measures[metric.measure], fact, b),
-            measure_sql(registry.measures[metric.n], fact, b),
+            measure_sql(registry.measures[metric.measure], fact, b, hoisted=hoisted),
+            measure_sql(registry.measures[metric.n], fact, b, hoisted=hoisted),
         )
     if isinstance(metric, RatioMetric):
         num = measure_sql(registry.measures[metric.numerator], fact, b)
@@ -284,13 +285,34 @@ def check_request(registry: Registry, names: Sequence[str], by: Sequence[str]) -
             raise CompileError(f"{', '.join(cannot)} cannot be split by {dim}; valid: {', '.join(valid)}")
 
 
-def batches(registry: Registry, names: Sequence[str]) -> list[tuple[str, list[Metric]]]:
-    """Metrics grouped so that each group is one query: by fact; each entity share on its own."""
+def hoisted_where(registry: Registry, metrics: Sequence[Metric]) -> Condition | None:
+    """The one condition every measure of these simple metrics counts under, or None.
+
+    An ungrouped query with such a condition filters in WHERE instead of FILTER: a count(DISTINCT) under a
+    FILTER reads every row of the fact into its distinct aggregate (conversations_handled over 100M messages:
+    7.6 s; with the condition in WHERE 2.8 s). Grouped queries keep FILTER, which keeps a group that has no
+    such rows as a 0 instead of dropping it."""
+    if not metrics or not all(isinstance(m, SimpleMetric) for m in metrics):
+        return None
+    conditions = [registry.measures[name].where for m in metrics for name in (m.measure, m.n)]  # type: ignore[union-attr]
+    first = conditions[0]
+    return first if first is not None and all(c == first for c in conditions) else None
+
+
+def _alone(registry: Registry, metric: Metric) -> bool:
+    """A count of distinct values gets its own ungrouped query, so its condition can be hoisted."""
+    return isinstance(metric, SimpleMetric) and registry.measures[metric.measure].agg == "count_distinct"
+
+
+def batches(registry: Registry, names: Sequence[str], by: Sequence[str] = ()) -> list[tuple[str, list[Metric]]]:
+    """Metrics grouped so that each group is one query: by fact; each entity share on its own, and (ungrouped)
+    each count of distinct values."""
     groups: dict[str, list[Metric]] = {}
     for name in dict.fromkeys(names):
         metric = registry.metrics[name]
         fact = metric_fact(registry, metric)
-        key = f"{fact}/{name}" if isinstance(metric, EntityShareMetric) else fact
+        alone = isinstance(metric, EntityShareMetric) or (not by and _alone(registry, metric))
+        key = f"{fact}/{name}" if alone else fact
         groups.setdefault(key, []).append(metric)
     return [(key.split("/")[0], metrics) for key, metrics in groups.items()]
 
@@ -312,9 +334,12 @@ def compile_batch(
     metric_cols = set().union(*(metric_columns(registry, m, fact) for m in metrics))
     # values first, then filters: parameter numbers follow the SQL's reading order
     entity = metrics[0] if isinstance(metrics[0], EntityShareMetric) else None
+    hoist = None if dims or entity is not None else hoisted_where(registry, metrics)
     if entity is None:
-        aggregates = [metric_sql(registry, m, fact, b) for m in metrics]
+        aggregates = [metric_sql(registry, m, fact, b, hoisted=hoist is not None) for m in metrics]
     where_sql, filter_cols = filter_sql(filters, fact, b, where, registry, scope)
+    if hoist is not None:
+        where_sql = f"{where_sql} AND {condition_sql(hoist, fact, b)}"
     inner = inner_select(fact, dim_cols | metric_cols | filter_cols, hours)
     keys = ", ".join(f"{d.sql} AS {_q(d.name)}" for d in dims)
     group = " GROUP BY ALL" if dims else ""
@@ -358,7 +383,7 @@ def compile_metrics(
     if where:
         check_request(registry, names, tuple(where))
     return [
-        compile_batch(registry, fact, ms, by, filters, hours, where, scope) for fact, ms in batches(registry, names)
+        compile_batch(registry, fact, ms, by, filters, hours, where, scope) for fact, ms in batches(registry, names, by)
     ]
 
 
