@@ -356,10 +356,32 @@ def add_pages(point: scale.Point, db: Path) -> tuple[float, list[tuple[str, floa
     return warm_s, pages, hits
 
 
-def run_points(sizes: list[int]) -> None:
+def remeasure_reads(size: int) -> scale.Point:
+    """The metrics and pages of a point again, on the warehouse its last run loaded (the ETL figures kept):
+    after a change to the read layer, without loading 100M messages again."""
+    point = scale.load_curve().get(size)
+    db = WORK / f"full-{size}.duckdb"
+    if point is None or not db.exists():
+        raise SystemExit(f"--reads-only: no measured point of {size:,} messages with its warehouse {db}")
+    with scale.memory_limit(point.memory_limit):
+        print(f"\n== {size:,} messages: reads only (memory limit {point.memory_limit})", flush=True)
+        times = bench_metrics(db, runs=3 if size <= scale.GENERATED_UP_TO else 1)
+        slowest = max(times, key=times.__getitem__)
+        point.metrics_sum_s, point.metrics_max_s, point.slowest_metric = sum(times.values()), times[slowest], slowest
+        print(f"  metrics {point.metrics_sum_s:.2f} s, slowest {slowest} {times[slowest]:.2f} s", flush=True)
+        add_pages(point, db)
+    point.reads_measured_at = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    scale.save_point(point)
+    return point
+
+
+def run_points(sizes: list[int], reads_only: bool = False) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     for n in sizes:
-        measure_point(n, pages=True)
+        if reads_only:
+            remeasure_reads(n)
+        else:
+            measure_point(n, pages=True)
         if RESULTS.exists():
             RESULTS.write_text(scale.replace_curve_section(RESULTS.read_text()))
 
@@ -472,13 +494,20 @@ def main(argv: list[str] | None = None) -> int:
         help="measure only these points of the scale curve (comma-separated sizes; above 10M a multiple of 10M) "
         "into benchmarks/curve.json and RESULTS.md's curve",
     )
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="with --points: measure the metrics and pages again on each point's warehouse, keeping its ETL figures",
+    )
     args = parser.parse_args(argv)
+    if args.reads_only and not args.points:
+        parser.error("--reads-only needs --points")
     if args.points:
         try:
             sizes = [int(s.replace("_", "")) for s in args.points.split(",")]
         except ValueError:
             parser.error(f"--points: {args.points!r} is not a comma-separated list of sizes")
-        run_points(sizes)
+        run_points(sizes, reads_only=args.reads_only)
         return 0
     report = run(args.size, curve=not args.no_curve and args.size >= 3_000_000)
     if not args.no_write:

@@ -73,6 +73,7 @@ class Point:
     slowest_page: str = ""
     source: str = "generator"
     memory_limit: str = "2GB"
+    reads_measured_at: str = ""  # when the metrics and pages were measured again (--reads-only), if they were
     measured_at: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     load_average: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
@@ -232,7 +233,9 @@ def curve_markdown() -> list[str]:
         lines.append(
             f"| {p.size:,} | {p.source} | {p.memory_limit} | {p.etl_s:.1f} s | {p.floor_s:.1f} s | {p.ratio:.2f}x | {p.rss_bytes / 1e9:.2f} GB "
             f"| {disk} | {p.warehouse_bytes / 1e9:.2f} GB | {p.metrics_sum_s:.2f} s / {p.metrics_max_s:.2f} s "
-            f"({p.slowest_metric}) | {pages} | {p.measured_at} ({p.load_average[0]:.1f}) |"
+            f"({p.slowest_metric}) | {pages} | {p.measured_at} ({p.load_average[0]:.1f})"
+            + (f"; reads {p.reads_measured_at}" if p.reads_measured_at else "")
+            + " |"
         )
     if len(points) > 1:
         lines += [

@@ -95,6 +95,10 @@ def test_a_point_measured_later_keeps_the_others(tmp_path: Path, monkeypatch: py
     assert "old" not in text and text.endswith("## Notes\n\nkept\n") and text.startswith("# Benchmark results")
     assert "| 600 |" in text and "| 1,200 |" in text and "Cost growth from 600 to 1,200" in text
     assert json.loads((tmp_path / "curve.json").read_text())[0]["size"] == 600
+    bench.run_points([600], reads_only=True)  # reads again on the same warehouse; its load's figures kept
+    again = scale.load_curve()[600]
+    assert again.etl_s == curve[600].etl_s and again.reads_measured_at and again.pages_first_max_s is not None
+    assert "; reads " in results.read_text()
 
 
 def test_points_above_the_generated_size_must_repeat_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
