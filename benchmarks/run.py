@@ -137,8 +137,10 @@ def floor_seconds(csv: Path | list[Path], runs: int = 3) -> float:
     return median_time(once, runs=runs)
 
 
-def etl(db: Path, files: list[Path]) -> tuple[float, int, dict]:
-    db.unlink(missing_ok=True)
+def etl(db: Path, files: list[Path], fresh: bool = True) -> tuple[float, int, dict]:
+    """One `etl load` of ``files`` (into a new warehouse unless ``fresh`` is False): wall s, peak RSS, its JSON."""
+    if fresh:
+        db.unlink(missing_ok=True)
     # --no-warm: the harness warms the dashboard itself, in the foreground, in the page step
     wall, rss, out = run_child([PY, "-m", "etl", "load", "--json", "--no-warm", "--db", str(db), *map(str, files)])
     return wall, rss, json.loads(out)
@@ -315,11 +317,9 @@ def _measure_point(size: int, pages: bool, limit: str) -> tuple[scale.Point, Pat
         etl_s, rss, out = etl(db, batches[0])
         for i, batch in enumerate(batches[1:], start=2):  # a split repeat: each copy its own load, in order
             print(f"  load {i - 1}: {etl_s:.1f} s so far, peak RSS {rss / 1e9:.2f} GB", flush=True)
-            more_s, more_rss, more = run_child(
-                [PY, "-m", "etl", "load", "--json", "--no-warm", "--db", str(db), *map(str, batch)]
-            )
+            more_s, more_rss, more = etl(db, batch, fresh=False)
             etl_s, rss = etl_s + more_s, max(rss, more_rss)
-            out["rows_loaded"] += json.loads(more)["rows_loaded"]
+            out["rows_loaded"] += more["rows_loaded"]
         disk = disk_taken()
     print(
         f"  ETL {etl_s:.1f} s ({etl_s / floor:.2f}x), peak RSS {rss / 1e9:.2f} GB, disk {disk / 1e9:.1f} GB", flush=True

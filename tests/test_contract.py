@@ -137,7 +137,7 @@ def _old_warehouse(db: Path, like: Path) -> None:
     con.execute(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ DEFAULT now())"
     )
-    for version, name, step in warehouse._migrations():
+    for version, name, step, _ in warehouse._migrations():
         if version >= 4:
             break
         con.execute(step) if isinstance(step, str) else step(con)
