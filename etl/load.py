@@ -370,7 +370,15 @@ def _merge_file(
         fr.local_timezone = staged.naive_timezone or settings.timezone
     if table_kind == "messages":
         rejects.extend(
-            validate.validate_messages(con, MESSAGE_STAGE, settings, kind, VALID, naive_timezone=staged.naive_timezone)
+            validate.validate_messages(
+                con,
+                MESSAGE_STAGE,
+                settings,
+                kind,
+                VALID,
+                naive_timezone=staged.naive_timezone,
+                updatable=kind == twilio_webhook.KIND,  # fill_from_stored updates it
+            )
         )
         fr.rows_local_time, fr.rows_ambiguous_time = validate.local_time_counts(con)
         if kind == twilio_webhook.KIND:  # events without date or text: keep what is stored (see the module)
@@ -405,9 +413,8 @@ def _merge_file(
             [run_id, stored_path],
         )
     # this file's working copies are done with (its changed rows are in merge.CHANGED): dropped now, a 10M file
-    # would otherwise keep four copies of every body in memory through the derivation and spill them to disk
-    for done in (MESSAGE_STAGE, "rb_checked", VALID, "rb_merge", "rb_survey_merge"):
-        con.execute(f"DROP TABLE IF EXISTS {done}")
+    # would otherwise keep three copies of every body in memory through the derivation and spill them to disk
+    warehouse.drop_temp(con, VALID, MESSAGE_STAGE, "rb_checked", "rb_merge", "rb_survey_merge")
     return table_kind == "surveys" and (counts.loaded + counts.updated) > 0
 
 

@@ -108,6 +108,9 @@ def merge_messages(
     columns += "source_conversation_id"
     changed_exists = _exists(con, CHANGED)
     if not changed_exists and is_empty(con, "messages"):
+        # nothing stored to collide with, so no reject needs the staged raw text: one copy of every body fewer
+        # while the first load's changed rows are written (`valid` reads the checked rows, not the stage)
+        con.execute(f"DROP TABLE IF EXISTS {stage}")
         return _first_messages(con, valid, run_id)
     stored = (
         f"(SELECT {columns} FROM {CHANGED} UNION ALL SELECT {columns} "

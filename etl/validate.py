@@ -163,9 +163,14 @@ def validate_messages(
     source: str,
     out: str,
     naive_timezone: str | None = None,
+    updatable: bool = False,
 ) -> list[Reject]:
-    """Typed, normalised rows of `stage` into temp table `out`; the rest returned as rejects. A time without a
-    UTC offset is read in naive_timezone (an adapter's, e.g. a mapping's), else the team's."""
+    """Typed, normalised rows of `stage` into `out`; the rest returned as rejects. A time without a UTC offset is
+    read in naive_timezone (an adapter's, e.g. a mapping's), else the team's.
+
+    `out` is a view over rb_checked (which already holds every row and its body: a table would be one more
+    copy of every body, 3.5 s and ~2 GB at 10M), unless the caller updates it (`updatable`) or the file repeats
+    ids (then the last row per id is computed once, not at every read)."""
     zone = naive_timezone or settings.timezone
     redact_stage(con, stage, "body")  # before anything reads or hashes the body
     _register_numbers(con, stage, ["line_number", "contact_number"], settings)
@@ -199,12 +204,13 @@ def validate_messages(
     rejects = _collect_rejects(con, stage)
     # Within one file the last row for an id wins (a later status update); earlier ones are duplicates.
     keep_last = _last_per_id(con, "message_id")
+    kind = "TABLE" if updatable or keep_last else "VIEW"
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {out} AS
+        CREATE OR REPLACE TEMP {kind} {out} AS
         SELECT
             trim(message_id) AS message_id,
-            ? AS source,
+            {_sql_literal(source)} AS source,
             rb_ts AS created_at,
             lower(trim(direction)) AS direction,
             line_e164 AS line_number,
@@ -221,10 +227,14 @@ def validate_messages(
         FROM rb_checked
         WHERE reason IS NULL
         {keep_last}
-        """,
-        [source],
+        """
     )
     return rejects
+
+
+def _sql_literal(text: str) -> str:
+    """A source kind as a SQL string (a view keeps no bound parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Settings, out: str) -> list[Reject]:

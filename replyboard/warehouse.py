@@ -79,6 +79,13 @@ def is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(one_row(con, f"SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)")[0])
 
 
+def drop_temp(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Drop each of these temp tables or views that exists (DROP TABLE refuses a view and the reverse)."""
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()}
+    for name in names:
+        con.execute(f"DROP {'VIEW' if name in views else 'TABLE'} IF EXISTS {name}")
+
+
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None) -> pl.DataFrame:
     """A query's result as a Polars frame (DuckDB 2: only relations from con.sql have .pl())."""
     params = _with_codes(sql, params)
