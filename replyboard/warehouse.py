@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -266,9 +267,12 @@ def _version_alias(path: Path) -> Path:
         except FileNotFoundError:
             continue  # another reader removed it on seeing a newer version: look again
         if current:
-            for other in folder.iterdir():  # names compared, never globbed
-                if other.name.endswith(".duckdb") and other != alias:
-                    other.unlink(missing_ok=True)
+            # only a reader whose version is still the published one removes the others: one that read the
+            # path just before a publish would otherwise remove the newer version's alias under its readers
+            if path.stat().st_ino == st.st_ino:
+                for other in folder.iterdir():  # names compared, never globbed
+                    if other.name.endswith(".duckdb") and other != alias:
+                        other.unlink(missing_ok=True)
             return alias
         alias.unlink(missing_ok=True)  # the file was replaced between stat and link: try again
     return path
@@ -291,7 +295,8 @@ def connect_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
             f"{path}: no warehouse here yet. Load some data first: python -m etl load --db {path} FILE..."
         )
     check_is_warehouse(path)
-    for attempt in range(5):
+    attempts = 10
+    for attempt in range(attempts):
         alias = _version_alias(path)
         try:
             # the size of the file this connection opens (path may be republished, the alias removed, later)
@@ -299,12 +304,16 @@ def connect_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
             con = duckdb.connect(str(alias), read_only=True)
             break
         except FileNotFoundError:
-            if attempt < 4:
+            if attempt < attempts - 1:
                 continue  # another reader removed this alias when it saw a newer version: take that one
             raise WarehouseError(f"{path}: the warehouse kept changing while it was opened; try again") from None
         except duckdb.Error as exc:
-            if alias != path and not alias.exists() and attempt < 4:
-                continue  # another reader removed this alias when it saw a newer version: take that one
+            # another reader removed this alias when it saw a newer version (and may have linked it again since,
+            # so its absence now is not the only sign): take the newest
+            vanished = not alias.exists() or "does not exist" in str(exc)
+            if alias != path and vanished and attempt < attempts - 1:
+                time.sleep(0.001 * attempt)
+                continue
             reason = storage_failure(exc)
             raise WarehouseError(
                 f"{path}: {reason}" if reason else f"{path}: cannot open the warehouse: {exc}"
