@@ -14,7 +14,7 @@ from etl.sources.base import Reject
 from replyboard import data_range
 from replyboard.phones import GROUP_SEPARATOR, normalize_many
 from replyboard.settings import Settings
-from replyboard.warehouse import one_row, run, temp_table
+from replyboard.warehouse import one_row, run, sql_string, temp_table
 
 # Instants outside this range are typos or epoch-zero defaults, not messages.
 PLAUSIBLE_FROM = data_range.FIRST_DAY.isoformat()
@@ -210,7 +210,7 @@ def validate_messages(
         CREATE OR REPLACE TEMP {kind} {out} AS
         SELECT
             trim(message_id) AS message_id,
-            {_sql_literal(source)} AS source,
+            {sql_string(source)} AS source,  -- a literal: a view keeps no bound parameters
             rb_ts AS created_at,
             lower(trim(direction)) AS direction,
             line_e164 AS line_number,
@@ -230,11 +230,6 @@ def validate_messages(
         """
     )
     return rejects
-
-
-def _sql_literal(text: str) -> str:
-    """A source kind as a SQL string (a view keeps no bound parameters)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def validate_surveys(con: duckdb.DuckDBPyConnection, stage: str, settings: Settings, out: str) -> list[Reject]:

@@ -216,8 +216,8 @@ def _rewritten(con: duckdb.DuckDBPyConnection, tmp: Path) -> duckdb.DuckDBPyConn
     copier = duckdb.connect()
     try:
         configure(copier)
-        copier.execute(f"ATTACH {_sql_string(tmp)} AS rb_old (READ_ONLY)")
-        copier.execute(f"ATTACH {_sql_string(fresh)} AS rb_new")
+        copier.execute(f"ATTACH {sql_string(tmp)} AS rb_old (READ_ONLY)")
+        copier.execute(f"ATTACH {sql_string(fresh)} AS rb_new")
         copier.execute("COPY FROM DATABASE rb_old TO rb_new")
         copier.execute("DETACH rb_new")
         copier.execute("DETACH rb_old")
@@ -229,8 +229,9 @@ def _rewritten(con: duckdb.DuckDBPyConnection, tmp: Path) -> duckdb.DuckDBPyConn
     return con
 
 
-def _sql_string(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def sql_string(text: str | Path) -> str:
+    """A text (or a path) as a SQL string literal, for statements that keep no bound parameters."""
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def configure(con: duckdb.DuckDBPyConnection) -> None:
@@ -392,7 +393,7 @@ def storage_failure(exc: BaseException) -> str | None:
     if isinstance(exc, duckdb.OutOfMemoryException) or "could not allocate block" in text:
         # the tables' key indexes must fit in memory (a 30M-message warehouse needs more than the 2GB default)
         return (
-            f"out of memory: the load needs more than REPLYBOARD_MEMORY_LIMIT={MEMORY_LIMIT} ({first}); set "
+            f"out of memory: DuckDB needs more than REPLYBOARD_MEMORY_LIMIT={MEMORY_LIMIT} here ({first}); set "
             "REPLYBOARD_MEMORY_LIMIT in the environment to more (e.g. 8GB, below the machine's free memory)"
         )
     damage = damage_in(text)
