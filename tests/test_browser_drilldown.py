@@ -20,7 +20,7 @@ from metrics.rows import rows
 from replyboard import warehouse
 from replyboard.appstate import AppState, state_path
 from tests.helpers import ARTIFACTS, ROOT, SAMPLE
-from tests.test_browser import SHOTS, _launch, _need_chromium, _serve, _wait_until_idle
+from tests.test_browser import SHOTS, _launch, _need_chromium, _serve, _wait_for_text, _wait_until_idle
 
 pytestmark = pytest.mark.browser
 VIEWPORT = {"width": 1440, "height": 1000}
@@ -57,6 +57,12 @@ def _open(page, url: str) -> str:
     page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
     _wait_until_idle(page)
     main = page.inner_text("[data-testid='stMain']")
+    for _ in range(20):  # under load the status can look idle before a run has sent all its elements
+        page.wait_for_timeout(500)
+        again = page.inner_text("[data-testid='stMain']")
+        if again == main:
+            break
+        main = again
     assert page.locator("[data-testid='stException']").count() == 0, f"{url}: exception\n{main[:2000]}"
     return main
 
@@ -203,7 +209,9 @@ def test_from_a_kpi_to_a_conversation_annotated_and_kept_across_a_reload(app: st
         assert "waited over 2 h" in body and "closed" in body and "attributed to" in body
         page.screenshot(path=str(SHOTS / "conversation-viewer.png"))
 
-        body = _open(page, f"{app}/queues?queue=waiting")
+        _open(page, f"{app}/queues?queue=waiting")
+        # the history is the page's last part: under load the status can look idle before its buttons arrive
+        body = _wait_for_text(page, "Undo", "work-queue")
         assert "by " in body and "Undo" in body
         # the queue, its rows and its annotations in one view
         page.get_by_role("heading", name="Waiting now").evaluate("h => h.scrollIntoView({block: 'start'})")
