@@ -124,7 +124,7 @@ class LoadLock:
         idle = time.time() - float(info.get("progress_epoch") or time.time())
         parts.append(f"last progress {_duration(idle)} ago")
         text = ", ".join(parts)
-        if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+        if host == socket.gethostname() and isinstance(pid, int) and not process_alive(pid):
             text += f"; pid {pid} is no longer running, but a process it started still holds the lock"
         elif self.stuck_after and idle > self.stuck_after:
             text += (
@@ -146,7 +146,7 @@ def _read_record(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
