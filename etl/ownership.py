@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from replyboard.warehouse import one_row, run
+from replyboard.warehouse import drop_temp, one_row, run
 
 # The conversation's line and contact pair -> the agent a Quo conversation object assigns it to (the newest
 # object wins when several name the pair); lines.source_id is the Quo phoneNumberId of our line.
@@ -60,9 +60,12 @@ _OWNERS = {
 
 # Everything an owner depends on besides the rows' own pair: who the sync's conversation objects assign, and
 # the agents' and lines' teams. While none of it changes, an owner can change only where its pair's rows did.
+# An agent without a team, or a line without a team or source id, owns nothing a missing row would not (owner_team
+# is coalesce(agent's team, line's team)): a sync naming an agent for the first time changes no owner elsewhere.
 _INPUTS = """
-    SELECT (SELECT count(*) || ':' || coalesce(sum(hash(agent_id, team)), 0) FROM agents),
-           (SELECT count(*) || ':' || coalesce(sum(hash(line_number, team, source_id)), 0) FROM lines),
+    SELECT (SELECT count(*) || ':' || coalesce(sum(hash(agent_id, team)), 0) FROM agents WHERE team IS NOT NULL),
+           (SELECT count(*) || ':' || coalesce(sum(hash(line_number, team, source_id)), 0) FROM lines
+            WHERE team IS NOT NULL OR source_id IS NOT NULL),
            (SELECT count(*) || ':' || coalesce(sum(hash(source, conversation_id, phone_number_id, participants,
                                                          assigned_to, updated_at)), 0) FROM sync_conversations)
 """
@@ -121,3 +124,42 @@ def assign_owners(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) ->
                                        OR t.owner_team IS DISTINCT FROM o.owner_team)
             """
         )
+
+
+_SYNC_COLUMNS = "source, conversation_id, phone_number_id, participants, assigned_to, updated_at"
+
+
+def remember_sync_conversations(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep the sync's conversation objects as they are, for reassign_changed_sync_conversations."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE rb_sync_before AS SELECT {_SYNC_COLUMNS} FROM sync_conversations")
+
+
+def reassign_changed_sync_conversations(con: duckdb.DuckDBPyConnection) -> int:
+    """Owners again for the pairs of the sync's conversation objects that changed since remember_sync_conversations
+    (their old and their new version: an object can move to other participants); the number of such pairs.
+
+    A sync saves its conversation objects after its load derived and owned the rows, and nearly every sync
+    changes some (each new message touches its conversation's updatedAt): every row again would cost a sync into
+    10M messages 4 s; an owner depends on an object only through its line and participants."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE rb_sync_changed AS
+        (SELECT {_SYNC_COLUMNS} FROM sync_conversations EXCEPT SELECT * FROM rb_sync_before)
+        UNION ALL
+        (SELECT * FROM rb_sync_before EXCEPT SELECT {_SYNC_COLUMNS} FROM sync_conversations)
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE rb_sync_pairs AS
+        SELECT DISTINCT l.line_number, p.contact_number
+        FROM (SELECT phone_number_id, unnest(participants) AS contact_number FROM rb_sync_changed) p
+        JOIN lines l ON l.source_id = p.phone_number_id
+        """
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE rb_sync_contacts AS SELECT DISTINCT contact_number FROM rb_sync_pairs")
+    (pairs,) = one_row(con, "SELECT count(*) FROM rb_sync_pairs")
+    if pairs:
+        assign_owners(con, Scope(pairs="rb_sync_pairs", contacts="rb_sync_contacts"))
+    drop_temp(con, "rb_sync_before", "rb_sync_changed", "rb_sync_pairs", "rb_sync_contacts")
+    return pairs

@@ -28,6 +28,7 @@ open Mon-Fri 09:00-12:00 + 13:00-17:00; Mon Oct 19 2026, EDT (UTC-4). Times belo
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -134,6 +135,54 @@ def test_a_quo_conversation_assigned_to_an_agent_owns_the_pairs_conversation(tmp
         save_conversations(con, "quo", [quo], 1)
         assign_owners(con)
     assert _by(db, ["unanswered_inquiries"], "agent") == {"ag_01": 0, "ag_02": 1, "ag_03": 0, None: 2}
+
+
+def test_a_sync_re_owns_only_the_pairs_of_the_conversation_objects_it_changed(tmp_path: Path) -> None:
+    """The objects a sync saves after its load: only the pairs of those that changed are owned again (their old
+    and new participants), and the owners equal a pass over every row: assigned to ag_02, then to ag_03, then
+    moved to another participant (O2's customer loses the assignment, its first replier owns it again)."""
+    settings = team_settings(lines=[{"number": "+15550200001", "name": "Support", "source_id": "PNsupport"}])
+    db, every_row = tmp_path / "w.duckdb", tmp_path / "every-row.duckdb"
+    run_load(db, FILES, settings)
+    quo = {"id": "CN1", "phoneNumberId": "PNsupport", "participants": ["+15552000002"], "assignedTo": "ag_02"}
+    steps = [quo, {**quo, "assignedTo": "ag_03"}, {**quo, "assignedTo": "ag_03", "participants": ["+15552000001"]}]
+    expected = [
+        {"ag_01": 0, "ag_02": 1, "ag_03": 0, None: 2},
+        {"ag_01": 0, "ag_03": 1, None: 2},  # ag_02 owns nothing now: no row of it
+        None,  # whatever a pass over every row says
+    ]
+    for step, want in zip(steps, expected, strict=True):
+        with duckdb.connect(str(db)) as con:
+            etl.ownership.remember_sync_conversations(con)
+            save_conversations(con, "quo", [step], 1)
+            assert etl.ownership.reassign_changed_sync_conversations(con) >= 1
+        shutil.copyfile(db, every_row)
+        with duckdb.connect(str(every_row)) as con:
+            assign_owners(con)
+        _same_tables(db, every_row)
+        if want is not None:
+            assert _by(db, ["unanswered_inquiries"], "agent") == want
+    with duckdb.connect(str(db)) as con:  # the same object again: nothing changed, nothing owned again
+        etl.ownership.remember_sync_conversations(con)
+        save_conversations(con, "quo", [steps[-1]], 1)
+        assert etl.ownership.reassign_changed_sync_conversations(con) == 0
+
+
+def test_an_agent_or_line_without_a_team_changes_no_owner_so_the_pass_stays_scoped(tmp_path: Path) -> None:
+    """owner_team is coalesce(agent's team, line's team): a row without a team is the same as no row, so a sync
+    naming an agent for the first time (no team) keeps the owner pass to its pairs; a team moves every row."""
+    db = tmp_path / "w.duckdb"
+    run_load(db, FILES, team_settings())
+    with duckdb.connect(str(db)) as con:
+        before = etl.ownership.inputs(con)
+        con.execute("INSERT INTO agents (agent_id, name) VALUES ('ag_new', 'New agent')")
+        con.execute("INSERT INTO lines (line_number, name) VALUES ('+15550209999', 'Spare line')")
+        assert etl.ownership.inputs(con) == before
+        con.execute("UPDATE agents SET team = 'Care' WHERE agent_id = 'ag_new'")
+        assert etl.ownership.inputs(con) != before
+        con.execute("UPDATE agents SET team = NULL WHERE agent_id = 'ag_new'")
+        con.execute("UPDATE lines SET source_id = 'PNspare' WHERE line_number = '+15550209999'")
+        assert etl.ownership.inputs(con) != before
 
 
 def _same_tables(a_path: Path, b_path: Path) -> None:

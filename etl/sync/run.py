@@ -123,10 +123,10 @@ def run_sync(
             else:
                 state.record_success(con, source, fetcher.account, report.run_id, fetched.high_water, fetched.cursor)
             _save_names(con, fetched.agent_names)
-            before = ownership.inputs(con)
+            # saved after the load's derivation: the owners of the pairs whose objects changed follow them now
+            ownership.remember_sync_conversations(con)
             state.save_conversations(con, source, fetched.conversations, report.run_id or 0)
-            if ownership.inputs(con) != before:  # saved after the load's derivation: owners follow them now
-                ownership.assign_owners(con)
+            ownership.reassign_changed_sync_conversations(con)
 
         report = run_load(db, files, load_settings, progress=progress, wait=wait, before_publish=before_publish)
         run.finish([*leftovers, run.path], keep=settings.sync.keep_pages)
