@@ -121,9 +121,7 @@ def derive(
                 FROM messages m
                 -- the pairs' rows found by their two columns first, then read whole (with their bodies) by
                 -- rowid: a filter by pair over every column reads every body (10M: 0.25 -> 0.15 s)
-                WHERE m.rowid IN (SELECT t.rowid FROM messages t
-                                  WHERE (t.line_number, t.contact_number) IN
-                                        (SELECT (line_number, contact_number) FROM rb_pairs))
+                WHERE m.rowid IN (SELECT t.rowid FROM messages t WHERE {_PAIR_ROWS})
                   AND m.message_id NOT IN (SELECT message_id FROM {changed})
                 UNION ALL BY NAME
                 SELECT * EXCLUDE (source_line) FROM {changed};

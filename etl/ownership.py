@@ -58,16 +58,16 @@ _OWNERS = {
 }
 
 
-# Everything an owner depends on besides the rows' own pair: who the sync's conversation objects assign, and
-# the agents' and lines' teams. While none of it changes, an owner can change only where its pair's rows did.
-# An agent without a team, or a line without a team or source id, owns nothing a missing row would not (owner_team
-# is coalesce(agent's team, line's team)): a sync naming an agent for the first time changes no owner elsewhere.
+# Everything a load can change that an owner depends on besides the rows' own pair: the agents' and lines' teams
+# (and the lines' source ids, through which the sync's conversation objects assign). While none of it changes, an
+# owner can change only where its pair's rows did. The sync's objects themselves are saved after a load's
+# owners, and re-own their own pairs then (reassign_changed_sync_conversations). An agent without a team, or a
+# line without a team or source id, owns nothing a missing row would not (owner_team is coalesce(agent's team,
+# line's team)): a sync naming an agent for the first time changes no owner elsewhere.
 _INPUTS = """
     SELECT (SELECT count(*) || ':' || coalesce(sum(hash(agent_id, team)), 0) FROM agents WHERE team IS NOT NULL),
            (SELECT count(*) || ':' || coalesce(sum(hash(line_number, team, source_id)), 0) FROM lines
-            WHERE team IS NOT NULL OR source_id IS NOT NULL),
-           (SELECT count(*) || ':' || coalesce(sum(hash(source, conversation_id, phone_number_id, participants,
-                                                         assigned_to, updated_at)), 0) FROM sync_conversations)
+            WHERE team IS NOT NULL OR source_id IS NOT NULL)
 """
 
 # The rows of a scoped pass (Scope): those of the re-derived pairs, and survey replies of the contacts whose
@@ -93,7 +93,7 @@ class Scope:
 
 
 def inputs(con: duckdb.DuckDBPyConnection) -> tuple:
-    """A fingerprint of the owners' inputs other than the rows themselves (agents, lines, sync conversations)."""
+    """A fingerprint of the owners' inputs a load can change other than the rows themselves (agents, lines)."""
     return one_row(con, _INPUTS)
 
 

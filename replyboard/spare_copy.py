@@ -11,7 +11,7 @@ stamp (inode, size, mtime) it copies and its own. A spare whose record does not 
 removed by the next load. Only warehouses of at least SPARE_BYTES get one, and only while the disk keeps room for
 one more copy besides it; ``REPLYBOARD_NO_SPARE=1`` turns it off.
 
-Only the standard library (and the lock's module, which imports no more) is imported: the copier starts in a
+Only the standard library (and two modules of ours that import no more) is imported: the copier starts in a
 fresh interpreter and should start fast.
 """
 
@@ -21,10 +21,10 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+from replyboard import detached
 from replyboard.load_lock import process_alive
 
 OFF_ENV = "REPLYBOARD_NO_SPARE"
@@ -101,13 +101,8 @@ def start(path: Path) -> None:
     if not wanted(path):
         return
     with contextlib.suppress(OSError):  # no spare: the next load copies the file itself
-        subprocess.Popen(
-            [sys.executable, "-m", "replyboard.spare_copy", str(path)],
-            cwd=Path(__file__).resolve().parent.parent,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # outlives the load, and a Ctrl-C in its terminal
+        detached.start(
+            [sys.executable, "-m", "replyboard.spare_copy", str(path)], cwd=Path(__file__).resolve().parent.parent
         )
 
 

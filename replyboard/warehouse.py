@@ -15,7 +15,6 @@ import functools
 import importlib.util
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -24,7 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from replyboard import spare_copy
+from replyboard import detached, spare_copy
 from replyboard.contract import codes_in
 from replyboard.faults import checkpoint
 from replyboard.files import NotARegularFile, open_regular
@@ -390,13 +389,7 @@ def _remove_in_background(path: Path) -> None:
     """Unlink a replaced version in a detached process. Its name is one of the warehouse's temporaries, so if
     the process never runs the next load removes it."""
     try:
-        subprocess.Popen(
-            ["rm", "-f", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # outlives the load, and a Ctrl-C in its terminal
-        )
+        detached.start(["rm", "-f", str(path)])
     except OSError:
         path.unlink(missing_ok=True)
 

@@ -18,13 +18,12 @@ import hashlib
 import os
 import pickle
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from replyboard import warehouse
+from replyboard import detached, warehouse
 
 WRITE_ENV = "REPLYBOARD_WARM_WRITE"  # set in the warmer process: results it computes are stored
 OFF_ENV = "REPLYBOARD_NO_WARM"  # set (to anything but "" or "0"): no warmer is started after a load
@@ -133,11 +132,7 @@ def start_warmer(db: str | Path) -> None:
         return
     root = Path(__file__).resolve().parent.parent
     with log:
-        subprocess.Popen(  # the warmer renders pages with Streamlit, which etl and replyboard never import
-            [sys.executable, "-m", "pages.warm", "--db", str(warehouse.real_path(Path(db)))],
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,  # outlives the load, and a Ctrl-C in its terminal
+        # the warmer renders pages with Streamlit, which etl and replyboard never import
+        detached.start(
+            [sys.executable, "-m", "pages.warm", "--db", str(warehouse.real_path(Path(db)))], cwd=root, log=log
         )
